@@ -1,0 +1,408 @@
+//! [`ResponseCacheLayer`]: caches GET/HEAD responses, invalidates them on mutations.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use http::header::{AGE, HeaderName, HeaderValue};
+use http::{Method, Request, Response, request};
+use http_body::Body as _;
+use tower::{Layer, Service};
+
+use super::directives::{CacheControl, NotStored, storable};
+use super::entry::StoredResponse;
+use super::routes::{TagRoute, tags_for};
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::store::{AnyStore, Store};
+
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+type TenantFn = dyn Fn(&request::Parts) -> Option<String> + Send + Sync;
+
+struct Config<S: Store> {
+    cache: Cache<S>,
+    default_ttl: Duration,
+    statuses: Vec<u16>,
+    tenant: Option<Arc<TenantFn>>,
+    routes: Vec<TagRoute>,
+    max_body_bytes: usize,
+    cache_authorized: bool,
+}
+
+impl<S: Store> Clone for Config<S> {
+    fn clone(&self) -> Self {
+        Config {
+            cache: self.cache.clone(),
+            default_ttl: self.default_ttl,
+            statuses: self.statuses.clone(),
+            tenant: self.tenant.clone(),
+            routes: self.routes.clone(),
+            max_body_bytes: self.max_body_bytes,
+            cache_authorized: self.cache_authorized,
+        }
+    }
+}
+
+/// Caches `GET` responses in a [`Cache`] and serves them to `GET` and `HEAD`; invalidates them
+/// when a mutation (`POST`, `PUT`, `PATCH`, `DELETE`) of the same resource succeeds.
+///
+/// - **Key**: path + query with its parameters sorted (`?b=2&a=1` = `?a=1&b=2`), in the tenant's
+///   view of the cache when a tenant extractor gives one.
+/// - **Stored** only when the status is listed (default `[200]`), the response has no `Set-Cookie`, no
+///   `Cache-Control: no-store / no-cache / private`, no `Vary` beyond `Accept-Encoding`, a
+///   known body size within `max_body_bytes`, and the request carried no `Authorization` (unless
+///   `public` or [`cache_authorized`](Self::cache_authorized)). TTL: `s-maxage`, else `max-age`
+///   from the handler, else `default_ttl`.
+/// - **Request** `Cache-Control: no-cache` skips the lookup (the fresh response is stored);
+///   `no-store` skips both.
+/// - **`Cache-Status`** (RFC 9211): `nilecare; hit`, `nilecare; fwd=miss; stored`,
+///   `nilecare; fwd=miss; detail=<why not stored>`, `nilecare; fwd=request`, plus `Age` on hits.
+/// - **Invalidation**: a successful mutation deletes the entry of its own path and invalidates
+///   the tags of every matching [`tag_route`](Self::tag_route).
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, routing::get};
+/// use nilecare_cache::{Cache, MemoryStore};
+/// use nilecare_cache::http::{ResponseCacheLayer, stats_handler};
+///
+/// let cache: Cache = Cache::builder()
+///     .name("http")
+///     .build(MemoryStore::with_max_entries(10_000)?.into())?;
+/// let app: Router = Router::new()
+///     .route("/api/v1/patients/{id}", get(|| async { "patient" }))
+///     .layer(
+///         ResponseCacheLayer::new(cache.clone())
+///             .default_ttl(Duration::from_secs(60))
+///             .tenant_header(http::HeaderName::from_static("x-tenant-id"))
+///             .tag_route("/api/v1/patients/{id}", &["patient:{id}", "patients"])?
+///             .tag_route("/api/v1/patients", &["patients"])?,
+///     )
+///     .route("/api/v1/cache/stats", stats_handler(cache));
+/// # Ok::<(), nilecare_cache::Error>(())
+/// ```
+pub struct ResponseCacheLayer<S: Store = AnyStore> {
+    config: Config<S>,
+}
+
+impl<S: Store> Clone for ResponseCacheLayer<S> {
+    fn clone(&self) -> Self {
+        ResponseCacheLayer {
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: Store> std::fmt::Debug for ResponseCacheLayer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCacheLayer")
+            .field("cache", &self.config.cache)
+            .field("default_ttl", &self.config.default_ttl)
+            .field("statuses", &self.config.statuses)
+            .field("routes", &self.config.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> ResponseCacheLayer<S> {
+    /// A layer over `cache`: 60 s default TTL, status 200 only, 1 MiB bodies, no tenant.
+    pub fn new(cache: Cache<S>) -> Self {
+        ResponseCacheLayer {
+            config: Config {
+                cache,
+                default_ttl: Duration::from_secs(60),
+                statuses: vec![200],
+                tenant: None,
+                routes: Vec::new(),
+                max_body_bytes: 1 << 20,
+                cache_authorized: false,
+            },
+        }
+    }
+
+    /// TTL when the handler sets no `max-age`.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.config.default_ttl = ttl;
+        self
+    }
+
+    /// The statuses that may be stored (default `[200]`).
+    pub fn statuses(mut self, statuses: &[u16]) -> Self {
+        self.config.statuses = statuses.to_vec();
+        self
+    }
+
+    /// Largest body stored (default 1 MiB); larger or unknown-size bodies pass through.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// Store responses to requests carrying `Authorization` (default: only when the handler
+    /// says `Cache-Control: public`). Use it with a tenant or user extractor.
+    pub fn cache_authorized(mut self, on: bool) -> Self {
+        self.config.cache_authorized = on;
+        self
+    }
+
+    /// Keep each tenant's responses apart, the tenant taken from this request header. A
+    /// request without it uses the global view; one with an invalid tenant id is not cached.
+    pub fn tenant_header(self, name: HeaderName) -> Self {
+        self.tenant_from(move |parts| {
+            parts
+                .headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+    }
+
+    /// Keep each tenant's responses apart, the tenant computed from the request (e.g. from
+    /// an extension set by the auth layer).
+    pub fn tenant_from(
+        mut self,
+        tenant: impl Fn(&request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.tenant = Some(Arc::new(tenant));
+        self
+    }
+
+    /// Tags cached GETs of paths matching `pattern` (`/api/v1/patients/{id}`) with `tags`
+    /// (`patient:{id}`), and invalidates those tags when a mutation of a matching path
+    /// succeeds. Errors name the problem (a tag using an uncaptured parameter, no tags).
+    pub fn tag_route(mut self, pattern: &str, tags: &[&str]) -> Result<Self> {
+        self.config.routes.push(TagRoute::new(pattern, tags)?);
+        Ok(self)
+    }
+}
+
+impl<S: Store, I> Layer<I> for ResponseCacheLayer<S> {
+    type Service = ResponseCacheService<S, I>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        ResponseCacheService {
+            inner,
+            config: Arc::new(self.config.clone()),
+        }
+    }
+}
+
+/// The service made by [`ResponseCacheLayer`].
+pub struct ResponseCacheService<S: Store, I> {
+    inner: I,
+    config: Arc<Config<S>>,
+}
+
+impl<S: Store, I: Clone> Clone for ResponseCacheService<S, I> {
+    fn clone(&self) -> Self {
+        ResponseCacheService {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S: Store, I> std::fmt::Debug for ResponseCacheService<S, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCacheService")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `http:<path>[?<sorted query>]`.
+fn cache_key(uri: &http::Uri) -> String {
+    let mut key = format!("http:{}", uri.path());
+    if let Some(query) = uri.query().filter(|q| !q.is_empty()) {
+        let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+        pairs.sort_unstable();
+        key.push('?');
+        key.push_str(&pairs.join("&"));
+    }
+    key
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn with_status(mut response: Response<Body>, status: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(status) {
+        response.headers_mut().insert(CACHE_STATUS, v);
+    }
+    response
+}
+
+impl<S: Store> Config<S> {
+    /// The view for this request's tenant; `None` when the tenant id is invalid.
+    fn view(&self, parts: &request::Parts) -> Option<Cache<S>> {
+        match self.tenant.as_ref().and_then(|f| f(parts)) {
+            None => Some(self.cache.clone()),
+            Some(tenant) => self.cache.for_tenant(&tenant).ok(),
+        }
+    }
+
+    async fn lookup(&self, view: &Cache<S>, key: &str, head: bool) -> Option<Response<Body>> {
+        let stored: StoredResponse = view.get(key).await?;
+        let age = now_ms().saturating_sub(stored.stored_at_ms) / 1000;
+        let (status, headers, body) = stored.into_parts()?;
+        let mut response = Response::new(if head {
+            Body::empty()
+        } else {
+            Body::from(body)
+        });
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response.headers_mut().insert(AGE, HeaderValue::from(age));
+        Some(with_status(response, "nilecare; hit"))
+    }
+
+    /// Stores a GET response when allowed; returns it (rebuilt) with its `Cache-Status`.
+    async fn store(
+        &self,
+        view: &Cache<S>,
+        key: &str,
+        path: &str,
+        request_headers: &http::HeaderMap,
+        response: Response<Body>,
+    ) -> Response<Body> {
+        let (parts, body) = response.into_parts();
+        let mut verdict = storable(
+            request_headers,
+            parts.status,
+            &parts.headers,
+            &self.statuses,
+            self.cache_authorized,
+            self.default_ttl,
+        );
+        if verdict.is_ok()
+            && body
+                .size_hint()
+                .upper()
+                .is_none_or(|n| n > self.max_body_bytes as u64)
+        {
+            verdict = Err(NotStored::TooLarge);
+        }
+        let ttl = match verdict {
+            Ok(ttl) => ttl,
+            Err(why) => {
+                let status = format!("nilecare; fwd=miss; detail={}", why.detail());
+                return with_status(Response::from_parts(parts, body), &status);
+            }
+        };
+        let bytes = match axum::body::to_bytes(body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(error = %e, "response body failed while being cached");
+                let mut failed = Response::new(Body::empty());
+                *failed.status_mut() = http::StatusCode::BAD_GATEWAY;
+                return with_status(failed, "nilecare; fwd=miss; detail=body");
+            }
+        };
+        let entry = StoredResponse::new(parts.status, &parts.headers, bytes.clone(), now_ms());
+        let tags = tags_for(&self.routes, path);
+        let stored = if tags.is_empty() {
+            view.set(key, &entry, Some(ttl)).await
+        } else {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            view.set_with_tags(key, &entry, Some(ttl), &tags).await
+        };
+        let status = if stored.is_ok() {
+            "nilecare; fwd=miss; stored"
+        } else {
+            "nilecare; fwd=miss; detail=store"
+        };
+        with_status(Response::from_parts(parts, Body::from(bytes)), status)
+    }
+
+    /// After a successful mutation: drop the path's own entry and the tags of its routes.
+    async fn invalidate(&self, view: &Cache<S>, key: &str, path: &str) {
+        let _ = view.del(key).await;
+        for tag in tags_for(&self.routes, path) {
+            let _ = view.invalidate_tag(&tag).await;
+        }
+    }
+}
+
+impl<S, I> Service<Request<Body>> for ResponseCacheService<S, I>
+where
+    S: Store,
+    I: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    I::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = I::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Response<Body>, I::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), I::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let method = parts.method.clone();
+            let readable = method == Method::GET || method == Method::HEAD;
+            let mutation = matches!(
+                method,
+                Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+            );
+            let key = cache_key(&parts.uri);
+            let view = config.view(&parts).filter(|v| v.full_key(&key).is_ok());
+            let (Some(view), true) = (view, readable || mutation) else {
+                return inner.call(Request::from_parts(parts, body)).await;
+            };
+            let path = parts.uri.path().to_owned();
+            if mutation {
+                let response = inner.call(Request::from_parts(parts, body)).await?;
+                if response.status().is_success() {
+                    config.invalidate(&view, &key, &path).await;
+                }
+                return Ok(response);
+            }
+            let request_cc = CacheControl::of(&parts.headers);
+            let head = method == Method::HEAD;
+            if !request_cc.no_cache && !request_cc.no_store {
+                if let Some(hit) = config.lookup(&view, &key, head).await {
+                    return Ok(hit);
+                }
+            }
+            let request_headers = parts.headers.clone();
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            if head || request_cc.no_store {
+                // HEAD has no body to store; no-store forbids it
+                let status = if request_cc.no_store {
+                    "nilecare; fwd=request"
+                } else {
+                    "nilecare; fwd=miss"
+                };
+                return Ok(with_status(response, status));
+            }
+            Ok(config
+                .store(&view, &key, &path, &request_headers, response)
+                .await)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_the_query() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert_eq!(cache_key(&uri("/p?b=2&a=1")), cache_key(&uri("/p?a=1&b=2")));
+        assert_eq!(cache_key(&uri("/p?")), "http:/p");
+        assert_ne!(cache_key(&uri("/p?a=1")), cache_key(&uri("/p?a=2")));
+    }
+}

@@ -1,0 +1,122 @@
+//! Tag routes: `"/api/v1/patients/{id}" → ["patient:{id}", "patients"]`. A cached GET of a
+//! matching path carries the tags; a successful mutation of a matching path invalidates them.
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// One route pattern with its tag templates.
+#[derive(Clone, Debug)]
+pub(crate) struct TagRoute {
+    segments: Vec<Segment>,
+    tags: Vec<String>,
+}
+
+impl TagRoute {
+    pub(crate) fn new(pattern: &str, tags: &[&str]) -> Result<Self> {
+        let bad = |message: String| Error::InvalidConfig {
+            field: "tag_route",
+            message,
+        };
+        if !pattern.starts_with('/') {
+            return Err(bad(format!("pattern must start with `/`: {pattern:?}")));
+        }
+        let segments: Vec<Segment> = pattern
+            .split('/')
+            .skip(1)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Segment::Param(name.to_owned()),
+                    None => Segment::Literal(s.to_owned()),
+                },
+            )
+            .collect();
+        for tag in tags {
+            let mut rest = *tag;
+            while let Some(open) = rest.find('{') {
+                let Some(close) = rest[open..].find('}') else {
+                    return Err(bad(format!("unclosed `{{` in tag {tag:?}")));
+                };
+                let name = &rest[open + 1..open + close];
+                let known = segments
+                    .iter()
+                    .any(|s| matches!(s, Segment::Param(p) if p == name));
+                if !known {
+                    return Err(bad(format!(
+                        "tag {tag:?} uses `{{{name}}}`, which {pattern:?} does not capture"
+                    )));
+                }
+                rest = &rest[open + close + 1..];
+            }
+        }
+        if tags.is_empty() {
+            return Err(bad(format!("{pattern:?} has no tags")));
+        }
+        Ok(TagRoute {
+            segments,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        })
+    }
+
+    /// The tags for `path` when it matches.
+    pub(crate) fn tags_for(&self, path: &str) -> Option<Vec<String>> {
+        let parts: Vec<&str> = path.split('/').skip(1).collect();
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut captured: Vec<(&str, &str)> = Vec::new();
+        for (segment, part) in self.segments.iter().zip(&parts) {
+            match segment {
+                Segment::Literal(l) if l == part => {}
+                Segment::Param(name) if !part.is_empty() => captured.push((name, part)),
+                _ => return None,
+            }
+        }
+        Some(
+            self.tags
+                .iter()
+                .map(|t| {
+                    captured.iter().fold(t.clone(), |t, (name, value)| {
+                        t.replace(&format!("{{{name}}}"), value)
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The tags of every route matching `path`, deduplicated.
+pub(crate) fn tags_for(routes: &[TagRoute], path: &str) -> Vec<String> {
+    let mut tags: Vec<String> = routes
+        .iter()
+        .filter_map(|r| r.tags_for(path))
+        .flatten()
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_and_fill_tags() {
+        let r = TagRoute::new("/api/v1/patients/{id}", &["patient:{id}", "patients"]).unwrap();
+        assert_eq!(
+            r.tags_for("/api/v1/patients/7"),
+            Some(vec!["patient:7".into(), "patients".into()])
+        );
+        assert_eq!(r.tags_for("/api/v1/patients"), None);
+        assert_eq!(r.tags_for("/api/v1/patients/"), None);
+        assert_eq!(r.tags_for("/api/v1/patients/7/notes"), None);
+        assert!(TagRoute::new("/x/{id}", &["y:{other}"]).is_err());
+        assert!(TagRoute::new("x", &["y"]).is_err());
+        assert!(TagRoute::new("/x", &[]).is_err());
+    }
+}

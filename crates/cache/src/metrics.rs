@@ -1,0 +1,78 @@
+//! Metric names and recording helpers (through the `metrics` facade: the application installs
+//! the recorder, e.g. with nilecare-metrics).
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `nilecare_cache_requests_total` | counter | `cache`, `result` = `hit` / `miss` | lookups |
+//! | `nilecare_cache_operation_duration_seconds` | histogram | `cache`, `operation` | time per operation of remote (Redis) stores |
+//! | `nilecare_cache_errors_total` | counter | `cache`, `operation`, `kind` = `timeout` / `backend` / `decode` / `encode` / `input` | failures |
+//! | `nilecare_cache_evictions_total` | counter | `cache` | entries evicted for size (memory store) |
+//!
+//! `cache` is the name given to the builder (bounded by the application); keys never appear.
+
+use std::time::Duration;
+
+use metrics::SharedString;
+
+/// Lookups by result.
+pub const REQUESTS_TOTAL: &str = "nilecare_cache_requests_total";
+/// Duration of each operation.
+pub const OPERATION_DURATION_SECONDS: &str = "nilecare_cache_operation_duration_seconds";
+/// Failures by operation and kind.
+pub const ERRORS_TOTAL: &str = "nilecare_cache_errors_total";
+/// Size evictions of the memory store.
+pub const EVICTIONS_TOTAL: &str = "nilecare_cache_evictions_total";
+
+/// Registers the descriptions of every cache metric with the installed recorder.
+pub fn describe() {
+    metrics::describe_counter!(REQUESTS_TOTAL, "Cache lookups by result (hit or miss).");
+    metrics::describe_histogram!(
+        OPERATION_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of cache operations."
+    );
+    metrics::describe_counter!(ERRORS_TOTAL, "Cache failures by operation and kind.");
+    metrics::describe_counter!(
+        EVICTIONS_TOTAL,
+        "Entries evicted from the memory store for size."
+    );
+}
+
+/// Hit/miss counters of one cache, with handles cached per recorder (a registry lookup costs
+/// more than the rest of a memory-store hit).
+#[derive(Debug)]
+pub(crate) struct LookupCounters(nilecare_metrics::CachedCounters<2>);
+
+impl LookupCounters {
+    pub(crate) fn new(cache: SharedString) -> Self {
+        let label =
+            |result: &str| vec![("cache", cache.to_string()), ("result", result.to_owned())];
+        LookupCounters(nilecare_metrics::CachedCounters::new(
+            REQUESTS_TOTAL,
+            [label("hit"), label("miss")],
+        ))
+    }
+
+    pub(crate) fn record(&self, hits: u64, misses: u64) {
+        if hits > 0 {
+            self.0.increment(0, hits);
+        }
+        if misses > 0 {
+            self.0.increment(1, misses);
+        }
+    }
+}
+
+pub(crate) fn duration(cache: &SharedString, operation: &'static str, elapsed: Duration) {
+    metrics::histogram!(OPERATION_DURATION_SECONDS, "cache" => cache.clone(), "operation" => operation)
+        .record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn error(cache: &SharedString, operation: &'static str, kind: &'static str) {
+    metrics::counter!(ERRORS_TOTAL, "cache" => cache.clone(), "operation" => operation, "kind" => kind)
+        .increment(1);
+}
+
+pub(crate) fn evictions(cache: &SharedString, n: u64) {
+    metrics::counter!(EVICTIONS_TOTAL, "cache" => cache.clone()).increment(n);
+}

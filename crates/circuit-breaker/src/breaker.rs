@@ -1,0 +1,767 @@
+//! [`CircuitBreaker`] and its [`Permit`]s.
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::config::BreakerConfig;
+use crate::error::{BreakerError, Rejected, Result};
+use crate::event::BreakerEvent;
+use crate::metrics::BreakerMetrics;
+use crate::state::State;
+use crate::window::{Totals, Window};
+
+/// Events buffered per subscriber; a subscriber that falls further behind loses the oldest
+/// (`RecvError::Lagged`).
+const EVENT_CAPACITY: usize = 256;
+
+/// How a finished call is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counts as a success (or as slow, when it took long).
+    Success,
+    /// Counts as a failure.
+    Failure,
+    /// Not counted (e.g. a client error that says nothing about the dependency).
+    Ignored,
+}
+
+impl Outcome {
+    /// The default classification: `Ok` is a success, `Err` a failure.
+    pub fn of<T, E>(result: &std::result::Result<T, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+/// What a permit was admitted as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Closed or metrics-only: recorded in the window.
+    Counted,
+    /// Half-open probe: decides the next state.
+    Probe,
+    /// Disabled: nothing recorded.
+    Free,
+}
+
+/// Packs state (low 8 bits) and transition generation (the rest) into one atomic word, so the
+/// closed path admits with a single load.
+fn pack(state: State, generation: u64) -> u64 {
+    generation << 8 | state as u64
+}
+
+fn unpack(word: u64) -> (State, u64) {
+    (State::from_u8((word & 0xff) as u8), word >> 8)
+}
+
+struct Core {
+    state: State,
+    generation: u64,
+    since: u64,
+    window: Window,
+    open_until: u64,
+    consecutive_opens: u32,
+    half_open_since: u64,
+    probes_admitted: u32,
+    probes_done: u32,
+    probe_failures: u32,
+    probe_slow: u32,
+    rng: u64,
+}
+
+pub(crate) struct Inner {
+    name: Arc<str>,
+    config: BreakerConfig,
+    clock: quanta::Clock,
+    origin: u64,
+    word: AtomicU64,
+    core: Mutex<Core>,
+    events: broadcast::Sender<BreakerEvent>,
+    metrics: BreakerMetrics,
+    rejected: AtomicU64,
+    times_calls: bool,
+    /// Outcomes not yet sent to the shared state (set when the breaker is shared through Redis).
+    pending: std::sync::OnceLock<Arc<Pending>>,
+}
+
+/// Outcome counts waiting to be flushed to the shared window.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    pub(crate) calls: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) slow: AtomicU64,
+}
+
+impl Pending {
+    /// Takes the counts accumulated since the last call.
+    pub(crate) fn take(&self) -> (u64, u64, u64) {
+        (
+            self.calls.swap(0, Ordering::Relaxed),
+            self.failures.swap(0, Ordering::Relaxed),
+            self.slow.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u64 {
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
+    }
+
+    fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.call("rejected");
+        self.emit(|| BreakerEvent::Rejected {
+            name: self.name.to_string(),
+            state,
+        });
+        Rejected {
+            name: self.name.to_string(),
+            state,
+            retry_after,
+        }
+    }
+
+    fn emit(&self, event: impl FnOnce() -> BreakerEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event());
+        }
+    }
+
+    /// Applies time-driven transitions.
+    fn tick(&self, core: &mut Core, now: u64) {
+        match core.state {
+            State::Open if now >= core.open_until => self.transition(core, State::HalfOpen, now),
+            State::HalfOpen => {
+                if let Some(max) = self.config.max_wait_in_half_open {
+                    let max = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+                    if now.saturating_sub(core.half_open_since) >= max {
+                        self.transition(core, State::Open, now);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Changes state (under the lock, so each transition happens and is reported exactly once).
+    fn transition(&self, core: &mut Core, to: State, now: u64) {
+        let from = core.state;
+        if from == to {
+            return;
+        }
+        core.state = to;
+        core.generation += 1;
+        core.since = now;
+        match to {
+            State::Closed => {
+                core.window = Window::new(self.config.window);
+                core.consecutive_opens = 0;
+            }
+            State::Open => {
+                core.consecutive_opens = core.consecutive_opens.saturating_add(1);
+                let wait = self.config.open_wait(core.consecutive_opens);
+                let jitter = self.config.jitter;
+                let wait = if jitter > 0.0 {
+                    core.rng ^= core.rng << 13;
+                    core.rng ^= core.rng >> 7;
+                    core.rng ^= core.rng << 17;
+                    let unit = (core.rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                    wait.mul_f64(1.0 + unit * jitter)
+                } else {
+                    wait
+                };
+                core.open_until =
+                    now.saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+            }
+            State::HalfOpen => {
+                core.half_open_since = now;
+                core.probes_admitted = 0;
+                core.probes_done = 0;
+                core.probe_failures = 0;
+                core.probe_slow = 0;
+            }
+            State::Disabled | State::ForcedOpen | State::MetricsOnly => {
+                core.window = Window::new(self.config.window);
+            }
+        }
+        self.word
+            .store(pack(to, core.generation), Ordering::Release);
+        self.metrics.state_changed(Some(from), to);
+        match to {
+            State::Open | State::ForcedOpen => {
+                tracing::warn!(breaker = %self.name, %from, %to, "circuit breaker transition")
+            }
+            _ => tracing::info!(breaker = %self.name, %from, %to, "circuit breaker transition"),
+        }
+        self.emit(|| BreakerEvent::Transition {
+            name: self.name.to_string(),
+            from,
+            to,
+        });
+    }
+
+    /// Records a finished call.
+    fn finish(&self, kind: Kind, generation: u64, outcome: Outcome, elapsed: Option<Duration>) {
+        if kind == Kind::Free {
+            return;
+        }
+        let slow = elapsed.is_some_and(|e| e >= self.config.slow_call_duration);
+        let failure = outcome == Outcome::Failure;
+        match (outcome, slow) {
+            (Outcome::Ignored, _) => self.metrics.call("ignored"),
+            (Outcome::Failure, _) => self.metrics.call("failure"),
+            (Outcome::Success, true) => self.metrics.call("slow"),
+            (Outcome::Success, false) => self.metrics.call("success"),
+        }
+        if failure {
+            self.emit(|| BreakerEvent::Failure {
+                name: self.name.to_string(),
+                elapsed: elapsed.unwrap_or_default(),
+            });
+        } else if slow && outcome == Outcome::Success {
+            self.emit(|| BreakerEvent::SlowCall {
+                name: self.name.to_string(),
+                elapsed: elapsed.unwrap_or_default(),
+            });
+        }
+        let mut core = lock(&self.core);
+        if core.generation != generation {
+            // The breaker changed state since this call was admitted: its outcome belongs to a
+            // past window (or a past half-open round).
+            return;
+        }
+        let config = &self.config;
+        match kind {
+            Kind::Counted => {
+                if outcome == Outcome::Ignored {
+                    return;
+                }
+                if let Some(pending) = self.pending.get() {
+                    pending.calls.fetch_add(1, Ordering::Relaxed);
+                    pending
+                        .failures
+                        .fetch_add(u64::from(failure), Ordering::Relaxed);
+                    pending
+                        .slow
+                        .fetch_add(u64::from(slow && !failure), Ordering::Relaxed);
+                }
+                // Only time-based windows need the time of every call; count-based ones read
+                // the clock only when they transition.
+                let second = match config.window {
+                    crate::config::WindowType::TimeBased(_) => self.now() / 1_000_000_000,
+                    crate::config::WindowType::CountBased(_) => 0,
+                };
+                core.window.record(failure, slow, second);
+                if core.state != State::Closed {
+                    return; // metrics-only records but never opens
+                }
+                let Totals {
+                    calls,
+                    failures,
+                    slow: slow_calls,
+                } = core.window.totals(second);
+                if calls >= config.minimum_calls
+                    && (percent(failures, calls) >= config.failure_rate_threshold
+                        || percent(slow_calls, calls) >= config.slow_call_rate_threshold)
+                {
+                    let now = self.now();
+                    self.transition(&mut core, State::Open, now);
+                }
+            }
+            Kind::Probe => {
+                if outcome == Outcome::Ignored {
+                    // The probe did not happen (dropped, cancelled): give its slot back.
+                    core.probes_admitted = core.probes_admitted.saturating_sub(1);
+                    return;
+                }
+                core.probes_done += 1;
+                core.probe_failures += u32::from(failure);
+                core.probe_slow += u32::from(slow && !failure);
+                if core.probes_done >= config.half_open_permits {
+                    let done = core.probes_done;
+                    let reopen = percent(core.probe_failures, done)
+                        >= config.failure_rate_threshold
+                        || percent(core.probe_slow, done) >= config.slow_call_rate_threshold;
+                    let to = if reopen { State::Open } else { State::Closed };
+                    let now = self.now();
+                    self.transition(&mut core, to, now);
+                }
+            }
+            Kind::Free => {}
+        }
+    }
+}
+
+/// A circuit breaker (resilience4j semantics) guarding calls to one dependency.
+///
+/// Cheap to clone (one `Arc`). In CLOSED a call costs one atomic load to admit and one
+/// uncontended lock to record, with no allocation; calls are timed only when slow-call detection
+/// or a call timeout is configured.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use nilecare_circuit_breaker::{BreakerConfig, BreakerError, CircuitBreaker, State, WaitStrategy, WindowType};
+///
+/// let breaker = CircuitBreaker::new(
+///     "billing",
+///     BreakerConfig::default()
+///         .window(WindowType::CountBased(10))
+///         .minimum_calls(4)
+///         .failure_rate_threshold(50.0)
+///         .wait(WaitStrategy::Fixed(Duration::from_secs(30))),
+/// )?;
+/// for _ in 0..4 {
+///     let r: Result<(), BreakerError<&str>> = breaker.call(async { Err("502 from billing") }).await;
+///     assert!(matches!(r, Err(BreakerError::Inner(_))));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// match breaker.call(async { Ok::<_, &str>(()) }).await {
+///     Err(BreakerError::Rejected(r)) => assert!(r.retry_after.is_some()),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &&*self.inner.name)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// A snapshot for health endpoints and dashboards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerSnapshot {
+    /// The breaker's name.
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// Time in that state.
+    pub since: Duration,
+    /// Calls in the window.
+    pub calls: u32,
+    /// Failures in the window.
+    pub failures: u32,
+    /// Slow calls in the window.
+    pub slow_calls: u32,
+    /// Failure percentage of the window (0 when empty).
+    pub failure_rate: f64,
+    /// Slow-call percentage of the window (0 when empty).
+    pub slow_call_rate: f64,
+    /// Calls rejected since the breaker was created.
+    pub rejected: u64,
+}
+
+fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    core.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn percent(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) * 100.0 / f64::from(whole)
+    }
+}
+
+impl CircuitBreaker {
+    /// A breaker with the real clock.
+    pub fn new(name: impl Into<String>, config: BreakerConfig) -> Result<Self> {
+        Self::with_clock(name, config, quanta::Clock::new())
+    }
+
+    /// A breaker reading time from `clock` (use `quanta::Clock::mock()` for deterministic tests).
+    pub fn with_clock(
+        name: impl Into<String>,
+        config: BreakerConfig,
+        clock: quanta::Clock,
+    ) -> Result<Self> {
+        config.validate()?;
+        let name: Arc<str> = Arc::from(name.into());
+        let origin = clock.raw();
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let metrics = BreakerMetrics::new(&name);
+        metrics.state_changed(None, State::Closed);
+        Ok(CircuitBreaker {
+            inner: Arc::new(Inner {
+                times_calls: config.times_calls() || config.call_timeout.is_some(),
+                core: Mutex::new(Core {
+                    state: State::Closed,
+                    generation: 0,
+                    since: 0,
+                    window: Window::new(config.window),
+                    open_until: 0,
+                    consecutive_opens: 0,
+                    half_open_since: 0,
+                    probes_admitted: 0,
+                    probes_done: 0,
+                    probe_failures: 0,
+                    probe_slow: 0,
+                    rng: RandomState::new().hash_one(origin) | 1,
+                }),
+                word: AtomicU64::new(pack(State::Closed, 0)),
+                name,
+                config,
+                clock,
+                origin,
+                events,
+                metrics,
+                rejected: AtomicU64::new(0),
+                pending: std::sync::OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.inner.config
+    }
+
+    /// Subscribes to transitions, rejections, failures and slow calls.
+    pub fn subscribe(&self) -> broadcast::Receiver<BreakerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The current state (applying due time-based transitions: open → half-open after the wait,
+    /// half-open → open after the maximum half-open wait).
+    pub fn state(&self) -> State {
+        let (state, _) = unpack(self.inner.word.load(Ordering::Acquire));
+        if matches!(state, State::Open | State::HalfOpen) {
+            let mut core = lock(&self.inner.core);
+            let now = self.inner.now();
+            self.inner.tick(&mut core, now);
+            return core.state;
+        }
+        state
+    }
+
+    /// Asks to run one call. `Ok(permit)`: run it, then report with [`Permit::success`],
+    /// [`Permit::failure`] or [`Permit::record`]; dropping the permit unreported counts as
+    /// ignored and returns a half-open probe slot. `Err`: rejected.
+    pub fn try_acquire(&self) -> std::result::Result<Permit<'_>, Rejected> {
+        let (state, generation) = unpack(self.inner.word.load(Ordering::Acquire));
+        let (kind, generation) = match state {
+            State::Closed | State::MetricsOnly => (Kind::Counted, generation),
+            State::Disabled => (Kind::Free, generation),
+            State::ForcedOpen => return Err(self.inner.reject(State::ForcedOpen, None)),
+            State::Open | State::HalfOpen => self.acquire_slow()?,
+        };
+        Ok(Permit {
+            breaker: &self.inner,
+            ticket: self.ticket(kind, generation),
+        })
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a reference to the
+    /// breaker (for futures that outlive the borrow, such as tower services).
+    pub fn try_acquire_owned(&self) -> std::result::Result<OwnedPermit, Rejected> {
+        let permit = self.try_acquire()?;
+        let ticket = permit.take();
+        Ok(OwnedPermit {
+            breaker: self.inner.clone(),
+            ticket,
+        })
+    }
+
+    fn ticket(&self, kind: Kind, generation: u64) -> Ticket {
+        Ticket {
+            kind,
+            generation,
+            started: if self.inner.times_calls {
+                self.inner.clock.raw()
+            } else {
+                0
+            },
+            done: false,
+        }
+    }
+
+    fn acquire_slow(&self) -> std::result::Result<(Kind, u64), Rejected> {
+        let mut core = lock(&self.inner.core);
+        let now = self.inner.now();
+        self.inner.tick(&mut core, now);
+        match core.state {
+            State::Closed | State::MetricsOnly => Ok((Kind::Counted, core.generation)),
+            State::Disabled => Ok((Kind::Free, core.generation)),
+            State::ForcedOpen => Err(self.inner.reject(State::ForcedOpen, None)),
+            State::Open => {
+                let wait = Duration::from_nanos(core.open_until.saturating_sub(now));
+                Err(self.inner.reject(State::Open, Some(wait)))
+            }
+            State::HalfOpen => {
+                if core.probes_admitted < self.inner.config.half_open_permits {
+                    core.probes_admitted += 1;
+                    Ok((Kind::Probe, core.generation))
+                } else {
+                    // All probes are out; their outcome decides. Suggest a short retry.
+                    Err(self
+                        .inner
+                        .reject(State::HalfOpen, Some(Duration::from_secs(1))))
+                }
+            }
+        }
+    }
+
+    /// Runs `call` if admitted; `Err` results count as failures, `Ok` as successes (slow when
+    /// they took at least the slow-call duration). Applies the call timeout if configured.
+    pub async fn call<T, E, F>(&self, call: F) -> std::result::Result<T, BreakerError<E>>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+    {
+        self.call_classified(call, Outcome::of).await
+    }
+
+    /// Like [`call`](Self::call) with your own classification of the result (e.g. a 404 from a
+    /// dependency is not its failure: [`Outcome::Ignored`]).
+    pub async fn call_classified<T, E, F>(
+        &self,
+        call: F,
+        classify: impl FnOnce(&std::result::Result<T, E>) -> Outcome,
+    ) -> std::result::Result<T, BreakerError<E>>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+    {
+        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
+        let result = match self.inner.config.call_timeout {
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(r) => r,
+                Err(_) => {
+                    permit.failure();
+                    return Err(BreakerError::Timeout(limit));
+                }
+            },
+            None => call.await,
+        };
+        permit.record(classify(&result));
+        result.map_err(BreakerError::Inner)
+    }
+
+    /// Like [`call`](Self::call), answering with `fallback` when the call is rejected, times out
+    /// or fails.
+    pub async fn call_with_fallback<T, E, F, G, Fut>(
+        &self,
+        call: F,
+        fallback: G,
+    ) -> std::result::Result<T, E>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+        G: FnOnce(BreakerError<E>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        match self.call(call).await {
+            Ok(v) => Ok(v),
+            Err(e) => fallback(e).await,
+        }
+    }
+
+    /// A snapshot of state and window.
+    pub fn metrics(&self) -> BreakerSnapshot {
+        let mut core = lock(&self.inner.core);
+        let now = self.inner.now();
+        self.inner.tick(&mut core, now);
+        let totals = core.window.totals(now / 1_000_000_000);
+        BreakerSnapshot {
+            name: self.inner.name.to_string(),
+            state: core.state,
+            since: Duration::from_nanos(now.saturating_sub(core.since)),
+            calls: totals.calls,
+            failures: totals.failures,
+            slow_calls: totals.slow,
+            failure_rate: percent(totals.failures, totals.calls),
+            slow_call_rate: percent(totals.slow, totals.calls),
+            rejected: self.inner.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn set(&self, to: State) {
+        let mut core = lock(&self.inner.core);
+        let now = self.inner.now();
+        if core.state == to && to == State::Closed {
+            core.window = Window::new(self.inner.config.window);
+            return;
+        }
+        self.inner.transition(&mut core, to, now);
+    }
+
+    /// Starts collecting outcomes for a shared window; returns the collector.
+    pub(crate) fn share(&self) -> Arc<Pending> {
+        self.inner.pending.get_or_init(Arc::default).clone()
+    }
+
+    /// Mirrors a shared OPEN record: open for exactly `remaining` (no local backoff).
+    pub(crate) fn open_for(&self, remaining: Duration) {
+        let mut core = lock(&self.inner.core);
+        let now = self.inner.now();
+        if core.state != State::Open {
+            self.inner.transition(&mut core, State::Open, now);
+        }
+        core.open_until =
+            now.saturating_add(u64::try_from(remaining.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Back to CLOSED with an empty window.
+    pub fn reset(&self) {
+        self.set(State::Closed);
+    }
+
+    /// Rejects every call until changed by hand.
+    pub fn force_open(&self) {
+        self.set(State::ForcedOpen);
+    }
+
+    /// Lets every call through, recording nothing.
+    pub fn disable(&self) {
+        self.set(State::Disabled);
+    }
+
+    /// Records calls but never opens.
+    pub fn metrics_only(&self) {
+        self.set(State::MetricsOnly);
+    }
+}
+
+/// What a permit carries: how it was admitted, and when.
+#[derive(Debug)]
+struct Ticket {
+    kind: Kind,
+    generation: u64,
+    started: u64,
+    done: bool,
+}
+
+impl Ticket {
+    fn finish(&mut self, breaker: &Inner, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let elapsed = (breaker.times_calls && self.started != 0).then(|| {
+            Duration::from_nanos(
+                breaker
+                    .clock
+                    .delta_as_nanos(self.started, breaker.clock.raw()),
+            )
+        });
+        breaker.finish(self.kind, self.generation, outcome, elapsed);
+    }
+}
+
+/// Permission to run one call; report its outcome with [`success`](Permit::success),
+/// [`failure`](Permit::failure) or [`record`](Permit::record). Dropped without a report (the
+/// call was cancelled), it counts as ignored and a half-open probe slot is returned.
+#[must_use = "report the outcome with success(), failure() or record(); dropping counts as ignored"]
+pub struct Permit<'a> {
+    breaker: &'a Inner,
+    ticket: Ticket,
+}
+
+impl std::fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &&*self.breaker.name)
+            .field("kind", &self.ticket.kind)
+            .finish()
+    }
+}
+
+impl Permit<'_> {
+    /// The call succeeded.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// The call finished with `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        self.ticket.finish(self.breaker, outcome);
+    }
+
+    /// Moves the ticket out, leaving this permit inert.
+    fn take(mut self) -> Ticket {
+        let ticket = Ticket {
+            done: self.ticket.done,
+            ..self.ticket
+        };
+        self.ticket.done = true;
+        ticket
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.ticket.finish(self.breaker, Outcome::Ignored);
+    }
+}
+
+/// A [`Permit`] that owns a reference to its breaker (from
+/// [`CircuitBreaker::try_acquire_owned`]).
+#[must_use = "report the outcome with success(), failure() or record(); dropping counts as ignored"]
+pub struct OwnedPermit {
+    breaker: Arc<Inner>,
+    ticket: Ticket,
+}
+
+impl std::fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("breaker", &&*self.breaker.name)
+            .field("kind", &self.ticket.kind)
+            .finish()
+    }
+}
+
+impl OwnedPermit {
+    /// The call succeeded.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// The call failed.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// The call finished with `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        self.ticket.finish(&self.breaker, outcome);
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        self.ticket.finish(&self.breaker, Outcome::Ignored);
+    }
+}
+
+/// Hands the inner state to the registry (shared health listing).
+impl CircuitBreaker {
+    pub(crate) fn strong_count(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod breaker;
+mod config;
+mod error;
+mod event;
+#[cfg(feature = "axum")]
+mod layer;
+pub mod metrics;
+mod registry;
+#[cfg(feature = "redis")]
+mod shared;
+mod state;
+mod window;
+
+pub use breaker::{BreakerSnapshot, CircuitBreaker, Outcome, OwnedPermit, Permit};
+pub use config::{BreakerConfig, WaitStrategy, WindowType};
+pub use error::{BreakerError, Error, Rejected, Result};
+pub use event::BreakerEvent;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{CircuitBreakerLayer, CircuitBreakerService};
+pub use registry::BreakerRegistry;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use shared::{SharedBreaker, SharedOptions};
+pub use state::State;
+
+/// The clock type breakers read (`quanta::Clock::mock()` gives a controllable one for tests).
+pub use quanta::Clock;

@@ -1,0 +1,171 @@
+//! Shared breaker state on a real Redis: three instances with their own pools.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nilecare_circuit_breaker::{
+    BreakerConfig, BreakerError, CircuitBreaker, SharedBreaker, SharedOptions, State, WaitStrategy,
+    WindowType,
+};
+use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+use nilecare_test_support::{RedisServer, eventually};
+
+const FLUSH: Duration = Duration::from_millis(50);
+
+fn config(wait: Duration) -> BreakerConfig {
+    BreakerConfig::default()
+        .window(WindowType::TimeBased(10))
+        .minimum_calls(6)
+        .failure_rate_threshold(50.0)
+        .wait(WaitStrategy::Fixed(wait))
+        .half_open_permits(2)
+}
+
+async fn instance(server: &RedisServer, name: &str, wait: Duration) -> SharedBreaker {
+    let redis = RedisConfig::from_url(&server.url())
+        .unwrap()
+        .with_pool_size(1)
+        .with_command_timeout(Duration::from_millis(300))
+        .with_reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ));
+    let pool = connect(&redis).await.unwrap();
+    let local = CircuitBreaker::new(name, config(wait)).unwrap();
+    SharedBreaker::with_options(
+        local,
+        pool,
+        SharedOptions {
+            flush_interval: FLUSH,
+            ..SharedOptions::default()
+        },
+    )
+}
+
+async fn fail(b: &SharedBreaker, n: usize) {
+    for _ in 0..n {
+        let _ = b.call(async { Err::<(), _>("boom") }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_two_instances_open_the_breaker_on_the_third() {
+    let server = RedisServer::start();
+    let (a, b, c) = (
+        instance(&server, "billing", Duration::from_secs(30)).await,
+        instance(&server, "billing", Duration::from_secs(30)).await,
+        instance(&server, "billing", Duration::from_secs(30)).await,
+    );
+    // 3 failures each: neither instance reaches minimum_calls (6) alone.
+    fail(&a, 3).await;
+    fail(&b, 3).await;
+    assert_eq!(
+        a.local().state(),
+        State::MetricsOnly,
+        "an instance opened on its own"
+    );
+    // Within a few flush intervals every instance, c included, is open.
+    let opened = eventually(Duration::from_secs(2), || async {
+        [&a, &b, &c].iter().all(|i| i.shared_state() == State::Open)
+    })
+    .await;
+    assert!(opened, "{a:?} {b:?} {c:?}");
+    let r = c.call(async { Ok::<_, ()>(()) }).await;
+    match r {
+        Err(BreakerError::Rejected(rej)) => {
+            assert!(
+                rej.retry_after.unwrap() > Duration::from_secs(25),
+                "{rej:?}"
+            )
+        }
+        other => panic!("the third instance let a call through: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_probes_are_limited_cluster_wide_and_close_the_breaker() {
+    let server = RedisServer::start();
+    let wait = Duration::from_millis(300);
+    let instances = vec![
+        instance(&server, "patients", wait).await,
+        instance(&server, "patients", wait).await,
+        instance(&server, "patients", wait).await,
+    ];
+    fail(&instances[0], 6).await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            instances.iter().all(|i| i.shared_state() == State::Open)
+        })
+        .await
+    );
+    tokio::time::sleep(wait + FLUSH * 2).await;
+    // 3 instances x 10 concurrent callers: only the 2 permitted probes run.
+    let ran = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for i in &instances {
+        for _ in 0..10 {
+            let (i, ran) = (i.clone(), ran.clone());
+            tasks.push(tokio::spawn(async move {
+                i.call(async {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, ()>(())
+                })
+                .await
+            }));
+        }
+    }
+    for t in tasks {
+        let _ = t.await.unwrap();
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        2,
+        "more probes than permitted ran"
+    );
+    // Both probes succeeded: closed everywhere.
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            instances.iter().all(|i| i.shared_state() == State::Closed)
+        })
+        .await
+    );
+    assert!(instances[2].call(async { Ok::<_, ()>(()) }).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_an_instance_decides_locally_and_rejoins_after_restart() {
+    let mut server = RedisServer::start();
+    let a = instance(&server, "appointments", Duration::from_secs(30)).await;
+    assert!(a.redis_available());
+    server.kill();
+    assert!(
+        eventually(Duration::from_secs(3), || async { !a.redis_available() }).await,
+        "the outage was not noticed"
+    );
+    assert_eq!(
+        a.local().state(),
+        State::Closed,
+        "local decisions use the local thresholds"
+    );
+    fail(&a, 6).await;
+    assert_eq!(
+        a.local().state(),
+        State::Open,
+        "the local breaker protects during the outage"
+    );
+    server.restart();
+    assert!(
+        eventually(Duration::from_secs(5), || async { a.redis_available() }).await,
+        "never rejoined the shared state"
+    );
+    // The shared record (fresh after the restart) is closed: the instance follows it.
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            a.call(async { Ok::<_, ()>(()) }).await.is_ok()
+        })
+        .await
+    );
+}

@@ -1,0 +1,115 @@
+//! [`AccessLogLayer`]: one INFO line per request.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::{Request, Response};
+use http_body::Body;
+use nilecare_error_handler::RequestId;
+use tower::{Layer, Service};
+
+/// Logs one line per request at INFO with target `nilecare::access`: `method`, `route` (the
+/// route template, `unmatched` for unknown paths), `status`, `latency_ms`, `bytes` (response
+/// size when known) and `request_id`. Quiet paths (e.g. `/health`, `/metrics`) are not logged.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use nilecare_logger::{AccessLogLayer, RequestIdLayer};
+///
+/// let app: Router = Router::new()
+///     .route("/api/v1/patients", get(|| async { "[]" }))
+///     .layer(AccessLogLayer::new().quiet(["/health", "/metrics"]))
+///     .layer(RequestIdLayer::new());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AccessLogLayer {
+    quiet: Arc<HashSet<String>>,
+}
+
+impl AccessLogLayer {
+    /// A layer logging every request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Paths (route templates or raw paths) not logged.
+    pub fn quiet<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Arc::make_mut(&mut self.quiet).extend(paths.into_iter().map(Into::into));
+        self
+    }
+}
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLogService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessLogService {
+            inner,
+            quiet: self.quiet.clone(),
+        }
+    }
+}
+
+/// The service made by [`AccessLogLayer`].
+#[derive(Clone, Debug)]
+pub struct AccessLogService<S> {
+    inner: S,
+    quiet: Arc<HashSet<String>>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AccessLogService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Body,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+        let quiet = self.quiet.contains(req.uri().path()) || self.quiet.contains(&route);
+        let method = req.method().clone();
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+        let started = Instant::now();
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let response = future.await?;
+            if !quiet {
+                let bytes = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .or_else(|| response.body().size_hint().exact());
+                tracing::info!(
+                    target: "nilecare::access",
+                    method = %method,
+                    route = %route,
+                    status = response.status().as_u16(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    bytes,
+                    request_id = request_id.as_deref(),
+                    "request"
+                );
+            }
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,433 @@
+//! [`JsonLayer`]: one flat JSON object per event, span fields included, sensitive values redacted.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::redact::{REDACTED, Redactor};
+
+/// The trace context of the current span, as the tracing crate reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+}
+
+static TRACE_CONTEXT: OnceLock<fn() -> Option<TraceContext>> = OnceLock::new();
+
+/// Registers the function that tells the logger the current trace and span ids; the tracing
+/// crate calls this when it is initialised, so every log line inside a traced request carries
+/// `trace_id` and `span_id`. The first registration wins.
+pub fn set_trace_context_provider(provider: fn() -> Option<TraceContext>) {
+    let _ = TRACE_CONTEXT.set(provider);
+}
+
+/// A span's fields, rendered (and redacted) once when recorded: name and JSON value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SpanFields {
+    items: Vec<(&'static str, String)>,
+}
+
+thread_local! {
+    /// Redaction verdicts by (redactor, field name): field names are `'static` callsite data, so
+    /// the substring checks run once per name instead of once per event.
+    static VERDICTS: std::cell::RefCell<std::collections::HashMap<(usize, usize, usize), bool>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Reused buffers: the line, the event's fields, its message, a Debug scratch.
+    static BUFFERS: std::cell::RefCell<(String, String, String, String, Vec<&'static str>)> =
+        const { std::cell::RefCell::new((String::new(), String::new(), String::new(), String::new(), Vec::new())) };
+}
+
+fn sensitive(redactor: &Redactor, name: &'static str) -> bool {
+    let key = (redactor.id(), name.as_ptr() as usize, name.len());
+    VERDICTS.with(|v| {
+        *v.borrow_mut()
+            .entry(key)
+            .or_insert_with(|| redactor.is_sensitive(name))
+    })
+}
+
+/// Writes one field value as JSON, or `"[REDACTED]"`.
+struct ValueWriter<'a> {
+    redactor: &'a Redactor,
+    scratch: &'a mut String,
+}
+
+impl ValueWriter<'_> {
+    fn str(&mut self, out: &mut String, name: &'static str, v: &str) {
+        push_json_str(
+            out,
+            if sensitive(self.redactor, name) {
+                REDACTED
+            } else {
+                v
+            },
+        );
+    }
+
+    fn display(&mut self, out: &mut String, name: &'static str, v: impl fmt::Display) {
+        if sensitive(self.redactor, name) {
+            push_json_str(out, REDACTED);
+        } else {
+            let _ = write!(out, "{v}");
+        }
+    }
+
+    fn debug(&mut self, out: &mut String, name: &'static str, v: &dyn fmt::Debug) {
+        if sensitive(self.redactor, name) {
+            push_json_str(out, REDACTED);
+        } else {
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{v:?}");
+            push_json_str(out, self.scratch);
+        }
+    }
+}
+
+/// Collects a span's fields as rendered pairs (a re-recorded name replaces its value).
+struct SpanCollector<'a> {
+    fields: &'a mut SpanFields,
+    values: ValueWriter<'a>,
+}
+
+impl SpanCollector<'_> {
+    fn put(&mut self, name: &'static str, render: impl FnOnce(&mut ValueWriter<'_>, &mut String)) {
+        let mut rendered = String::new();
+        render(&mut self.values, &mut rendered);
+        match self.fields.items.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = rendered,
+            None => self.fields.items.push((name, rendered)),
+        }
+    }
+}
+
+impl Visit for SpanCollector<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        self.put(name, |w, out| w.str(out, name, value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let name = field.name();
+        self.put(name, |w, out| w.display(out, name, value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let name = field.name();
+        self.put(name, |w, out| w.display(out, name, value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let name = field.name();
+        self.put(name, |w, out| w.display(out, name, value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let name = field.name();
+        if value.is_finite() {
+            self.put(name, |w, out| w.display(out, name, value));
+        } else {
+            self.put(name, |w, out| w.str(out, name, &value.to_string()));
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let name = field.name();
+        self.put(name, |w, out| w.str(out, name, &value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        self.put(name, |w, out| w.debug(out, name, value));
+    }
+}
+
+/// Writes an event's fields straight into the line buffer as `,"name":value`.
+struct EventWriter<'a> {
+    out: &'a mut String,
+    message: &'a mut String,
+    names: &'a mut Vec<&'static str>,
+    values: ValueWriter<'a>,
+}
+
+impl EventWriter<'_> {
+    /// Writes the key, unless the field is the message; returns whether to write the value.
+    fn key(&mut self, name: &'static str) {
+        self.names.push(name);
+        if RESERVED.contains(&name) {
+            self.out.push_str(",\"field.");
+            self.out.push_str(name);
+            self.out.push_str("\":");
+        } else {
+            push_key(self.out, name);
+        }
+    }
+}
+
+impl Visit for EventWriter<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        if name == "message" {
+            self.message.push_str(value);
+            return;
+        }
+        self.key(name);
+        self.values.str(self.out, name, value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field.name());
+        self.values.display(self.out, field.name(), value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field.name());
+        self.values.display(self.out, field.name(), value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field.name());
+        self.values.display(self.out, field.name(), value);
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field.name());
+        if value.is_finite() {
+            self.values.display(self.out, field.name(), value);
+        } else {
+            self.values.str(self.out, field.name(), &value.to_string());
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.key(field.name());
+        self.values.str(self.out, field.name(), &value.to_string());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if name == "message" {
+            let _ = write!(self.message, "{value:?}");
+            return;
+        }
+        self.key(name);
+        self.values.debug(self.out, name, value);
+    }
+}
+
+/// Static fields of every line.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Identity {
+    pub(crate) service: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) environment: Option<String>,
+}
+
+/// A [`Layer`] writing every event as one flat JSON line:
+///
+/// ```json
+/// {"timestamp":"2026-11-21T09:02:32.123456Z","level":"INFO","target":"orchestrator::patients",
+///  "message":"patient loaded","service":"orchestrator","trace_id":"…","span_id":"…",
+///  "request_id":"b19f…","clinic":"clinic_7","patient_id":123,"cache":"hit"}
+/// ```
+///
+/// Fields of enclosing spans come first (outer to inner), then the event's own; a later field
+/// with the same name replaces an earlier one. Sensitive fields are `[REDACTED]`.
+pub struct JsonLayer<W> {
+    make_writer: W,
+    redactor: Redactor,
+    identity: Identity,
+}
+
+impl<W> JsonLayer<W> {
+    pub(crate) fn new(make_writer: W, redactor: Redactor, identity: Identity) -> Self {
+        JsonLayer {
+            make_writer,
+            redactor,
+            identity,
+        }
+    }
+}
+
+impl<W> fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Escaped bytes are ASCII, so `start..i` ends on a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn push_key(out: &mut String, key: &str) {
+    out.push(',');
+    push_json_str(out, key);
+    out.push(':');
+}
+
+/// Keys the layer writes itself; user fields with these names are prefixed with `field.`.
+const RESERVED: &[&str] = &[
+    "timestamp",
+    "level",
+    "target",
+    "message",
+    "service",
+    "version",
+    "environment",
+    "trace_id",
+    "span_id",
+];
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        let mut scratch = String::new();
+        attrs.record(&mut SpanCollector {
+            fields: &mut fields,
+            values: ValueWriter {
+                redactor: &self.redactor,
+                scratch: &mut scratch,
+            },
+        });
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            let mut scratch = String::new();
+            values.record(&mut SpanCollector {
+                fields,
+                values: ValueWriter {
+                    redactor: &self.redactor,
+                    scratch: &mut scratch,
+                },
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        BUFFERS.with(|buffers| {
+            let Ok(mut buffers) = buffers.try_borrow_mut() else {
+                return; // an event logged while writing an event (from a Debug impl): skip it
+            };
+            let (line, event_fields, message, scratch, names) = &mut *buffers;
+            line.clear();
+            event_fields.clear();
+            message.clear();
+            names.clear();
+            event.record(&mut EventWriter {
+                out: event_fields,
+                message,
+                names,
+                values: ValueWriter {
+                    redactor: &self.redactor,
+                    scratch,
+                },
+            });
+
+            let meta = event.metadata();
+            line.push_str("{\"timestamp\":\"");
+            crate::time::write_rfc3339(line, SystemTime::now());
+            line.push_str("\",\"level\":\"");
+            line.push_str(meta.level().as_str());
+            line.push('"');
+            push_key(line, "target");
+            push_json_str(line, meta.target());
+            if !message.is_empty() {
+                push_key(line, "message");
+                push_json_str(line, message);
+            }
+            for (key, value) in [
+                ("service", &self.identity.service),
+                ("version", &self.identity.version),
+                ("environment", &self.identity.environment),
+            ] {
+                if let Some(value) = value {
+                    push_key(line, key);
+                    push_json_str(line, value);
+                }
+            }
+            if let Some(trace) = TRACE_CONTEXT.get().and_then(|provider| provider()) {
+                push_key(line, "trace_id");
+                push_json_str(line, &trace.trace_id);
+                push_key(line, "span_id");
+                push_json_str(line, &trace.span_id);
+            }
+            // Span fields, innermost first; a name already written (by the event or an inner
+            // span) is skipped, so the innermost value wins.
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    let extensions = span.extensions();
+                    let Some(fields) = extensions.get::<SpanFields>() else {
+                        continue;
+                    };
+                    for (name, value) in &fields.items {
+                        if names.contains(name) {
+                            continue;
+                        }
+                        names.push(name);
+                        if RESERVED.contains(name) {
+                            line.push_str(",\"field.");
+                            line.push_str(name);
+                            line.push_str("\":");
+                        } else {
+                            push_key(line, name);
+                        }
+                        line.push_str(value);
+                    }
+                }
+            }
+            line.push_str(event_fields);
+            line.push_str("}\n");
+            let _ = self
+                .make_writer
+                .make_writer_for(meta)
+                .write_all(line.as_bytes());
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut s = String::new();
+        push_json_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+mod access;
+mod config;
+mod error;
+mod json;
+mod redact;
+#[cfg(feature = "axum")]
+mod request_id;
+mod time;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use access::{AccessLogLayer, AccessLogService};
+pub use config::{ExtraLayer, Format, Logger, LoggerGuard, Rotation, Writer};
+pub use error::{Error, Result};
+pub use json::{JsonLayer, TraceContext, set_trace_context_provider};
+pub use redact::{DEFAULT_SENSITIVE, REDACTED};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService, new_request_id};

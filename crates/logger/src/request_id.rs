@@ -1,0 +1,100 @@
+//! [`RequestIdLayer`]: one id per request, in the span, the extensions and the response.
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use http::{HeaderName, HeaderValue, Request, Response};
+use nilecare_error_handler::{RequestId, sane_request_id};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+/// The header carrying the id.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh id: 32 lowercase hex digits from a randomly keyed hash of a counter.
+pub fn new_request_id() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let state = RandomState::new();
+    format!("{:016x}{:016x}", state.hash_one(n), state.hash_one(!n))
+}
+
+/// Gives every request an id: the incoming `X-Request-Id` when it is sane (1..=128 visible ASCII
+/// characters), a fresh 32-hex-digit id otherwise. The id is put in the request header and
+/// extensions ([`RequestId`], which error bodies and access logs read), in a `request` span
+/// (`request_id` field, so every log line of the request carries it), and in the response header.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use nilecare_logger::RequestIdLayer;
+///
+/// let app: Router = Router::new().route("/", get(|| async { "ok" })).layer(RequestIdLayer::new());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestIdLayer;
+
+impl RequestIdLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        RequestIdLayer
+    }
+}
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService { inner }
+    }
+}
+
+/// The service made by [`RequestIdLayer`].
+#[derive(Clone, Debug)]
+pub struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestIdService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| sane_request_id(v))
+            .map_or_else(new_request_id, str::to_owned);
+        // Sane ids and generated ids are visible ASCII: always a valid header value.
+        let value = HeaderValue::from_str(&id).ok();
+        if let Some(v) = &value {
+            req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+        }
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let span = tracing::info_span!("request", request_id = %id);
+        let future = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                let mut response = future.await?;
+                if let Some(v) = value {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}

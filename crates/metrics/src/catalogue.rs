@@ -1,0 +1,265 @@
+//! The catalogue of every metric the NileCare crates emit. The README table, the Grafana
+//! dashboard and the alert rules are checked against it by tests.
+
+use crate::names::{
+    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_REQUESTS_TOTAL,
+};
+
+/// A metric type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Monotonic counter (`_total`).
+    Counter,
+    /// Value that goes up and down.
+    Gauge,
+    /// Bucketed distribution (`_bucket`, `_sum`, `_count` series).
+    Histogram,
+}
+
+/// One catalogue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// The metric name as exposed.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: MetricKind,
+    /// Its labels (all bounded: no raw paths, keys or ids).
+    pub labels: &'static [&'static str],
+    /// The crate that emits it.
+    pub emitted_by: &'static str,
+    /// What it means.
+    pub help: &'static str,
+}
+
+const fn m(
+    name: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+    emitted_by: &'static str,
+    help: &'static str,
+) -> MetricInfo {
+    MetricInfo {
+        name,
+        kind,
+        labels,
+        emitted_by,
+        help,
+    }
+}
+
+use MetricKind::{Counter, Gauge, Histogram};
+
+/// Every metric, grouped by crate.
+pub const CATALOGUE: &[MetricInfo] = &[
+    m(
+        HTTP_SERVER_REQUEST_DURATION_SECONDS,
+        Histogram,
+        &["method", "route", "status"],
+        "nilecare-metrics",
+        "Duration of HTTP server requests, by route template.",
+    ),
+    m(
+        HTTP_SERVER_REQUESTS_TOTAL,
+        Counter,
+        &["method", "route", "status"],
+        "nilecare-metrics",
+        "Completed HTTP server requests.",
+    ),
+    m(
+        HTTP_SERVER_ACTIVE_REQUESTS,
+        Gauge,
+        &["method", "route"],
+        "nilecare-metrics",
+        "HTTP server requests in flight.",
+    ),
+    m(
+        "process_cpu_seconds_total",
+        Counter,
+        &[],
+        "nilecare-metrics",
+        "CPU time used by the process.",
+    ),
+    m(
+        "process_resident_memory_bytes",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "Resident memory of the process.",
+    ),
+    m(
+        "process_virtual_memory_bytes",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "Virtual memory of the process.",
+    ),
+    m(
+        "process_open_fds",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "Open file descriptors.",
+    ),
+    m(
+        "process_max_fds",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "File descriptor limit.",
+    ),
+    m(
+        "process_threads",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "OS threads of the process.",
+    ),
+    m(
+        "process_start_time_seconds",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "Start time of the process (Unix seconds).",
+    ),
+    m(
+        "nilecare_cache_requests_total",
+        Counter,
+        &["cache", "result"],
+        "nilecare-cache",
+        "Cache lookups by result (hit, miss).",
+    ),
+    m(
+        "nilecare_cache_operation_duration_seconds",
+        Histogram,
+        &["cache", "operation"],
+        "nilecare-cache",
+        "Duration of operations on remote (Redis) cache stores.",
+    ),
+    m(
+        "nilecare_cache_errors_total",
+        Counter,
+        &["cache", "operation", "kind"],
+        "nilecare-cache",
+        "Cache failures by kind (timeout, backend, decode, encode, input).",
+    ),
+    m(
+        "nilecare_cache_evictions_total",
+        Counter,
+        &["cache"],
+        "nilecare-cache",
+        "Entries evicted from the memory store for size.",
+    ),
+    m(
+        "nilecare_ratelimit_decisions_total",
+        Counter,
+        &["policy", "result"],
+        "nilecare-rate-limit",
+        "Rate-limit decisions (allowed, limited, shadow_limited, fallback).",
+    ),
+    m(
+        "nilecare_ratelimit_check_duration_seconds",
+        Histogram,
+        &["policy", "backend"],
+        "nilecare-rate-limit",
+        "Duration of rate-limit checks.",
+    ),
+    m(
+        "nilecare_circuit_breaker_state",
+        Gauge,
+        &["name", "state"],
+        "nilecare-circuit-breaker",
+        "1 for the current state of each breaker (closed, open, half_open, disabled, forced_open, metrics_only), 0 otherwise.",
+    ),
+    m(
+        "nilecare_circuit_breaker_calls_total",
+        Counter,
+        &["name", "result"],
+        "nilecare-circuit-breaker",
+        "Calls through a breaker (success, failure, slow, rejected, ignored).",
+    ),
+    m(
+        "nilecare_circuit_breaker_shared_available",
+        Gauge,
+        &["name"],
+        "nilecare-circuit-breaker",
+        "1 while a shared breaker uses the Redis state, 0 while it decides locally.",
+    ),
+    m(
+        "nilecare_circuit_breaker_transitions_total",
+        Counter,
+        &["name", "from", "to"],
+        "nilecare-circuit-breaker",
+        "State transitions of each breaker.",
+    ),
+    m(
+        "nilecare_discovery_instances",
+        Gauge,
+        &["service", "status"],
+        "nilecare-service-discovery",
+        "Known instances per service by status (up, draining, down, ejected).",
+    ),
+    m(
+        "nilecare_discovery_health_checks_total",
+        Counter,
+        &["service", "result"],
+        "nilecare-service-discovery",
+        "Active health probes (success, failure, timeout).",
+    ),
+];
+
+/// Looks a metric up by name (also accepts the `_bucket`, `_sum`, `_count` series of histograms).
+pub fn lookup(series: &str) -> Option<&'static MetricInfo> {
+    CATALOGUE.iter().find(|m| {
+        m.name == series
+            || (m.kind == Histogram
+                && ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|suffix| series.strip_suffix(suffix) == Some(m.name)))
+    })
+}
+
+/// Registers the help texts of the HTTP metrics with the current recorder.
+#[cfg(feature = "exporter")]
+pub(crate) fn describe_http() {
+    metrics::describe_histogram!(
+        HTTP_SERVER_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of HTTP server requests, by route template."
+    );
+    metrics::describe_counter!(
+        HTTP_SERVER_REQUESTS_TOTAL,
+        "Completed HTTP server requests."
+    );
+    metrics::describe_gauge!(
+        HTTP_SERVER_ACTIVE_REQUESTS,
+        "HTTP server requests in flight."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for m in CATALOGUE {
+            assert!(
+                m.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                m.name
+            );
+            match m.kind {
+                Counter => assert!(m.name.ends_with("_total"), "{}", m.name),
+                Histogram => assert!(m.name.ends_with("_seconds"), "{}", m.name),
+                Gauge => assert!(!m.name.ends_with("_total"), "{}", m.name),
+            }
+            if m.emitted_by != "nilecare-metrics" {
+                assert!(m.name.starts_with("nilecare_"), "{}", m.name);
+            }
+        }
+        assert!(lookup("http_server_request_duration_seconds_bucket").is_some());
+        assert!(lookup("http_server_requests_total_bucket").is_none());
+    }
+}

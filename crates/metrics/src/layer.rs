@@ -1,0 +1,279 @@
+//! [`HttpMetricsLayer`]: RED metrics (rate, errors, duration) per route template.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::{Method, Request, Response, StatusCode};
+use metrics::SharedString;
+use tower::{Layer, Service};
+
+use crate::names::{
+    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_REQUESTS_TOTAL,
+    UNMATCHED_ROUTE,
+};
+
+/// How the `status` label is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusLabel {
+    /// The code: `200`, `404`, `503` (default).
+    #[default]
+    Code,
+    /// The class: `2xx`, `4xx`, `5xx` (fewer series).
+    Class,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Config {
+    excluded: HashSet<String>,
+    status: StatusLabel,
+}
+
+/// A tower layer recording, for every request:
+///
+/// - `http_server_requests_total{method, route, status}` (counter),
+/// - `http_server_request_duration_seconds{method, route, status}` (histogram),
+/// - `http_server_active_requests{method, route}` (gauge, decremented also when a request is
+///   cancelled).
+///
+/// `route` is the axum route template (`/api/v1/patients/{id}`), or `unmatched` for requests no
+/// route matched, so random paths cannot create series; `method` is one of the standard methods
+/// or `_OTHER`. Add it with `Router::layer` (it reads axum's `MatchedPath`, which the router sets
+/// before calling the layered routes):
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use nilecare_metrics::{HttpMetricsLayer, StatusLabel};
+///
+/// let app: Router = Router::new()
+///     .route("/api/v1/patients/{id}", get(|| async { "patient" }))
+///     .layer(
+///         HttpMetricsLayer::new()
+///             .exclude_path("/metrics")
+///             .exclude_path("/health")
+///             .status_label(StatusLabel::Code),
+///     );
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetricsLayer {
+    config: Arc<Config>,
+}
+
+impl HttpMetricsLayer {
+    /// A layer with no exclusions and status codes as labels.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Do not record requests to this path (matched against the route template and the raw
+    /// path), e.g. `/metrics` and `/health`.
+    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config).excluded.insert(path.into());
+        self
+    }
+
+    /// Status codes or classes as the `status` label.
+    pub fn status_label(mut self, label: StatusLabel) -> Self {
+        Arc::make_mut(&mut self.config).status = label;
+        self
+    }
+}
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpMetrics {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service made by [`HttpMetricsLayer`].
+#[derive(Clone, Debug)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+/// The bounded `method` label.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// `"100"` ..= `"599"` as shared strings: labels without an allocation per request.
+static STATUS_CODES: std::sync::LazyLock<Vec<SharedString>> = std::sync::LazyLock::new(|| {
+    (100..600u16)
+        .map(|c| SharedString::from_shared(Arc::from(c.to_string())))
+        .collect()
+});
+
+fn status_label(status: StatusCode, style: StatusLabel) -> SharedString {
+    match style {
+        StatusLabel::Code => STATUS_CODES
+            .get(usize::from(status.as_u16()).wrapping_sub(100))
+            .cloned()
+            .unwrap_or_else(|| SharedString::from_owned(status.as_str().to_owned())),
+        StatusLabel::Class => SharedString::const_str(match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        }),
+    }
+}
+
+/// Labels of one request, and the in-flight gauge decrement when it ends (or is dropped).
+struct InFlight {
+    method: &'static str,
+    route: SharedString,
+    /// Looked up once, incremented at the start, decremented on drop.
+    active: metrics::Gauge,
+    started: Instant,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.active.decrement(1.0);
+    }
+}
+
+impl InFlight {
+    fn start(method: &'static str, route: SharedString) -> Self {
+        let active = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "method" => method, "route" => route.clone());
+        active.increment(1.0);
+        InFlight {
+            method,
+            route,
+            active,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(&self, status: SharedString) {
+        let labels = [
+            ("method", SharedString::const_str(self.method)),
+            ("route", self.route.clone()),
+            ("status", status),
+        ];
+        metrics::counter!(HTTP_SERVER_REQUESTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetrics<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = future::ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let matched = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let excluded = !self.config.excluded.is_empty()
+            && (self.config.excluded.contains(req.uri().path())
+                || matched.is_some_and(|m| self.config.excluded.contains(m)));
+        let in_flight = (!excluded).then(|| {
+            let route = match matched {
+                // Shared, so the label clones below are reference counts, not copies.
+                Some(m) => SharedString::from_shared(Arc::from(m)),
+                None => SharedString::const_str(UNMATCHED_ROUTE),
+            };
+            InFlight::start(method_label(req.method()), route)
+        });
+        future::ResponseFuture {
+            inner: self.inner.call(req),
+            in_flight,
+            status: self.config.status,
+        }
+    }
+}
+
+/// The future of [`HttpMetrics`].
+pub mod future {
+    use super::*;
+
+    pin_project_lite::pin_project! {
+        /// Records the request's metrics when the inner response is ready.
+        pub struct ResponseFuture<F> {
+            #[pin]
+            pub(super) inner: F,
+            pub(super) in_flight: Option<InFlight>,
+            pub(super) status: StatusLabel,
+        }
+    }
+
+    impl<F, B, E> Future for ResponseFuture<F>
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+    {
+        type Output = F::Output;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = self.project();
+            let output = std::task::ready!(this.inner.poll(cx));
+            if let Some(in_flight) = this.in_flight.take() {
+                let status = match &output {
+                    Ok(response) => status_label(response.status(), *this.status),
+                    Err(_) => SharedString::const_str("error"),
+                };
+                in_flight.finish(status);
+            }
+            Poll::Ready(output)
+        }
+    }
+
+    impl<F> std::fmt::Debug for ResponseFuture<F> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"BREW").unwrap()),
+            "_OTHER"
+        );
+        assert_eq!(
+            &*status_label(StatusCode::NOT_FOUND, StatusLabel::Code),
+            "404"
+        );
+        assert_eq!(
+            &*status_label(StatusCode::BAD_GATEWAY, StatusLabel::Class),
+            "5xx"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod catalogue;
+mod error;
+#[cfg(feature = "axum")]
+mod handler;
+mod handles;
+#[cfg(feature = "axum")]
+mod layer;
+pub mod names;
+#[cfg(feature = "exporter")]
+mod recorder;
+
+pub use catalogue::{CATALOGUE, MetricInfo, MetricKind};
+pub use error::{Error, Result};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use handler::{TEXT_FORMAT, metrics_handler};
+pub use handles::CachedCounters;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{HttpMetrics, HttpMetricsLayer, StatusLabel, future};
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub use recorder::{Metrics, MetricsBuilder};

@@ -1,0 +1,151 @@
+//! Rate-limit checks against their anchors, same run:
+//! - memory GCRA keyed check vs raw `governor` keyed check (DashMap store);
+//! - memory sliding window and token bucket (goal ≤ 200 ns per check);
+//! - Redis checks at 64 concurrent tasks vs raw fred `INCR` on the same pool, with p50/p99.
+//!
+//! `cargo bench -p nilecare-rate-limit --all-features --bench rate_limit`
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use nilecare_rate_limit::{Algorithm, MemoryLimiter, Policy, Quota, RateLimiter, RedisLimiter};
+use nilecare_redis::fred::interfaces::KeysInterface;
+use nilecare_redis::{RedisConfig, connect};
+use nilecare_test_support::RedisServer;
+use nilecare_test_support::bench::{Spread, runtime, spread_over_tasks};
+
+fn memory(c: &mut Criterion) {
+    let mut group = c.benchmark_group("memory_check");
+    // Quotas large enough that every check is allowed: the hot path of a busy key.
+    let governor = governor::RateLimiter::dashmap(governor::Quota::per_second(
+        NonZeroU32::new(1_000_000_000).expect("nonzero"),
+    ));
+    let key = "client-1".to_owned();
+    group.bench_function("raw_governor_keyed_gcra", |b| {
+        b.iter(|| governor.check_key(&key).is_ok())
+    });
+    let limiter = MemoryLimiter::new();
+    for (label, algorithm) in [
+        ("gcra", Algorithm::Gcra),
+        ("sliding_window", Algorithm::SlidingWindow),
+        ("token_bucket", Algorithm::TokenBucket),
+        ("fixed_window", Algorithm::FixedWindow),
+    ] {
+        let policy = Policy::new(label, Quota::per_second(1_000_000_000).expect("quota"))
+            .expect("policy")
+            .algorithm(algorithm);
+        // `check_now` is the synchronous form of `check` (the memory limiter never waits),
+        // compared with governor's synchronous `check_key`.
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                limiter
+                    .check_now(&policy, "client-1", 1)
+                    .expect("check")
+                    .allowed
+            })
+        });
+    }
+    group.finish();
+}
+
+const TASKS: u64 = 64;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn redis(c: &mut Criterion) {
+    let rt = runtime(2);
+    let server = RedisServer::start();
+    let pool = rt.block_on(async {
+        connect(
+            &RedisConfig::from_url(&server.url())
+                .expect("url")
+                .with_pool_size(4),
+        )
+        .await
+        .expect("connect")
+    });
+    let limiter = Arc::new(
+        RedisLimiter::new(pool.clone())
+            .with_timeout(Duration::from_secs(1))
+            .expect("timeout"),
+    );
+    let policy =
+        Policy::new("bench", Quota::per_second(1_000_000_000).expect("quota")).expect("policy");
+
+    // Latency distribution of one fixed run (criterion reports the mean throughput below).
+    for (label, is_incr) in [("raw_fred_incr", true), ("sliding_window_check", false)] {
+        let (pool, limiter, policy) = (pool.clone(), limiter.clone(), policy.clone());
+        let Spread {
+            elapsed,
+            latencies: mut lat,
+        } = rt.block_on(spread_over_tasks(TASKS, 100_000, true, move |_| {
+            let (pool, limiter, policy) = (pool.clone(), limiter.clone(), policy.clone());
+            async move {
+                if is_incr {
+                    let _: i64 = pool.incr("bench:incr").await.expect("incr");
+                } else {
+                    limiter.check(&policy, "client-1", 1).await.expect("check");
+                }
+            }
+        }));
+        lat.sort();
+        eprintln!(
+            "{label}: {:.0} ops/s, p50 {:?}, p99 {:?} (100k ops, 64 tasks)",
+            lat.len() as f64 / elapsed.as_secs_f64(),
+            percentile(&lat, 0.50),
+            percentile(&lat, 0.99)
+        );
+    }
+
+    let mut group = c.benchmark_group("redis_64_tasks");
+    group.throughput(criterion::Throughput::Elements(1));
+    let p = pool.clone();
+    group.bench_function("raw_fred_incr", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let p = p.clone();
+            async move {
+                spread_over_tasks(TASKS, iters, true, move |_| {
+                    let p = p.clone();
+                    async move {
+                        let _: i64 = p.incr("bench:incr").await.expect("incr");
+                    }
+                })
+                .await
+                .elapsed
+            }
+        })
+    });
+    for algorithm in [Algorithm::SlidingWindow, Algorithm::Gcra] {
+        let policy = policy.clone().algorithm(algorithm);
+        let l = limiter.clone();
+        group.bench_function(format!("check_{}", algorithm.as_str()), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (l, policy) = (l.clone(), policy.clone());
+                async move {
+                    spread_over_tasks(TASKS, iters, true, move |_| {
+                        let (l, policy) = (l.clone(), policy.clone());
+                        async move {
+                            l.check(&policy, "client-1", 1).await.expect("check");
+                        }
+                    })
+                    .await
+                    .elapsed
+                }
+            })
+        });
+    }
+    group.finish();
+    drop(server);
+}
+
+criterion_group! {
+    name = benches;
+    config = nilecare_test_support::criterion_config();
+    targets = memory, redis
+}
+criterion_main!(benches);

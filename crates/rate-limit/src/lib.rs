@@ -1,0 +1,38 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod algorithm;
+mod clock;
+mod decision;
+mod error;
+#[cfg(feature = "axum")]
+mod key;
+#[cfg(feature = "axum")]
+mod layer;
+mod memory;
+pub mod metrics;
+mod quota;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod resilient;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use decision::Decision;
+pub use error::{Error, Result};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use key::{IpNet, KeyExtractor};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{RateLimitLayer, RateLimitService};
+pub use memory::{MemoryLimiter, MemoryLimiterBuilder};
+pub use quota::{Algorithm, MAX_LIMIT, MAX_WINDOW, Policy, Quota};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisLimiter;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use resilient::{OnRedisFailure, ResilientLimiter};
+pub use store::{AnyLimiter, Check, MAX_KEY_LEN, RateLimiter};

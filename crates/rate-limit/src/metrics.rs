@@ -1,0 +1,69 @@
+//! Metric names and recording (through the `metrics` facade).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `nilecare_ratelimit_decisions_total` | counter | `policy`, `result` = `allowed` / `limited` / `shadow_limited` / `fallback` |
+//! | `nilecare_ratelimit_check_duration_seconds` | histogram | `policy`, `backend` (Redis checks only) |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::SharedString;
+
+use crate::decision::Decision;
+use crate::quota::Policy;
+
+/// Decisions by policy and result.
+pub const DECISIONS_TOTAL: &str = "nilecare_ratelimit_decisions_total";
+/// Duration of checks against a remote backend.
+pub const CHECK_DURATION_SECONDS: &str = "nilecare_ratelimit_check_duration_seconds";
+
+/// Registers the metric descriptions with the installed recorder.
+pub fn describe() {
+    metrics::describe_counter!(
+        DECISIONS_TOTAL,
+        "Rate-limit decisions by policy and result."
+    );
+    metrics::describe_histogram!(
+        CHECK_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of rate-limit checks against a remote backend."
+    );
+}
+
+/// The decision counters of one policy (handles cached per recorder: a registry lookup costs
+/// about as much as a whole in-memory check) and its shared label.
+#[derive(Debug)]
+pub(crate) struct DecisionCounters {
+    policy: SharedString,
+    counters: nilecare_metrics::CachedCounters<4>,
+}
+
+/// The `result` labels, in counter order.
+const RESULTS: [&str; 4] = ["allowed", "limited", "shadow_limited", "fallback"];
+
+impl DecisionCounters {
+    pub(crate) fn new(policy: &str) -> Self {
+        let label =
+            |result: &str| vec![("policy", policy.to_owned()), ("result", result.to_owned())];
+        DecisionCounters {
+            policy: SharedString::from_shared(Arc::from(policy)),
+            counters: nilecare_metrics::CachedCounters::new(DECISIONS_TOTAL, RESULTS.map(label)),
+        }
+    }
+}
+
+pub(crate) fn record(policy: &Policy, decision: &Decision) {
+    let label = decision.result_label();
+    let index = RESULTS.iter().position(|r| *r == label).unwrap_or(0);
+    policy.inner().metrics.counters.increment(index, 1);
+}
+
+pub(crate) fn duration(policy: &Policy, backend: &'static str, elapsed: Duration) {
+    metrics::histogram!(
+        CHECK_DURATION_SECONDS,
+        "policy" => policy.inner().metrics.policy.clone(),
+        "backend" => backend
+    )
+    .record(elapsed.as_secs_f64());
+}

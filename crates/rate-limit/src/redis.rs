@@ -1,0 +1,269 @@
+//! [`RedisLimiter`]: every algorithm in one Lua script on Redis (standalone or Cluster): one
+//! `EVALSHA` per check, time from Redis `TIME`, TTLs on every key.
+
+use std::time::{Duration, Instant};
+
+use nilecare_redis::fred::clients::Pool;
+use nilecare_redis::fred::error::ErrorKind;
+use nilecare_redis::fred::interfaces::ClientLike;
+use nilecare_redis::{KeyPrefix, Script};
+
+use crate::decision::Decision;
+use crate::error::{Error, Result};
+use crate::memory::reported_limit;
+use crate::quota::Policy;
+use crate::store::{Check, RateLimiter, validate};
+
+static LIMITER_LUA: &str = include_str!("redis/limiter.lua");
+
+/// Check modes understood by the script.
+const MODE_CHECK: u64 = 1;
+const MODE_PEEK: u64 = 2;
+const MODE_CONSUME: u64 = 3;
+
+/// A rate limiter shared by every instance through Redis.
+///
+/// Each check is one `EVALSHA` of a script that reads the time from Redis (`TIME`, so instance
+/// clocks do not matter), evaluates every entry, and writes only if all pass. Keys:
+/// `nilecare:rl:{<key>}:<policy>` (a hash, or a sorted set for the sliding log), plus
+/// `…:<policy>:seq` and `…:<policy>:block`; the `{<key>}` hash tag keeps all policies of one key in
+/// one slot, so `check_many` over one key runs on Redis Cluster. Every key has a TTL, so idle
+/// keys vanish on their own.
+///
+/// Errors and timeouts are returned; wrap it in a [`ResilientLimiter`](crate::ResilientLimiter)
+/// to decide locally instead.
+#[derive(Clone)]
+pub struct RedisLimiter {
+    pool: Pool,
+    script: Script,
+    refund_script: Script,
+    prefix: KeyPrefix,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// Default time a check may take before it fails.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+
+    /// A limiter on `pool` with prefix `nilecare:rl:` and a 50 ms timeout per check.
+    pub fn new(pool: Pool) -> Self {
+        RedisLimiter {
+            pool,
+            script: Script::new(LIMITER_LUA),
+            refund_script: Script::new(REFUND_LUA),
+            prefix: KeyPrefix::default().segment("rl"),
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The key prefix (e.g. `myapp:rl:`); rejected when it contains `{`, `}`, whitespace or
+    /// control characters.
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self> {
+        self.prefix = KeyPrefix::new(prefix).map_err(|e| Error::InvalidConfig {
+            field: "prefix",
+            message: e.to_string(),
+        })?;
+        Ok(self)
+    }
+
+    /// Time a check may take before it fails with a timeout (default 50 ms).
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if timeout.is_zero() {
+            return Err(Error::InvalidConfig {
+                field: "timeout",
+                message: "must be greater than zero".into(),
+            });
+        }
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The three keys of (policy, key).
+    fn keys(&self, policy: &Policy, key: &str) -> [String; 3] {
+        let tagged = self.prefix.tagged(key);
+        [
+            tagged.key(policy.name()),
+            tagged.key(&format!("{}:seq", policy.name())),
+            tagged.key(&format!("{}:block", policy.name())),
+        ]
+    }
+
+    async fn run(&self, checks: &[(&Policy, &str, u64, u64)]) -> Result<Vec<Decision>> {
+        if self.pool.is_clustered() {
+            let first = checks.first().map(|c| c.1);
+            if checks.iter().any(|c| Some(c.1) != first) {
+                return Err(Error::InvalidInput {
+                    field: "key",
+                    message: "check_many on Redis Cluster needs every entry on the same key".into(),
+                });
+            }
+        }
+        let mut keys = Vec::with_capacity(checks.len() * 3);
+        let mut args: Vec<u64> = Vec::with_capacity(1 + checks.len() * 8);
+        args.push(checks.len() as u64);
+        for (policy, key, cost, mode) in checks {
+            keys.extend(self.keys(policy, key));
+            let q = policy.quota();
+            args.extend([
+                u64::from(policy.algorithm_kind().id()),
+                q.limit(),
+                q.window_micros(),
+                q.burst(),
+                *cost,
+                *mode,
+                policy
+                    .block_duration()
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+                u64::from(policy.is_shadow()),
+            ]);
+        }
+        let started = Instant::now();
+        let reply: Vec<i64> = self.eval(&self.script, keys, args).await?;
+        let elapsed = started.elapsed();
+        if reply.len() != checks.len() * 5 {
+            return Err(redis_error(
+                ErrorKind::Protocol,
+                format!(
+                    "script returned {} values for {} checks",
+                    reply.len(),
+                    checks.len()
+                ),
+            ));
+        }
+        Ok(checks
+            .iter()
+            .zip(reply.chunks_exact(5))
+            .map(|((policy, _, _, _), r)| {
+                crate::metrics::duration(policy, "redis", elapsed);
+                let us = |v: i64| Duration::from_micros(v.max(0).unsigned_abs());
+                Decision {
+                    allowed: r[0] == 1,
+                    limit: reported_limit(policy),
+                    remaining: r[1].max(0).unsigned_abs(),
+                    reset_after: us(r[2]),
+                    retry_after: (r[3] >= 0).then(|| us(r[3])),
+                    shadow_limited: r[4] == 1,
+                    fallback: false,
+                }
+            })
+            .collect())
+    }
+
+    /// Runs a script within the check timeout.
+    async fn eval<R: nilecare_redis::fred::types::FromValue>(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<u64>,
+    ) -> Result<R> {
+        match tokio::time::timeout(self.timeout, script.run(&self.pool, keys, args)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(redis_error(
+                ErrorKind::Timeout,
+                format!("rate-limit call took longer than {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn one(&self, policy: &Policy, key: &str, cost: u64, mode: u64) -> Result<Decision> {
+        validate(policy, key, cost, mode == MODE_PEEK)?;
+        let mut d = self.run(&[(policy, key, cost, mode)]).await?;
+        d.pop().ok_or_else(|| Error::InvalidInput {
+            field: "key",
+            message: "no decision returned".into(),
+        })
+    }
+}
+
+fn redis_error(kind: ErrorKind, message: String) -> Error {
+    Error::Redis(nilecare_redis::Error::Redis(
+        nilecare_redis::fred::error::Error::new(kind, message),
+    ))
+}
+
+impl RateLimiter for RedisLimiter {
+    async fn check(&self, policy: &Policy, key: &str, cost: u32) -> Result<Decision> {
+        let d = self.one(policy, key, u64::from(cost), MODE_CHECK).await?;
+        crate::metrics::record(policy, &d);
+        Ok(d)
+    }
+
+    async fn check_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
+        for (policy, key, cost) in checks {
+            validate(policy, key, u64::from(*cost), false)?;
+        }
+        let entries: Vec<_> = checks
+            .iter()
+            .map(|(p, k, c)| (*p, *k, u64::from(*c), MODE_CHECK))
+            .collect();
+        let decisions = self.run(&entries).await?;
+        for ((policy, _, _), d) in checks.iter().zip(&decisions) {
+            crate::metrics::record(policy, d);
+        }
+        Ok(decisions)
+    }
+
+    async fn peek(&self, policy: &Policy, key: &str) -> Result<Decision> {
+        self.one(policy, key, 1, MODE_PEEK).await
+    }
+
+    async fn consume(&self, policy: &Policy, key: &str, cost: u32) -> Result<Decision> {
+        self.one(policy, key, u64::from(cost), MODE_CONSUME).await
+    }
+
+    async fn refund(&self, policy: &Policy, key: &str, cost: u32) -> Result<()> {
+        validate(policy, key, u64::from(cost), false)?;
+        let [state, _, _] = self.keys(policy, key);
+        let q = policy.quota();
+        let args = vec![
+            u64::from(policy.algorithm_kind().id()),
+            q.limit(),
+            q.window_micros(),
+            q.burst(),
+            u64::from(cost),
+        ];
+        let _: i64 = self.eval(&self.refund_script, vec![state], args).await?;
+        Ok(())
+    }
+
+    async fn reset(&self, policy: &Policy, key: &str) -> Result<()> {
+        validate(policy, key, 1, true)?;
+        nilecare_redis::unlink_keys(&self.pool, self.keys(policy, key)).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// Gives units back: lower the window count, pop log entries, add tokens, move the TAT back.
+static REFUND_LUA: &str = r"
+local algo, limit, w, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local k = KEYS[1]
+if algo == 3 then redis.call('ZPOPMAX', k, cost) return 1 end
+local v = redis.call('GET', k)
+if not v then return 0 end
+local a, b, c = string.match(v, '^([^:]*):([^:]*):([^:]*)$')
+a, b, c = tonumber(a), tonumber(b), tonumber(c)
+if algo == 1 or algo == 2 then b = math.max(0, b - cost)
+elseif algo == 4 then a = math.min(burst, a + cost)
+else a = a - cost * (w / limit) end
+local f = function(x) return string.format('%.17g', x) end
+redis.call('SET', k, f(a) .. ':' .. f(b) .. ':' .. f(c), 'KEEPTTL')
+return 1
+";

@@ -1,0 +1,317 @@
+//! The Redis limiter against real servers: algorithms, all-or-nothing, distribution over several
+//! instances (standalone and cluster), faults with the resilient limiter.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nilecare_rate_limit::{
+    Algorithm, Error, OnRedisFailure, Policy, Quota, RateLimiter, RedisLimiter, ResilientLimiter,
+};
+use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+use nilecare_test_support::{RedisCluster, RedisServer, eventually};
+
+const ALL: [Algorithm; 5] = [
+    Algorithm::FixedWindow,
+    Algorithm::SlidingWindow,
+    Algorithm::SlidingLog,
+    Algorithm::TokenBucket,
+    Algorithm::Gcra,
+];
+
+async fn redis_limiter(url: &str) -> RedisLimiter {
+    let config = RedisConfig::from_url(url)
+        .unwrap()
+        .with_pool_size(2)
+        .with_command_timeout(Duration::from_millis(500))
+        .with_reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ));
+    RedisLimiter::new(connect(&config).await.unwrap())
+        .with_timeout(Duration::from_millis(300))
+        .unwrap()
+}
+
+async fn allowed(l: &impl RateLimiter, p: &Policy, key: &str, n: usize) -> usize {
+    let mut ok = 0;
+    for _ in 0..n {
+        if l.check(p, key, 1).await.unwrap().allowed {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// Sleeps until 5 ms after the next full second of the server's clock (`TIME`), so that a burst
+/// of checks stays inside one 1-second window.
+async fn align_to_window(server: &RedisServer) {
+    let micros = match server.command(&["TIME"]) {
+        nilecare_test_support::Reply::Array(Some(parts)) => parts[1]
+            .as_text()
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0),
+        other => panic!("TIME answered {other:?}"),
+    };
+    tokio::time::sleep(Duration::from_micros(1_005_000 - micros)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_algorithm_holds_its_limit_and_refills() {
+    let server = Arc::new(RedisServer::start());
+    let l = redis_limiter(&server.url()).await;
+    let tasks: Vec<_> = ALL
+        .into_iter()
+        .map(|a| {
+            let (l, server) = (l.clone(), server.clone());
+            tokio::spawn(async move {
+                let p = Policy::new(format!("p-{}", a.as_str()), Quota::per_second(10).unwrap())
+                    .unwrap()
+                    .algorithm(a);
+                // Token bucket and GCRA refill continuously (one unit per 100 ms): a burst that
+                // runs long may earn one more.
+                let most = if matches!(a, Algorithm::TokenBucket | Algorithm::Gcra) {
+                    11
+                } else {
+                    10
+                };
+                align_to_window(&server).await;
+                let first = allowed(&l, &p, "k", 25).await;
+                assert!((10..=most).contains(&first), "{a:?}: {first}");
+                let d = l.check(&p, "k", 1).await.unwrap();
+                assert!(!d.allowed && d.remaining == 0, "{a:?}: {d:?}");
+                assert!(
+                    d.retry_after.expect("retry_after") <= Duration::from_secs(2),
+                    "{a:?}: {d:?}"
+                );
+                // Denied requests consumed nothing: two windows later everything is back.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                align_to_window(&server).await;
+                let again = allowed(&l, &p, "k", 25).await;
+                assert!((10..=most).contains(&again), "{a:?} after refill: {again}");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // TTLs on every key: nothing lingers without expiry.
+    let keys = nilecare_redis::scan_keys(l.pool(), "nilecare:rl:*")
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        let ttl = server
+            .command(&["PTTL", key.as_str()])
+            .as_integer()
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+}
+
+#[tokio::test]
+async fn check_many_peek_refund_reset_penalty_and_shadow() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    let wide = Policy::new("wide", Quota::per_minute(5).unwrap()).unwrap();
+    let narrow = Policy::new("narrow", Quota::per_minute(2).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::TokenBucket);
+    for _ in 0..2 {
+        let d = l
+            .check_many(&[(&wide, "u", 1), (&narrow, "u", 1)])
+            .await
+            .unwrap();
+        assert!(d.iter().all(|d| d.allowed), "{d:?}");
+    }
+    let d = l
+        .check_many(&[(&wide, "u", 1), (&narrow, "u", 1)])
+        .await
+        .unwrap();
+    assert!(d.iter().all(|d| !d.allowed), "{d:?}");
+    assert_eq!(
+        l.peek(&wide, "u").await.unwrap().remaining,
+        3,
+        "failed check_many consumed"
+    );
+
+    let log = Policy::new("log", Quota::per_minute(3).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::SlidingLog);
+    assert!(!l.consume(&log, "k", 4).await.unwrap().allowed);
+    assert!(!l.check(&log, "k", 1).await.unwrap().allowed);
+    l.refund(&log, "k", 2).await.unwrap();
+    assert!(l.check(&log, "k", 1).await.unwrap().allowed);
+    l.reset(&log, "k").await.unwrap();
+    assert_eq!(allowed(&l, &log, "k", 5).await, 3);
+
+    let login = Policy::new("login", Quota::per(Duration::from_millis(100), 1).unwrap())
+        .unwrap()
+        .block_for(Duration::from_secs(30));
+    assert_eq!(allowed(&l, &login, "ip", 2).await, 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let d = l.check(&login, "ip", 1).await.unwrap();
+    assert!(
+        !d.allowed && d.retry_after.unwrap() > Duration::from_secs(20),
+        "{d:?}"
+    );
+
+    let shadow = Policy::new("shadow", Quota::per_minute(1).unwrap())
+        .unwrap()
+        .shadow(true);
+    assert!(l.check(&shadow, "k", 1).await.unwrap().allowed);
+    let d = l.check(&shadow, "k", 1).await.unwrap();
+    assert!(d.allowed && d.shadow_limited);
+}
+
+/// 4 limiters with their own pools hammer one key concurrently.
+async fn distributed(url: &str) {
+    let limiters: Vec<RedisLimiter> = futures_join(url).await;
+    for (a, slack) in [
+        (Algorithm::SlidingWindow, 0),
+        (Algorithm::Gcra, 5),
+        (Algorithm::TokenBucket, 5),
+    ] {
+        let p = Policy::new(
+            format!("dist-{}", a.as_str()),
+            Quota::per_minute(200).unwrap(),
+        )
+        .unwrap()
+        .algorithm(a);
+        let started = Instant::now();
+        let tasks: Vec<_> = limiters
+            .iter()
+            .flat_map(|l| (0..4).map(move |_| l.clone()))
+            .map(|l| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    let mut ok = 0u64;
+                    for _ in 0..40 {
+                        ok += u64::from(l.check(&p, "hot", 1).await.unwrap().allowed);
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        // 640 attempts; the quota is 200 plus what refills while the test runs (200/min).
+        let refill = (started.elapsed().as_secs_f64() * 200.0 / 60.0).ceil() as u64;
+        assert!(total >= 200, "{a:?}: only {total} allowed");
+        assert!(
+            total <= 200 + refill + slack,
+            "{a:?}: {total} allowed, refill {refill}"
+        );
+    }
+}
+
+async fn futures_join(url: &str) -> Vec<RedisLimiter> {
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        out.push(redis_limiter(url).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_instances_never_exceed_the_quota() {
+    let server = RedisServer::start();
+    distributed(&server.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_instances_never_exceed_the_quota_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    distributed(&cluster.url()).await;
+    let l = redis_limiter(&cluster.url()).await;
+    let p = Policy::new("x", Quota::per_minute(5).unwrap()).unwrap();
+    let cross = l.check_many(&[(&p, "a", 1), (&p, "b", 1)]).await;
+    assert!(
+        matches!(cross, Err(Error::InvalidInput { field: "key", .. })),
+        "{cross:?}"
+    );
+    let same = l.check_many(&[(&p, "a", 1), (&p, "a", 1)]).await.unwrap();
+    assert!(same.iter().all(|d| d.allowed));
+}
+
+#[tokio::test]
+async fn a_killed_redis_falls_back_locally_and_recovers() {
+    let mut server = RedisServer::start();
+    let l = ResilientLimiter::new(redis_limiter(&server.url()).await)
+        .on_redis_failure(OnRedisFailure::Fallback { share: 0.5 })
+        .unwrap();
+    let p = Policy::new("api", Quota::per_minute(10).unwrap()).unwrap();
+    assert!(!l.check(&p, "k", 1).await.unwrap().fallback);
+
+    server.kill();
+    let started = Instant::now();
+    let mut local_allowed = 0;
+    for _ in 0..20 {
+        let d = tokio::time::timeout(Duration::from_secs(2), l.check(&p, "k", 1))
+            .await
+            .expect("a check hung while Redis was down")
+            .unwrap();
+        assert!(d.fallback, "{d:?}");
+        local_allowed += usize::from(d.allowed);
+    }
+    assert_eq!(local_allowed, 5, "the local share is half of 10");
+    // Only the first check waited for the timeout; the others skipped the dead Redis.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    server.restart();
+    let back = eventually(Duration::from_secs(5), || async {
+        l.check(&p, "fresh", 1).await.is_ok_and(|d| !d.fallback)
+    })
+    .await;
+    assert!(back, "decisions never came back from Redis");
+}
+
+#[tokio::test]
+async fn a_paused_redis_is_decided_within_the_timeout_and_fail_closed_denies() {
+    let server = RedisServer::start();
+    let redis = redis_limiter(&server.url()).await;
+    let closed = ResilientLimiter::new(redis.clone())
+        .on_redis_failure(OnRedisFailure::Closed)
+        .unwrap();
+    let open = ResilientLimiter::new(redis)
+        .on_redis_failure(OnRedisFailure::Open)
+        .unwrap();
+    let p = Policy::new("api", Quota::per_minute(10).unwrap()).unwrap();
+    server.pause();
+    let started = Instant::now();
+    let d = tokio::time::timeout(Duration::from_secs(3), closed.check(&p, "k", 1))
+        .await
+        .expect("hung on a paused server")
+        .unwrap();
+    assert!(d.fallback && !d.allowed);
+    let d = open.check(&p, "k", 1).await.unwrap();
+    assert!(d.fallback && d.allowed);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.resume();
+}
+
+#[tokio::test]
+async fn blocked_keys_are_rejected_locally_without_a_round_trip() {
+    let server = RedisServer::start();
+    let l = ResilientLimiter::new(redis_limiter(&server.url()).await)
+        .on_redis_failure(OnRedisFailure::Open)
+        .unwrap();
+    let p = Policy::new("api", Quota::per_minute(1).unwrap()).unwrap();
+    assert!(l.check(&p, "k", 1).await.unwrap().allowed);
+    assert!(!l.check(&p, "k", 1).await.unwrap().allowed);
+    // With Redis frozen, a round trip would time out into the fail-open fallback (allowed).
+    server.pause();
+    let d = l.check(&p, "k", 1).await.unwrap();
+    assert!(!d.allowed && !d.fallback, "not rejected locally: {d:?}");
+    server.resume();
+}

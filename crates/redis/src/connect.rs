@@ -1,0 +1,86 @@
+//! Building a connected fred [`Pool`] from a [`RedisConfig`].
+
+use std::time::Duration;
+
+use fred::clients::Pool;
+use fred::interfaces::ClientLike;
+use fred::types::Builder;
+
+use crate::config::RedisConfig;
+use crate::error::{Error, Result};
+
+/// Connects to the deployment described by `config` (standalone, cluster or sentinel) and returns
+/// a pool of `config.pool_size()` connections.
+///
+/// Every command sent through the pool fails after `command_timeout` instead of hanging, and lost
+/// connections come back according to the reconnect policy. With `fail_fast` (the default) this
+/// function fails when the first connection cannot be made within `connect_timeout`; without it,
+/// it returns at once and the pool connects in the background.
+///
+/// ```no_run
+/// # async fn demo() -> nilecare_redis::Result<()> {
+/// use fred::prelude::*;
+/// let config = nilecare_redis::RedisConfig::from_url("redis://127.0.0.1:6379")?;
+/// let pool = nilecare_redis::connect(&config).await?;
+/// let _: () = pool.set("greeting", "hello", None, None, false).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(config: &RedisConfig) -> Result<Pool> {
+    config.validate()?;
+    let pool = builder(config).build_pool(config.pool_size())?;
+
+    if !config.fail_fast() {
+        // Background connection; the reconnect policy keeps trying.
+        let _handles = pool.connect_pool();
+        return Ok(pool);
+    }
+
+    let handles = pool.connect_pool();
+    // A little more than the connect timeout: fred applies it per connection attempt.
+    let budget = config.connect_timeout() + Duration::from_millis(250);
+    match tokio::time::timeout(budget, pool.wait_for_connect()).await {
+        Ok(Ok(())) => {
+            tracing::debug!(target: "nilecare_redis", redis = %config, topology = %config.topology(), "connected");
+            Ok(pool)
+        }
+        Ok(Err(e)) => {
+            shut_down(&pool, handles).await;
+            Err(Error::Redis(e))
+        }
+        Err(_) => {
+            shut_down(&pool, handles).await;
+            Err(Error::ConnectTimeout {
+                target: config.redacted_url().to_owned(),
+                after: config.connect_timeout(),
+            })
+        }
+    }
+}
+
+/// A fred builder with the timeouts and reconnect policy of `config` (for pools and the other
+/// client kinds of this crate).
+pub(crate) fn builder(config: &RedisConfig) -> Builder {
+    let mut builder = Builder::from_config(config.fred_config().clone());
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = config.connect_timeout();
+            c.internal_command_timeout = config.connect_timeout().max(config.command_timeout());
+            c.max_command_attempts = 3;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = config.command_timeout();
+        });
+    if let Some(policy) = config.reconnect().to_fred() {
+        builder.set_policy(policy);
+    }
+    builder
+}
+
+/// Stops the connection tasks of a pool that failed to come up, so nothing keeps reconnecting
+/// in the background after `connect` returned an error.
+async fn shut_down(pool: &Pool, handles: Vec<fred::types::ConnectHandle>) {
+    let _ = tokio::time::timeout(Duration::from_millis(200), pool.quit()).await;
+    for handle in handles {
+        handle.abort();
+    }
+}

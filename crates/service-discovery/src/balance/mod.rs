@@ -1,0 +1,181 @@
+//! Load balancing over a set of instances: [`Balancer`] with a [`Strategy`], handing out a
+//! [`Guard`] that counts the call as in flight until dropped.
+
+mod guard;
+mod strategy;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+pub use guard::Guard;
+pub use strategy::Strategy;
+
+use crate::instance::ServiceInstance;
+
+/// Longest precomputed weighted schedule (entries); beyond it picks run the algorithm live.
+const MAX_SCHEDULE: u64 = 1 << 16;
+
+/// One instance and its live counters.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) instance: ServiceInstance,
+    pub(crate) in_flight: AtomicU64,
+}
+
+/// Picks an instance per call from a fixed set (rebuild it when membership changes; building
+/// is cheap). Only instances with status Up are picked.
+///
+/// ```
+/// use nilecare_service_discovery::{Balancer, ServiceInstance, Strategy};
+/// let instances = (1..=3)
+///     .map(|i| ServiceInstance::new("patients", format!("p-{i}"), format!("http://10.0.0.{i}:8080")))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// let balancer = Balancer::new(Strategy::RoundRobin, instances);
+/// let guard = balancer.select().expect("an instance is up");
+/// assert_eq!(guard.address(), "http://10.0.0.1:8080");
+/// assert_eq!(guard.in_flight(), 1); // until the guard is dropped
+/// # Ok::<(), nilecare_service_discovery::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Balancer {
+    strategy: Strategy,
+    endpoints: Arc<[Arc<Endpoint>]>,
+    /// Indexes of the Up endpoints (a balancer's set never changes).
+    up: Box<[usize]>,
+    next: AtomicUsize,
+    /// Smooth weighted round robin's current weights (nginx's algorithm), used when the
+    /// weights sum beyond [`MAX_SCHEDULE`].
+    current: Mutex<Vec<i64>>,
+    /// One full period of the smooth weighted sequence (as many picks as the weights sum),
+    /// computed once: a pick is then one atomic increment.
+    schedule: Box<[u32]>,
+}
+
+impl Balancer {
+    /// A balancer over `instances`.
+    pub fn new(strategy: Strategy, instances: impl IntoIterator<Item = ServiceInstance>) -> Self {
+        let endpoints: Arc<[Arc<Endpoint>]> = instances
+            .into_iter()
+            .map(|instance| {
+                Arc::new(Endpoint {
+                    instance,
+                    in_flight: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let up = (0..endpoints.len())
+            .filter(|&i| endpoints[i].instance.is_up())
+            .collect();
+        let mut balancer = Balancer {
+            strategy,
+            current: Mutex::new(vec![0; endpoints.len()]),
+            schedule: Box::default(),
+            up,
+            endpoints,
+            next: AtomicUsize::new(0),
+        };
+        let total: u64 = balancer
+            .up
+            .iter()
+            .map(|&i| u64::from(balancer.endpoints[i].instance.weight()))
+            .sum();
+        if strategy == Strategy::WeightedRoundRobin && total <= MAX_SCHEDULE {
+            balancer.schedule = (0..total)
+                .filter_map(|_| balancer.weighted_live())
+                .map(|i| i as u32)
+                .collect();
+        }
+        balancer
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Every instance, up or not.
+    pub fn instances(&self) -> impl Iterator<Item = &ServiceInstance> {
+        self.endpoints.iter().map(|e| &e.instance)
+    }
+
+    /// An instance to call, or `None` when none is up.
+    pub fn select(&self) -> Option<Guard> {
+        let index = match self.strategy {
+            Strategy::RoundRobin => self.round_robin(),
+            Strategy::WeightedRoundRobin => self.weighted(),
+            Strategy::Random => self.random_up(),
+            Strategy::LeastConnections => self.power_of_two(),
+        }?;
+        Some(Guard::new(self.endpoints[index].clone()))
+    }
+
+    fn round_robin(&self) -> Option<usize> {
+        if self.up.is_empty() {
+            return None;
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Some(self.up[n % self.up.len()])
+    }
+
+    fn weighted(&self) -> Option<usize> {
+        if self.schedule.is_empty() {
+            return self.weighted_live();
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Some(self.schedule[n % self.schedule.len()] as usize)
+    }
+
+    fn weighted_live(&self) -> Option<usize> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut total = 0i64;
+        let mut best: Option<usize> = None;
+        for &i in self.up.iter() {
+            let weight = i64::from(self.endpoints[i].instance.weight());
+            current[i] += weight;
+            total += weight;
+            if best.is_none_or(|b| current[i] > current[b]) {
+                best = Some(i);
+            }
+        }
+        let best = best?;
+        current[best] -= total;
+        Some(best)
+    }
+
+    /// xorshift64* on a per-thread state: no shared cache line written per pick.
+    fn random(&self) -> u64 {
+        thread_local! {
+            static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
+                std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8) | 1,
+            );
+        }
+        STATE.with(|state| {
+            let mut x = state.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+    }
+
+    /// Uniform over the up instances.
+    fn random_up(&self) -> Option<usize> {
+        if self.up.is_empty() {
+            return None;
+        }
+        Some(self.up[(self.random() % self.up.len() as u64) as usize])
+    }
+
+    /// Power of two choices: two random up instances, the one with fewer calls in flight.
+    fn power_of_two(&self) -> Option<usize> {
+        let a = self.random_up()?;
+        let b = self.random_up()?;
+        let load = |i: usize| self.endpoints[i].in_flight.load(Ordering::Relaxed);
+        Some(if load(b) < load(a) { b } else { a })
+    }
+}

@@ -1,0 +1,17 @@
+//! The balancing strategies.
+
+/// How a [`Balancer`](crate::Balancer) picks an instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Each up instance in turn.
+    #[default]
+    RoundRobin,
+    /// In proportion to the weights, spread evenly (nginx's smooth weighted round robin:
+    /// weights 5, 1, 1 give `a a b a c a a`, not `a a a a a b c`).
+    WeightedRoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// Power of two choices over the calls in flight: two random instances, the less loaded.
+    LeastConnections,
+}

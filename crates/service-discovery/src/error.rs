@@ -1,0 +1,27 @@
+//! The error type of the service discovery crate.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value was rejected; `field` names the setting.
+    #[error("invalid configuration `{field}`: {message}")]
+    InvalidConfig {
+        /// The setting that was rejected.
+        field: &'static str,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// An instance description was rejected; `field` names the part (`service`, `id`,
+    /// `address`, `weight`, ...).
+    #[error("invalid service instance `{field}`: {message}")]
+    InvalidInstance {
+        /// The part that was rejected.
+        field: &'static str,
+        /// Why (the offending text quoted).
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,112 @@
+//! [`init`]: the OTLP exporter, the tracer provider and the propagator; [`TracingGuard`].
+
+use opentelemetry::KeyValue;
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::Registry;
+
+use crate::config::{Protocol, TracingConfig};
+use crate::error::{Error, Result};
+
+/// Owns the tracer provider. Give [`layer`](TracingGuard::layer) to your subscriber (e.g.
+/// `nilecare_logger::Logger::builder().with_layer(guard.layer())`); dropping the guard exports
+/// what is buffered and shuts the exporter down (on its own thread, so it does not deadlock a
+/// current-thread runtime).
+#[must_use = "dropping the guard shuts tracing down; keep it until the end of main"]
+#[derive(Debug)]
+pub struct TracingGuard {
+    provider: SdkTracerProvider,
+    service: String,
+}
+
+/// The subscriber layer that turns `tracing` spans into OpenTelemetry spans.
+pub type OtelLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
+
+impl TracingGuard {
+    /// The `tracing` layer recording spans into this provider.
+    pub fn layer(&self) -> OtelLayer {
+        Box::new(
+            tracing_opentelemetry::layer().with_tracer(self.provider.tracer(self.service.clone())),
+        )
+    }
+
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Err(e) = self.provider.force_flush() {
+            tracing::warn!(error = %e, "flushing traces failed");
+        }
+    }
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("nilecare-tracing: shutting the exporter down failed: {e}");
+        }
+    }
+}
+
+/// Sets up OTLP export (HTTP/protobuf, or gRPC with the `grpc` feature) with a batch span processor, the resource
+/// (`service.name`, `service.version`, `deployment.environment`), a parent-based ratio sampler,
+/// and the W3C `traceparent`/`tracestate` + baggage propagator. An unreachable collector only
+/// costs dropped spans (the SDK logs its export errors); the service is unaffected.
+pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
+    config.validate()?;
+    let exporter = match config.protocol {
+        Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(config.traces_url())
+            .with_timeout(config.export_timeout)
+            .build(),
+        #[cfg(feature = "grpc")]
+        Protocol::Grpc => {
+            // tonic's channel lives on the runtime it was created in.
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(Error::InvalidConfig {
+                    field: "protocol",
+                    message: "gRPC export must be initialised inside a Tokio runtime".into(),
+                });
+            }
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(config.endpoint.clone())
+                .with_timeout(config.export_timeout)
+                .build()
+        }
+        #[cfg(not(feature = "grpc"))]
+        Protocol::Grpc => unreachable!("validate() rejects gRPC without the grpc feature"),
+    }
+    .map_err(|e| Error::Exporter(e.to_string()))?;
+    let mut attributes = Vec::new();
+    if let Some(v) = &config.service_version {
+        attributes.push(KeyValue::new("service.version", v.clone()));
+    }
+    if let Some(e) = &config.environment {
+        attributes.push(KeyValue::new("deployment.environment", e.clone()));
+    }
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attributes(attributes)
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            config.sample_ratio,
+        ))))
+        .with_resource(resource)
+        .build();
+    opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
+    #[cfg(feature = "logger")]
+    nilecare_logger::set_trace_context_provider(crate::context::logger_context);
+    Ok(TracingGuard {
+        provider,
+        service: config.service_name.clone(),
+    })
+}

@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+mod client;
+mod config;
+mod context;
+mod error;
+mod init;
+#[cfg(feature = "axum")]
+mod layer;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use client::{Inject, InjectLayer, spawn};
+pub use config::{Protocol, TracingConfig};
+pub use context::{client_span, current_span_id, current_trace_id, extract, inject};
+pub use error::{Error, Result};
+pub use init::{OtelLayer, TracingGuard, init};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{TraceLayer, TraceService};

@@ -1,0 +1,21 @@
+//! Shared by the tracing tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use nilecare_logger::{Format, Logger, LoggerGuard, Writer};
+use nilecare_test_support::logs::LogBuffer;
+use nilecare_tracing::TracingGuard;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+/// A JSON logger at INFO writing into a buffer, with the guard's OpenTelemetry layer under it.
+pub(crate) fn logged(guard: &TracingGuard) -> (tracing::Dispatch, LoggerGuard, LogBuffer) {
+    let logs = LogBuffer::new();
+    let (dispatch, log_guard) = Logger::builder()
+        .with_layer(guard.layer())
+        .format(Format::Json)
+        .filter("info")
+        .ignore_rust_log()
+        .writer(Writer::Custom(BoxMakeWriter::new(logs.clone())))
+        .build()
+        .unwrap();
+    (dispatch, log_guard, logs)
+}
