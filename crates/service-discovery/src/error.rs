@@ -21,6 +21,10 @@ pub enum Error {
         /// Why (the offending text quoted).
         message: String,
     },
+    /// The Redis registry failed (connection, timeout, server error).
+    #[cfg(feature = "redis")]
+    #[error(transparent)]
+    Redis(#[from] nilecare_redis::Error),
 }
 
 /// `Result` with this crate's [`Error`].

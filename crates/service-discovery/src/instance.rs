@@ -71,6 +71,11 @@ fn check_name(field: &'static str, value: &str) -> Result<()> {
     }
 }
 
+/// Checks a service name given on its own (to watch or resolve it).
+pub(crate) fn check_service_name(service: &str) -> Result<()> {
+    check_name("service", service)
+}
+
 fn check_weight(weight: u32) -> Result<()> {
     if (1..=10_000).contains(&weight) {
         Ok(())
