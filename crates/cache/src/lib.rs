@@ -7,6 +7,7 @@ mod coherency;
 mod config;
 mod envelope;
 mod error;
+#[cfg(feature = "memory")]
 mod glob;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -171,6 +171,11 @@ macro_rules! dispatch {
     };
 }
 
+// Without a store feature `AnyStore` has no variants and the arguments go unused.
+#[cfg_attr(
+    not(any(feature = "memory", feature = "redis")),
+    allow(unused_variables)
+)]
 impl Store for AnyStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         dispatch!(self, s => s.get(key).await)

@@ -101,6 +101,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// Takes the counts accumulated since the last call.
+    #[cfg(feature = "redis")]
     pub(crate) fn take(&self) -> (u64, u64, u64) {
         (
             self.calls.swap(0, Ordering::Relaxed),
@@ -606,11 +607,13 @@ impl CircuitBreaker {
     }
 
     /// Starts collecting outcomes for a shared window; returns the collector.
+    #[cfg(feature = "redis")]
     pub(crate) fn share(&self) -> Arc<Pending> {
         self.inner.pending.get_or_init(Arc::default).clone()
     }
 
     /// Mirrors a shared OPEN record: open for exactly `remaining` (no local backoff).
+    #[cfg(feature = "redis")]
     pub(crate) fn open_for(&self, remaining: Duration) {
         let mut core = lock(&self.inner.core);
         let now = self.inner.now();

@@ -260,6 +260,7 @@ impl ApiError {
     }
 
     /// Logs the error once: 5xx at ERROR with the whole chain, 4xx at DEBUG.
+    #[cfg(feature = "axum")]
     pub(crate) fn log(&self) {
         if self.inner.code.is_server_error() {
             tracing::error!(

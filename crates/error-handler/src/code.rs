@@ -158,6 +158,7 @@ impl ErrorCode {
 
     /// The code for a bare error status: the built-in one, else `HTTP_ERROR` with the status and
     /// its standard reason phrase.
+    #[cfg(feature = "axum")]
     pub(crate) fn from_status(status: StatusCode) -> ErrorCode {
         Self::for_status(status).unwrap_or(ErrorCode {
             code: "HTTP_ERROR",

@@ -1,6 +1,9 @@
 //! Request extensions through which the logger and tracing layers hand the request id and the
 //! trace id to error bodies, and how they are read from a request.
 
+// Reading a request is for the axum integration; the extension types are always public.
+#![cfg_attr(not(feature = "axum"), allow(dead_code))]
+
 use http::HeaderMap;
 
 use crate::problem::ProblemContext;

@@ -1,6 +1,9 @@
 //! RFC 9457 problem details: the wire format, the rendering policy (production mode) and the
 //! request context (`instance`, `request_id`, `trace_id`) that goes into it.
 
+// Rendering is for the axum integration; the wire types are always public.
+#![cfg_attr(not(feature = "axum"), allow(dead_code))]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +135,7 @@ pub struct ProblemContext {
 }
 
 /// The renderable parts of an [`ApiError`] (everything but its source), kept in the response
-/// extensions so [`ProblemLayer`](crate::ProblemLayer) can render again with request context.
+/// extensions so `ProblemLayer` (feature `axum`) can render again with request context.
 #[derive(Clone, Debug)]
 pub(crate) struct ProblemParts {
     pub(crate) code: ErrorCode,

@@ -205,6 +205,20 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "nilecare-service-discovery",
         "Active health probes (success, failure, timeout).",
     ),
+    m(
+        "nilecare_discovery_selections_total",
+        Counter,
+        &["service"],
+        "nilecare-service-discovery",
+        "Instances handed out by a resolver.",
+    ),
+    m(
+        "nilecare_discovery_ejections_total",
+        Counter,
+        &["service"],
+        "nilecare-service-discovery",
+        "Instances ejected by passive outlier detection.",
+    ),
 ];
 
 /// Looks a metric up by name (also accepts the `_bucket`, `_sum`, `_count` series of histograms).

@@ -147,3 +147,17 @@ fn the_circuit_breaker_crate_emits_only_catalogued_names() {
         assert_eq!(entry.emitted_by, "nilecare-circuit-breaker");
     }
 }
+
+#[test]
+fn the_service_discovery_crate_emits_only_catalogued_names() {
+    use nilecare_service_discovery::metrics as sd;
+    for name in [
+        sd::INSTANCES,
+        sd::SELECTIONS_TOTAL,
+        sd::EJECTIONS_TOTAL,
+        sd::HEALTH_CHECKS_TOTAL,
+    ] {
+        let entry = lookup(name).unwrap_or_else(|| panic!("{name} is not catalogued"));
+        assert_eq!(entry.emitted_by, "nilecare-service-discovery");
+    }
+}

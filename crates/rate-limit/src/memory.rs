@@ -345,6 +345,7 @@ impl MemoryLimiter {
     }
 
     /// A check that does not record metrics (the caller records the final decision).
+    #[cfg(feature = "redis")]
     pub(crate) fn decide_local(&self, policy: &Policy, key: &str, cost: u64) -> Result<Decision> {
         self.decide_one(policy, key, cost, Mode::Check)
     }

@@ -6,7 +6,6 @@
 //! | `nilecare_ratelimit_check_duration_seconds` | histogram | `policy`, `backend` (Redis checks only) |
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use metrics::SharedString;
 
@@ -35,6 +34,8 @@ pub fn describe() {
 /// about as much as a whole in-memory check) and its shared label.
 #[derive(Debug)]
 pub(crate) struct DecisionCounters {
+    /// The `policy` label of the duration histogram (only remote backends are timed).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     policy: SharedString,
     counters: nilecare_metrics::CachedCounters<4>,
 }
@@ -59,7 +60,8 @@ pub(crate) fn record(policy: &Policy, decision: &Decision) {
     policy.inner().metrics.counters.increment(index, 1);
 }
 
-pub(crate) fn duration(policy: &Policy, backend: &'static str, elapsed: Duration) {
+#[cfg(feature = "redis")]
+pub(crate) fn duration(policy: &Policy, backend: &'static str, elapsed: std::time::Duration) {
     metrics::histogram!(
         CHECK_DURATION_SECONDS,
         "policy" => policy.inner().metrics.policy.clone(),

@@ -132,6 +132,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The algorithm's number in the Redis scripts.
+    #[cfg(feature = "redis")]
     pub(crate) fn id(self) -> u8 {
         match self {
             Algorithm::FixedWindow => 1,

@@ -21,6 +21,12 @@ pub enum Error {
         /// Why (the offending text quoted).
         message: String,
     },
+    /// No instance of the service may be picked (none registered, none healthy).
+    #[error("no instance of service `{service}` is available")]
+    NoInstance {
+        /// The service.
+        service: String,
+    },
     /// The Redis registry failed (connection, timeout, server error).
     #[cfg(feature = "redis")]
     #[error(transparent)]

@@ -4,21 +4,28 @@
 mod balance;
 mod config;
 mod error;
+mod health;
 mod instance;
 mod memory;
+pub mod metrics;
+mod outlier;
 #[cfg(feature = "redis")]
 mod redis;
 mod registration;
 mod registry;
+mod resolve;
 mod watch;
 
 pub use balance::{Balancer, Guard, Strategy};
 pub use config::RegistryConfig;
 pub use error::{Error, Result};
+pub use health::HealthCheck;
 pub use instance::{ServiceInstance, Status};
 pub use memory::MemoryRegistry;
+pub use outlier::OutlierDetection;
 #[cfg(feature = "redis")]
 pub use redis::RedisRegistry;
 pub use registration::Registration;
 pub use registry::Registry;
+pub use resolve::{Health, ResolvedService, Resolver, ResolverBuilder};
 pub use watch::{Change, Snapshot, Watch};

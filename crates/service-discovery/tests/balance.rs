@@ -132,3 +132,21 @@ fn large_weights_run_the_smooth_algorithm_live() {
     let share = c["i0"] as f64 / 40_000.0;
     assert!((share - 10_000.0 / 69_979.0).abs() < 0.01, "{c:?}");
 }
+
+#[test]
+fn peak_ewma_steers_away_from_a_slow_instance() {
+    let b = Balancer::new(
+        Strategy::PeakEwma,
+        [instance("fast", 1), instance("slow", 1)],
+    );
+    // Teach the balancer: calls to "slow" take 20 ms, calls to "fast" return at once.
+    for _ in 0..20 {
+        let guard = b.select().unwrap();
+        if guard.id() == "slow" {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let c = counts(&picks(&b, 2000));
+    // Two random candidates: whenever they differ, "fast" wins (about 3 in 4 picks).
+    assert!(c["fast"] > 1300, "{c:?}");
+}

@@ -1,28 +1,47 @@
-//! [`Guard`]: the picked instance, counted as in flight until dropped.
+//! [`Guard`]: the picked instance, counted as in flight until dropped, recording the call's
+//! latency and (when told) its outcome.
 
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::Endpoint;
 use crate::instance::ServiceInstance;
 
 /// The instance a [`Balancer`](crate::Balancer) picked. The call counts as in flight (for
-/// least-connections) until the guard is dropped; it derefs to the [`ServiceInstance`].
+/// least-connections and peak-EWMA) until the guard is dropped; with
+/// [`Strategy::PeakEwma`](crate::Strategy::PeakEwma) its latency (select to drop) feeds the
+/// instance's estimate. Tell it the outcome with [`success`](Guard::success) or
+/// [`failure`](Guard::failure) to drive passive outlier detection; a guard dropped without
+/// either counts as neither. It derefs to the [`ServiceInstance`].
 #[derive(Debug)]
 pub struct Guard {
     endpoint: Arc<Endpoint>,
+    started: Option<Instant>,
 }
 
 impl Guard {
     pub(crate) fn new(endpoint: Arc<Endpoint>) -> Self {
-        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        Guard { endpoint }
+        endpoint.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let started = endpoint.timed.then(Instant::now);
+        Guard { endpoint, started }
     }
 
     /// Calls in flight to this instance, this one included.
     pub fn in_flight(&self) -> u64 {
-        self.endpoint.in_flight.load(Ordering::Relaxed)
+        self.endpoint.stats.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The call succeeded: resets the instance's consecutive failures.
+    pub fn success(self) {
+        self.endpoint.stats.record_success();
+    }
+
+    /// The call failed (connection refused, timeout, 5xx): counts toward ejecting the
+    /// instance when outlier detection is on.
+    pub fn failure(self) {
+        self.endpoint.stats.record_failure();
     }
 }
 
@@ -36,6 +55,10 @@ impl Deref for Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.endpoint.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let stats = &self.endpoint.stats;
+        if let Some(started) = self.started {
+            stats.record_latency(started.elapsed());
+        }
+        stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

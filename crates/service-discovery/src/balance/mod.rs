@@ -2,13 +2,15 @@
 //! [`Guard`] that counts the call as in flight until dropped.
 
 mod guard;
+mod stats;
 mod strategy;
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use guard::Guard;
+pub(crate) use stats::{OutlierSink, Stats};
 pub use strategy::Strategy;
 
 use crate::instance::ServiceInstance;
@@ -16,11 +18,14 @@ use crate::instance::ServiceInstance;
 /// Longest precomputed weighted schedule (entries); beyond it picks run the algorithm live.
 const MAX_SCHEDULE: u64 = 1 << 16;
 
-/// One instance and its live counters.
+/// One instance and its live counters (shared with the instance's entries in later
+/// balancers, so a rebuild keeps them).
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     pub(crate) instance: ServiceInstance,
-    pub(crate) in_flight: AtomicU64,
+    pub(crate) stats: Arc<Stats>,
+    /// Whether guards time their calls (peak-EWMA needs it; the others skip the clock).
+    pub(crate) timed: bool,
 }
 
 /// Picks an instance per call from a fixed set (rebuild it when membership changes; building
@@ -55,12 +60,26 @@ pub struct Balancer {
 impl Balancer {
     /// A balancer over `instances`.
     pub fn new(strategy: Strategy, instances: impl IntoIterator<Item = ServiceInstance>) -> Self {
+        Self::with_stats(
+            strategy,
+            instances
+                .into_iter()
+                .map(|instance| (instance, Arc::default())),
+        )
+    }
+
+    /// A balancer over instances with the given counters (kept from an earlier balancer).
+    pub(crate) fn with_stats(
+        strategy: Strategy,
+        instances: impl IntoIterator<Item = (ServiceInstance, Arc<Stats>)>,
+    ) -> Self {
         let endpoints: Arc<[Arc<Endpoint>]> = instances
             .into_iter()
-            .map(|instance| {
+            .map(|(instance, stats)| {
                 Arc::new(Endpoint {
                     instance,
-                    in_flight: AtomicU64::new(0),
+                    stats,
+                    timed: strategy == Strategy::PeakEwma,
                 })
             })
             .collect();
@@ -105,7 +124,12 @@ impl Balancer {
             Strategy::RoundRobin => self.round_robin(),
             Strategy::WeightedRoundRobin => self.weighted(),
             Strategy::Random => self.random_up(),
-            Strategy::LeastConnections => self.power_of_two(),
+            Strategy::LeastConnections => {
+                self.power_of_two(|s| s.in_flight.load(Ordering::Relaxed) as f64)
+            }
+            Strategy::PeakEwma => self.power_of_two(|s| {
+                s.latency_ns() * (s.in_flight.load(Ordering::Relaxed) + 1) as f64
+            }),
         }?;
         Some(Guard::new(self.endpoints[index].clone()))
     }
@@ -146,36 +170,36 @@ impl Balancer {
         Some(best)
     }
 
-    /// xorshift64* on a per-thread state: no shared cache line written per pick.
-    fn random(&self) -> u64 {
-        thread_local! {
-            static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
-                std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8) | 1,
-            );
-        }
-        STATE.with(|state| {
-            let mut x = state.get();
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            state.set(x);
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
-    }
-
     /// Uniform over the up instances.
     fn random_up(&self) -> Option<usize> {
         if self.up.is_empty() {
             return None;
         }
-        Some(self.up[(self.random() % self.up.len() as u64) as usize])
+        Some(self.up[(random_u64() % self.up.len() as u64) as usize])
     }
 
-    /// Power of two choices: two random up instances, the one with fewer calls in flight.
-    fn power_of_two(&self) -> Option<usize> {
+    /// Power of two choices: two random up instances, the one with the lower `cost`.
+    fn power_of_two(&self, cost: impl Fn(&Stats) -> f64) -> Option<usize> {
         let a = self.random_up()?;
         let b = self.random_up()?;
-        let load = |i: usize| self.endpoints[i].in_flight.load(Ordering::Relaxed);
+        let load = |i: usize| cost(&self.endpoints[i].stats);
         Some(if load(b) < load(a) { b } else { a })
     }
+}
+
+/// xorshift64* on a per-thread state: no shared cache line written per pick.
+pub(crate) fn random_u64() -> u64 {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
+            std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8) | 1,
+        );
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
 }

@@ -14,4 +14,8 @@ pub enum Strategy {
     Random,
     /// Power of two choices over the calls in flight: two random instances, the less loaded.
     LeastConnections,
+    /// Power of two choices over a peak-EWMA latency estimate times the calls in flight
+    /// (Finagle's and tower's peak-EWMA): slow instances get less traffic as soon as they slow.
+    /// Latency is measured by the [`Guard`](crate::Guard), from select to drop.
+    PeakEwma,
 }
