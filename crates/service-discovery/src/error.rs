@@ -27,6 +27,16 @@ pub enum Error {
         /// The service.
         service: String,
     },
+    /// Every try of a call failed without a response (refused, reset, timed out).
+    #[error("calling service `{service}` failed after {attempts} tries: {reason}")]
+    Call {
+        /// The service.
+        service: String,
+        /// Tries made.
+        attempts: u32,
+        /// Why the last one failed.
+        reason: String,
+    },
     /// The Redis registry failed (connection, timeout, server error).
     #[cfg(feature = "redis")]
     #[error(transparent)]

@@ -2,7 +2,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod balance;
+#[cfg(feature = "client")]
+mod client;
 mod config;
+#[cfg(feature = "tower")]
+mod discover;
 mod error;
 mod health;
 mod instance;
@@ -17,6 +21,8 @@ mod resolve;
 mod watch;
 
 pub use balance::{Balancer, Guard, Strategy};
+#[cfg(feature = "client")]
+pub use client::{CallGate, CallPermit, RetryPolicy, ServiceClient, ServiceClientBuilder};
 pub use config::RegistryConfig;
 pub use error::{Error, Result};
 pub use health::HealthCheck;

@@ -84,7 +84,7 @@ async fn the_resolver_reports_selections_ejections_instances_and_probes() {
                 && labels
                     .iter()
                     .all(|(l, v)| k.labels().any(|lab| lab.key() == *l && lab.value() == *v));
-            matches.then(|| value.clone())
+            matches.then_some(value)
         })
     };
     assert_eq!(
