@@ -1,4 +1,7 @@
-//! `Balancer::select` over 100 instances for each strategy, alone and contended by 2 threads.
+//! `Balancer::select` over 100 instances for each strategy, alone and contended by 2 threads;
+//! the same pick through a `Resolver` (its local copy of a watched service); and, as the
+//! baseline, `tower::balance::p2c::Balance` over 100 services with a pending-requests load
+//! (poll_ready picks, call dispatches; the response future is dropped like our guard).
 //!
 //! `cargo bench -p nilecare-service-discovery --bench select`
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
@@ -7,7 +10,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nilecare_service_discovery::{Balancer, ServiceInstance, Strategy};
+use std::convert::Infallible;
+use std::task::Context;
+
+use nilecare_service_discovery::{
+    Balancer, MemoryRegistry, Registry, ResolvedService, Resolver, ServiceInstance, Strategy,
+};
+use tower::Service;
+use tower::balance::p2c::Balance;
+use tower::discover::ServiceList;
+use tower::load::{CompleteOnResponse, PendingRequests};
 
 fn balancer(strategy: Strategy) -> Balancer {
     let instances = (0..100).map(|i| {
@@ -23,11 +35,12 @@ fn balancer(strategy: Strategy) -> Balancer {
     Balancer::new(strategy, instances)
 }
 
-const STRATEGIES: [(&str, Strategy); 4] = [
+const STRATEGIES: [(&str, Strategy); 5] = [
     ("round_robin", Strategy::RoundRobin),
     ("weighted_round_robin", Strategy::WeightedRoundRobin),
     ("random", Strategy::Random),
     ("least_connections_p2c", Strategy::LeastConnections),
+    ("peak_ewma_p2c", Strategy::PeakEwma),
 ];
 
 fn select(c: &mut Criterion) {
@@ -64,9 +77,66 @@ fn select(c: &mut Criterion) {
     group.finish();
 }
 
+/// A resolver following a memory registry with 100 registered instances.
+fn resolved(runtime: &tokio::runtime::Runtime, strategy: Strategy) -> ResolvedService {
+    runtime.block_on(async {
+        let registry = MemoryRegistry::default();
+        for i in 0..100 {
+            let instance = ServiceInstance::new(
+                "patients",
+                format!("p-{i}"),
+                format!("http://10.0.0.{i}:8080"),
+            )
+            .expect("instance");
+            // Registrations end with the bench; their heartbeats keep the instances alive.
+            std::mem::forget(registry.register(instance).await.expect("register"));
+        }
+        let resolver = Resolver::builder(registry)
+            .strategy(strategy)
+            .build()
+            .expect("resolver");
+        let service = resolver.service("patients").await.expect("service");
+        std::mem::forget(resolver);
+        service
+    })
+}
+
+fn resolver_and_tower(c: &mut Criterion) {
+    let runtime = nilecare_test_support::bench::runtime(1);
+    let mut group = c.benchmark_group("select_100_instances_resolver");
+    for (name, strategy) in [
+        ("round_robin", Strategy::RoundRobin),
+        ("least_connections_p2c", Strategy::LeastConnections),
+    ] {
+        let service = resolved(&runtime, strategy);
+        group.bench_function(name, |bench| bench.iter(|| service.select()));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("select_100_instances_baseline");
+    let services: Vec<_> = (0..100)
+        .map(|_| {
+            PendingRequests::new(
+                tower::service_fn(|()| std::future::ready(Ok::<_, Infallible>(()))),
+                CompleteOnResponse::default(),
+            )
+        })
+        .collect();
+    let mut balance = Balance::new(ServiceList::new(services));
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    group.bench_function("tower_p2c_pending_requests", |bench| {
+        bench.iter(|| {
+            assert!(balance.poll_ready(&mut cx).is_ready());
+            balance.call(())
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = nilecare_test_support::criterion_config();
-    targets = select
+    targets = select, resolver_and_tower
 }
 criterion_main!(benches);

@@ -150,3 +150,31 @@ fn peak_ewma_steers_away_from_a_slow_instance() {
     // Two random candidates: whenever they differ, "fast" wins (about 3 in 4 picks).
     assert!(c["fast"] > 1300, "{c:?}");
 }
+
+#[test]
+fn round_robin_stays_exact_when_threads_pick_at_once() {
+    let b = std::sync::Arc::new(Balancer::new(
+        Strategy::RoundRobin,
+        [
+            instance("a", 1),
+            instance("b", 1),
+            instance("c", 1),
+            instance("d", 1),
+        ],
+    ));
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || picks(&b, 1000))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        let mine = t.join().unwrap();
+        // Each thread cycles through every instance in order.
+        let c = counts(&mine);
+        assert!(c.values().all(|n| *n == 250), "{c:?}");
+        all.extend(mine);
+    }
+    assert!(counts(&all).values().all(|n| *n == 750));
+}

@@ -4,7 +4,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+
+use quanta::Instant;
 
 use super::Endpoint;
 use crate::instance::ServiceInstance;
@@ -57,8 +58,21 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let stats = &self.endpoint.stats;
         if let Some(started) = self.started {
-            stats.record_latency(started.elapsed());
+            let now = Instant::now();
+            let since_start = now.duration_since(*clock_origin());
+            stats.record_latency(
+                now.duration_since(started),
+                u64::try_from(since_start.as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
         }
         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// A fixed point for the peak-EWMA timestamps.
+fn clock_origin() -> &'static Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now)
 }

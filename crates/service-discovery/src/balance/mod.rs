@@ -15,6 +15,23 @@ pub use strategy::Strategy;
 
 use crate::instance::ServiceInstance;
 
+/// Round-robin cursors per balancer (threads are spread over them).
+const STRIPES: usize = 8;
+
+/// One cursor on its own cache line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Cursor(AtomicUsize);
+
+/// The calling thread's stripe, handed out in turn as threads first pick.
+fn thread_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
 /// Longest precomputed weighted schedule (entries); beyond it picks run the algorithm live.
 const MAX_SCHEDULE: u64 = 1 << 16;
 
@@ -48,7 +65,10 @@ pub struct Balancer {
     endpoints: Arc<[Arc<Endpoint>]>,
     /// Indexes of the Up endpoints (a balancer's set never changes).
     up: Box<[usize]>,
-    next: AtomicUsize,
+    /// Round-robin positions, one per stripe of threads, so threads picking at once do not
+    /// fight over one cache line. Each stripe starts at a different offset and cycles through
+    /// every instance in order.
+    cursors: Box<[Cursor]>,
     /// Smooth weighted round robin's current weights (nginx's algorithm), used when the
     /// weights sum beyond [`MAX_SCHEDULE`].
     current: Mutex<Vec<i64>>,
@@ -92,7 +112,7 @@ impl Balancer {
             schedule: Box::default(),
             up,
             endpoints,
-            next: AtomicUsize::new(0),
+            cursors: (0..STRIPES).map(|_| Cursor(AtomicUsize::new(0))).collect(),
         };
         let total: u64 = balancer
             .up
@@ -134,11 +154,24 @@ impl Balancer {
         Some(Guard::new(self.endpoints[index].clone()))
     }
 
+    /// The calling thread's next position: its stripe's counter plus the stripe's offset (an
+    /// even share of the cycle), so two threads start apart and stay apart.
+    fn advance(&self) -> usize {
+        let stripe = thread_stripe();
+        let n = self.cursors[stripe].0.fetch_add(1, Ordering::Relaxed);
+        let period = if self.schedule.is_empty() {
+            self.up.len()
+        } else {
+            self.schedule.len()
+        };
+        n.wrapping_add(stripe * period / STRIPES)
+    }
+
     fn round_robin(&self) -> Option<usize> {
         if self.up.is_empty() {
             return None;
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.advance();
         Some(self.up[n % self.up.len()])
     }
 
@@ -146,7 +179,7 @@ impl Balancer {
         if self.schedule.is_empty() {
             return self.weighted_live();
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.advance();
         Some(self.schedule[n % self.schedule.len()] as usize)
     }
 

@@ -1,9 +1,8 @@
 //! [`Stats`]: what a balancer knows about one instance from its own calls (in flight, peak
 //! EWMA latency, consecutive failures). Kept across balancer rebuilds by instance id.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -18,9 +17,10 @@ const DECAY: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct Stats {
     pub(crate) in_flight: AtomicU64,
-    /// Peak-EWMA latency estimate in nanoseconds (f64 bits) and when it was last updated.
-    ewma: Mutex<(f64, Option<Instant>)>,
+    /// Peak-EWMA latency estimate in nanoseconds (f64 bits).
     ewma_ns: AtomicU64,
+    /// When the estimate was last updated (the guard's clock, ns; 0 = never).
+    updated_ns: AtomicU64,
     consecutive_failures: AtomicU32,
     /// Where to report an instance that reached the failure threshold (outlier detection).
     outliers: Option<OutlierSink>,
@@ -46,8 +46,8 @@ impl Stats {
         let initial = DEFAULT_RTT.as_nanos() as f64;
         Stats {
             in_flight: AtomicU64::new(0),
-            ewma: Mutex::new((initial, None)),
             ewma_ns: AtomicU64::new(initial.to_bits()),
+            updated_ns: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             outliers,
         }
@@ -59,25 +59,20 @@ impl Stats {
     }
 
     /// Peak-EWMA: a slower call than the estimate replaces it at once (react to trouble fast),
-    /// a faster one pulls it down exponentially with the time since the last update.
-    pub(crate) fn record_latency(&self, latency: Duration) {
-        let now = Instant::now();
+    /// a faster one pulls it down exponentially with the time since the last update. Lock-free:
+    /// two calls finishing at once may each compute from the same old estimate and the last
+    /// store wins, which an estimate tolerates.
+    pub(crate) fn record_latency(&self, latency: Duration, now_ns: u64) {
         let rtt = latency.as_nanos() as f64;
-        let mut ewma = self
-            .ewma
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (estimate, last) = *ewma;
-        let next = match last {
-            _ if rtt > estimate => rtt,
-            None => rtt,
-            Some(last) => {
-                let elapsed = now.saturating_duration_since(last).as_secs_f64();
-                let w = (-elapsed / DECAY.as_secs_f64()).exp();
-                estimate * w + rtt * (1.0 - w)
-            }
+        let estimate = f64::from_bits(self.ewma_ns.load(Ordering::Relaxed));
+        let last = self.updated_ns.swap(now_ns, Ordering::Relaxed);
+        let next = if rtt > estimate || last == 0 {
+            rtt
+        } else {
+            let elapsed = now_ns.saturating_sub(last) as f64 / 1e9;
+            let w = (-elapsed / DECAY.as_secs_f64()).exp();
+            estimate * w + rtt * (1.0 - w)
         };
-        *ewma = (next, Some(now));
         self.ewma_ns.store(next.to_bits(), Ordering::Relaxed);
     }
 
