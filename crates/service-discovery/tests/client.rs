@@ -18,6 +18,7 @@ use nilecare_service_discovery::{
     Error, MemoryRegistry, Registration, Registry, Resolver, RetryPolicy, ServiceClient,
     ServiceInstance, Strategy,
 };
+use nilecare_test_support::http::closed_port;
 
 /// A server answering every request with `status` and its name after `delay`; counts hits.
 async fn server(
@@ -36,13 +37,6 @@ async fn server(
         }
     }));
     (nilecare_test_support::http::serve(app).await, hits)
-}
-
-fn closed_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 async fn register(

@@ -20,10 +20,7 @@ async fn the_resolver_reports_selections_ejections_instances_and_probes() {
     names::describe();
 
     // Nothing listens on this port: every probe fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = nilecare_test_support::http::closed_port();
     let registry = MemoryRegistry::default();
     let mut registrations = Vec::new();
     for (id, address) in [

@@ -183,10 +183,7 @@ async fn failing_health_checks_take_an_instance_out_and_recovery_brings_it_back(
 async fn a_refused_connection_fails_the_probe() {
     let up = instance_server().await;
     // A port nothing listens on: bind, note the port, close.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = nilecare_test_support::http::closed_port();
     let registry = MemoryRegistry::default();
     let _a = registry.register(describe("up", up.addr)).await.unwrap();
     let _b = registry.register(describe("gone", closed)).await.unwrap();

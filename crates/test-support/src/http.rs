@@ -35,6 +35,17 @@ pub async fn serve_with_connect_info(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// An address on 127.0.0.1 where nothing listens (a port bound and released): connections
+/// to it are refused, as to a crashed instance.
+///
+/// # Panics
+/// When no port can be bound.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port on 127.0.0.1")
+}
+
 async fn bind() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
