@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod any;
 mod balance;
 #[cfg(feature = "client")]
 mod client;
@@ -20,6 +21,7 @@ mod registry;
 mod resolve;
 mod watch;
 
+pub use any::AnyRegistry;
 pub use balance::{Balancer, Guard, Strategy};
 #[cfg(feature = "client")]
 pub use client::{CallGate, CallPermit, RetryPolicy, ServiceClient, ServiceClientBuilder};

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use nilecare_redis::RedisConfig;
 use nilecare_service_discovery::{
-    Change, Error, MemoryRegistry, RedisRegistry, Registry, RegistryConfig, ServiceInstance, Status,
+    AnyRegistry, Change, Error, MemoryRegistry, RedisRegistry, Registry, RegistryConfig,
+    ServiceInstance, Status,
 };
 use nilecare_test_support::{RedisCluster, RedisServer, Reply, eventually};
 
@@ -206,7 +207,13 @@ async fn cluster() -> (RedisCluster, RedisRegistry, RedisRegistry) {
     (cluster, a, b)
 }
 
+async fn any_redis() -> (RedisServer, AnyRegistry, AnyRegistry) {
+    let (server, a, b) = redis().await;
+    (server, a.into(), b.into())
+}
+
 behaviour_suite!(memory_registry, memory());
+behaviour_suite!(any_registry_on_redis, any_redis());
 behaviour_suite!(redis_registry, redis());
 behaviour_suite!(cluster_registry, cluster());
 

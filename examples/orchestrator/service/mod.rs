@@ -1,0 +1,156 @@
+//! The orchestrator service, as a library the example's `main` and the end-to-end tests share.
+//!
+//! | module | concern |
+//! |---|---|
+//! | `config` | startup settings, validated all at once |
+//! | `backends` | memory or Redis for cache, rate limit, breakers, registry |
+//! | `downstream` | the demo patients / appointments / billing services |
+//! | `upstream` | calling them by name: discovery, balancing, retries, breakers, trace context |
+//! | `versioning` | URL > `X-API-Version` > `Accept` > v1 |
+//! | `routes` | the handlers, `/health`, `/ready` |
+//! | `app` | the router and the middleware order |
+
+// The example and the tests each use a part, through `pub` items of a private module.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod app;
+pub mod backends;
+pub mod config;
+pub mod downstream;
+pub mod routes;
+pub mod upstream;
+pub mod versioning;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use nilecare::cache::Cache;
+use nilecare::metrics::Metrics;
+use nilecare::rate_limit::AnyLimiter;
+use nilecare::service_discovery::{
+    AnyRegistry, OutlierDetection, Registration, Registry, Resolver, RetryPolicy, ServiceClient,
+    ServiceInstance, Strategy,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Settings;
+pub use downstream::Demo;
+use upstream::Upstream;
+
+/// What the handlers share.
+pub struct AppState {
+    /// The response cache.
+    pub cache: Cache,
+    /// The rate limiter.
+    pub limiter: AnyLimiter,
+    /// The service registry.
+    pub registry: AnyRegistry,
+    /// Downstream calls.
+    pub upstream: Upstream,
+    /// The Redis pool, when configured.
+    pub redis: Option<nilecare::redis::fred::clients::Pool>,
+}
+
+/// A running orchestrator.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The demo services it started (when `DEMO_SERVICES` is on).
+    pub demo: Option<Demo>,
+    /// The shared state.
+    pub state: Arc<AppState>,
+    registration: Registration<AnyRegistry>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    grace: std::time::Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Starts the orchestrator: backends, demo services, its own registration, the HTTP server.
+pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, BoxError> {
+    let backends = backends::connect_all(&settings).await?;
+    let demo = if settings.demo_services {
+        Some(downstream::spawn(&backends.registry, settings.demo_latency).await?)
+    } else {
+        None
+    };
+    let resolver = Resolver::builder(backends.registry.clone())
+        .strategy(Strategy::PeakEwma)
+        .outlier_detection(OutlierDetection::default())
+        .build()?;
+    let client = ServiceClient::builder(Arc::new(resolver))
+        .retry(RetryPolicy::default().max_attempts(settings.downstream_attempts)?)
+        .per_try_timeout(settings.downstream_timeout)
+        .build();
+    let state = Arc::new(AppState {
+        cache: backends.cache,
+        limiter: backends.limiter,
+        registry: backends.registry.clone(),
+        upstream: Upstream::new(client, Arc::new(backends.breakers)),
+        redis: backends.redis,
+    });
+    let app = app::router(
+        state.clone(),
+        metrics,
+        settings.rate_limit_per_minute,
+        settings.cache_ttl,
+    )?;
+    // Versioning rewrites the path, so it runs before the router.
+    let service = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(versioning::negotiate_layer))
+        .service(app);
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let instance = ServiceInstance::new(
+        "orchestrator",
+        format!("orchestrator-{}", addr.port()),
+        format!("http://{addr}"),
+    )?
+    .with_version(env!("CARGO_PKG_VERSION"));
+    let registration = backends.registry.register(instance).await?;
+    tracing::info!(%addr, redis = settings.redis_url.is_some(), "orchestrator listening");
+    Ok(Running {
+        addr,
+        demo,
+        state,
+        registration,
+        stop,
+        server,
+        grace: settings.shutdown_grace,
+    })
+}
+
+impl Running {
+    /// Graceful shutdown: deregister (callers stop picking this instance), stop accepting,
+    /// let in-flight requests finish within the grace period, deregister the demo services.
+    pub async fn shutdown(self) {
+        if let Err(error) = self.registration.deregister().await {
+            tracing::warn!(%error, "deregistering the orchestrator failed");
+        }
+        let _ = self.stop.send(());
+        match tokio::time::timeout(self.grace, self.server).await {
+            Ok(_) => tracing::info!("all in-flight requests finished"),
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "in-flight requests cut off after the grace period")
+            }
+        }
+        if let Some(demo) = self.demo {
+            demo.deregister().await;
+        }
+    }
+}

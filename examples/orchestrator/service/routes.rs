@@ -1,0 +1,325 @@
+//! The API handlers: each resolves its downstream service by name through [`Upstream`] and
+//! answers JSON or problem+json.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::Request;
+use nilecare::error_handler::{ApiError, Json};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::downstream::{NewPatient, Patient};
+use super::upstream::is_not_found;
+use super::versioning::ApiVersion;
+
+/// Headers passed on to the downstream services.
+const FORWARDED: [&str; 2] = ["x-clinic-id", "x-request-id"];
+
+/// A downstream request for `path` with the forwarded headers of `headers`.
+fn downstream_request(
+    method: http::Method,
+    path: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Request<Bytes> {
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    for name in FORWARDED {
+        if let Some(value) = headers.get(name) {
+            request.headers_mut().insert(name, value.clone());
+        }
+    }
+    if !request.body().is_empty() {
+        request.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    request
+}
+
+fn json_body(response: &http::Response<Bytes>) -> Result<Value, ApiError> {
+    serde_json::from_slice(response.body())
+        .map_err(|e| ApiError::internal("a downstream service sent malformed JSON").with_source(e))
+}
+
+/// v2 nests the name; v1 keeps the flat fields.
+fn shape_patient(patient: Patient, version: ApiVersion) -> Value {
+    match version {
+        ApiVersion::V1 => json!({
+            "id": patient.id,
+            "given_name": patient.given_name,
+            "family_name": patient.family_name,
+            "birth_date": patient.birth_date,
+        }),
+        ApiVersion::V2 => json!({
+            "id": patient.id,
+            "name": {"given": patient.given_name, "family": patient.family_name},
+            "birthDate": patient.birth_date,
+        }),
+    }
+}
+
+fn parse_patient(response: &http::Response<Bytes>) -> Result<Patient, ApiError> {
+    serde_json::from_slice(response.body()).map_err(|e| {
+        ApiError::internal("a downstream service sent an unreadable patient").with_source(e)
+    })
+}
+
+fn check_patient(new: &NewPatient) -> Result<(), ApiError> {
+    let mut error = ApiError::validation();
+    let mut bad = false;
+    for (field, value) in [
+        ("given_name", &new.given_name),
+        ("family_name", &new.family_name),
+    ] {
+        if value.trim().is_empty() || value.len() > 100 {
+            error = error.field(field, "must be 1 to 100 characters");
+            bad = true;
+        }
+    }
+    let date = new.birth_date.as_bytes();
+    let date_ok = date.len() == 10
+        && date[4] == b'-'
+        && date[7] == b'-'
+        && date
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if !date_ok {
+        error = error.field("birth_date", "must be a date as YYYY-MM-DD");
+        bad = true;
+    }
+    if bad { Err(error) } else { Ok(()) }
+}
+
+/// `GET /api/{v}/patients`
+pub async fn list_patients(
+    State(state): State<Arc<AppState>>,
+    version: ApiVersion,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = match query {
+        Some(q) => format!("/patients?{q}"),
+        None => "/patients".to_owned(),
+    };
+    let response = state
+        .upstream
+        .call(
+            "patients",
+            downstream_request(http::Method::GET, path, &headers, Bytes::new()),
+        )
+        .await?;
+    let patients: Vec<Patient> = serde_json::from_slice(response.body())
+        .map_err(|e| ApiError::internal("unreadable patient list").with_source(e))?;
+    let shaped: Vec<Value> = patients
+        .into_iter()
+        .map(|p| shape_patient(p, version))
+        .collect();
+    Ok(axum::Json(shaped).into_response())
+}
+
+/// `GET /api/{v}/patients/{id}`
+pub async fn get_patient(
+    State(state): State<Arc<AppState>>,
+    version: ApiVersion,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let response = state
+        .upstream
+        .call(
+            "patients",
+            downstream_request(
+                http::Method::GET,
+                format!("/patients/{id}"),
+                &headers,
+                Bytes::new(),
+            ),
+        )
+        .await?;
+    if is_not_found(&response) {
+        return Err(ApiError::not_found(format!("patient {id}")));
+    }
+    Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
+}
+
+/// `POST /api/{v}/patients`
+pub async fn create_patient(
+    State(state): State<Arc<AppState>>,
+    version: ApiVersion,
+    headers: HeaderMap,
+    Json(new): Json<NewPatient>,
+) -> Result<Response, ApiError> {
+    check_patient(&new)?;
+    let body = Bytes::from(
+        serde_json::to_vec(&new).map_err(|e| ApiError::internal("encoding").with_source(e))?,
+    );
+    let response = state
+        .upstream
+        .call(
+            "patients",
+            downstream_request(http::Method::POST, "/patients".to_owned(), &headers, body),
+        )
+        .await?;
+    let patient = parse_patient(&response)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(shape_patient(patient, version)),
+    )
+        .into_response())
+}
+
+/// `PUT /api/{v}/patients/{id}`
+pub async fn update_patient(
+    State(state): State<Arc<AppState>>,
+    version: ApiVersion,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Json(new): Json<NewPatient>,
+) -> Result<Response, ApiError> {
+    check_patient(&new)?;
+    let body = Bytes::from(
+        serde_json::to_vec(&new).map_err(|e| ApiError::internal("encoding").with_source(e))?,
+    );
+    let response = state
+        .upstream
+        .call(
+            "patients",
+            downstream_request(http::Method::PUT, format!("/patients/{id}"), &headers, body),
+        )
+        .await?;
+    if is_not_found(&response) {
+        return Err(ApiError::not_found(format!("patient {id}")));
+    }
+    Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
+}
+
+/// `DELETE /api/{v}/patients/{id}`
+pub async fn delete_patient(
+    State(state): State<Arc<AppState>>,
+    _version: ApiVersion,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let response = state
+        .upstream
+        .call(
+            "patients",
+            downstream_request(
+                http::Method::DELETE,
+                format!("/patients/{id}"),
+                &headers,
+                Bytes::new(),
+            ),
+        )
+        .await?;
+    if is_not_found(&response) {
+        return Err(ApiError::not_found(format!("patient {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/{v}/appointments`
+pub async fn appointments(
+    State(state): State<Arc<AppState>>,
+    _version: ApiVersion,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let response = state
+        .upstream
+        .call(
+            "appointments",
+            downstream_request(
+                http::Method::GET,
+                "/appointments".to_owned(),
+                &headers,
+                Bytes::new(),
+            ),
+        )
+        .await?;
+    Ok(axum::Json(json_body(&response)?).into_response())
+}
+
+/// `GET /api/{v}/billing/invoices`
+pub async fn invoices(
+    State(state): State<Arc<AppState>>,
+    _version: ApiVersion,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let response = state
+        .upstream
+        .call(
+            "billing",
+            downstream_request(
+                http::Method::GET,
+                "/invoices".to_owned(),
+                &headers,
+                Bytes::new(),
+            ),
+        )
+        .await?;
+    Ok(axum::Json(json_body(&response)?).into_response())
+}
+
+/// `GET /health`: the process is alive.
+pub async fn health() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// `GET /ready`: Redis answers, the registry answers, and which breakers are open.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    use nilecare::service_discovery::Registry;
+    let redis = match &state.redis {
+        None => json!("disabled"),
+        Some(pool) => match tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            nilecare::redis::ping(pool),
+        )
+        .await
+        {
+            Ok(Ok(latency)) => json!({"status": "ok", "latency_ms": latency.as_secs_f64() * 1e3}),
+            Ok(Err(e)) => json!({"status": "error", "error": e.to_string()}),
+            Err(_) => json!({"status": "error", "error": "timed out"}),
+        },
+    };
+    let registry = match tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        state.registry.services(),
+    )
+    .await
+    {
+        Ok(Ok(services)) => json!({"status": "ok", "services": services}),
+        Ok(Err(e)) => json!({"status": "error", "error": e.to_string()}),
+        Err(_) => json!({"status": "error", "error": "timed out"}),
+    };
+    let breakers: serde_json::Map<String, Value> = state
+        .upstream
+        .breakers()
+        .iter()
+        .map(|(name, b)| {
+            (
+                (*name).to_owned(),
+                json!(format!("{:?}", b.state()).to_lowercase()),
+            )
+        })
+        .collect();
+    let healthy = |v: &Value| v == "disabled" || v["status"] == "ok";
+    let ok = healthy(&redis) && healthy(&registry);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": {"redis": redis, "registry": registry, "breakers": breakers},
+    });
+    (status, axum::Json(body)).into_response()
+}

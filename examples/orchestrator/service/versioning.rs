@@ -1,0 +1,129 @@
+//! API versioning: `/api/v2/...` in the URL, else the `X-API-Version` header, else
+//! `Accept: application/vnd.nilecare.v2+json`, else v1. The chosen version is echoed in the
+//! `X-API-Version` response header.
+//!
+//! Negotiation runs before routing and rewrites `/api/v1/...` to `/api/v2/...` when a header
+//! asks for v2, so the router, the metrics and the response cache all see the version in the
+//! path (a v1 and a v2 answer never share a cache entry).
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use nilecare::error_handler::ApiError;
+
+/// The negotiated version, in the request extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// v1.
+    V1,
+    /// v2.
+    V2,
+}
+
+/// An `X-API-Version` the service does not offer (answered 400 by the handler's extractor).
+#[derive(Clone, Debug)]
+struct Unsupported(String);
+
+/// The version the request asks for, by the documented precedence.
+fn negotiate(path: &str, headers: &axum::http::HeaderMap) -> Result<Option<ApiVersion>, String> {
+    if path.starts_with("/api/v2/") || path == "/api/v2" {
+        return Ok(Some(ApiVersion::V2));
+    }
+    if !path.starts_with("/api/v1/") && path != "/api/v1" {
+        return Ok(None);
+    }
+    if let Some(value) = headers.get("x-api-version") {
+        let text = value.to_str().unwrap_or("").trim();
+        return match text.trim_start_matches(['v', 'V']) {
+            "1" => Ok(Some(ApiVersion::V1)),
+            "2" => Ok(Some(ApiVersion::V2)),
+            _ => Err(text.chars().take(32).collect()),
+        };
+    }
+    let wants_v2 = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/vnd.nilecare.v2+json"));
+    Ok(Some(if wants_v2 {
+        ApiVersion::V2
+    } else {
+        ApiVersion::V1
+    }))
+}
+
+/// Before routing: picks the version, rewrites the path to it, records it.
+pub async fn negotiate_layer(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match negotiate(&path, request.headers()) {
+        Ok(Some(version)) => {
+            if version == ApiVersion::V2 && path.starts_with("/api/v1") {
+                let rewritten = format!(
+                    "/api/v2{}{}",
+                    &path["/api/v1".len()..],
+                    request
+                        .uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                );
+                if let Ok(uri) = rewritten.parse::<Uri>() {
+                    *request.uri_mut() = uri;
+                }
+            }
+            request.extensions_mut().insert(version);
+        }
+        Ok(None) => {}
+        Err(value) => {
+            request.extensions_mut().insert(Unsupported(value));
+        }
+    }
+    next.run(request).await
+}
+
+/// After routing, before the response cache: an unsupported `X-API-Version` is a 400
+/// problem+json (it must not be answered from a cached v1 entry).
+pub async fn reject_unsupported(request: Request, next: Next) -> Response {
+    if let Some(Unsupported(value)) = request.extensions().get::<Unsupported>() {
+        return unsupported(value).into_response();
+    }
+    next.run(request).await
+}
+
+fn unsupported(value: &str) -> ApiError {
+    ApiError::bad_request("unsupported API version")
+        .field("X-API-Version", format!("must be 1 or 2, got {value:?}"))
+}
+
+/// After routing: echoes the version.
+pub async fn echo_layer(request: Request, next: Next) -> Response {
+    let version = request.extensions().get::<ApiVersion>().copied();
+    let mut response = next.run(request).await;
+    if let Some(version) = version {
+        let value = match version {
+            ApiVersion::V1 => "1",
+            ApiVersion::V2 => "2",
+        };
+        response
+            .headers_mut()
+            .insert("x-api-version", HeaderValue::from_static(value));
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if let Some(Unsupported(value)) = parts.extensions.get::<Unsupported>() {
+            return Err(unsupported(value));
+        }
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or(ApiVersion::V1))
+    }
+}

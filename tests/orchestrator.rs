@@ -1,0 +1,372 @@
+//! The orchestrator example end to end, over real HTTP on a free port: once with every backend
+//! in memory and once on a spawned Redis. Cache miss then hit, invalidation on PUT, rate-limit
+//! headers then 429, the breaker opening on a failing downstream and recovering, versioning
+//! precedence, problem+json for 404/400/422, the trace context reaching the downstream, metrics.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+#[path = "../examples/orchestrator/service/mod.rs"]
+mod service;
+mod support;
+
+use std::time::Duration;
+
+use nilecare_test_support::{RedisServer, eventually};
+use support::{Client, orchestrator, settings};
+
+/// The cases, each against an orchestrator built from `redis_url`.
+mod cases {
+    use super::*;
+
+    pub(super) async fn cache_miss_hit_and_invalidation(redis_url: Option<String>) {
+        let app = orchestrator(settings(redis_url)).await;
+        let client = Client::new(app.addr);
+        let first = client.get("/api/v1/patients/1").await;
+        assert_eq!(first.status, 200);
+        assert_eq!(
+            first.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
+        );
+        assert_eq!(first.json()["given_name"], "Amina");
+        let second = client.get("/api/v1/patients/1").await;
+        assert_eq!(second.header("cache-status"), Some("nilecare; hit"));
+        assert_eq!(second.body, first.body);
+        let hits = app
+            .demo
+            .as_ref()
+            .unwrap()
+            .service("patients")
+            .unwrap()
+            .hits
+            .clone();
+        let before = hits.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = client.get("/api/v1/patients/1").await;
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::Relaxed),
+            before,
+            "served from cache"
+        );
+
+        let put = client
+            .send(
+                "PUT",
+                "/api/v1/patients/1",
+                &[],
+                r#"{"given_name":"Amina","family_name":"Salah","birth_date":"1985-03-14"}"#,
+            )
+            .await;
+        assert_eq!(put.status, 200, "{:?}", put.body);
+        let after = client.get("/api/v1/patients/1").await;
+        assert_eq!(
+            after.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
+        );
+        assert_eq!(
+            after.json()["family_name"],
+            "Salah",
+            "the PUT invalidated the entry"
+        );
+        // Tenants have their own entries.
+        let clinic = client
+            .send(
+                "GET",
+                "/api/v1/patients/1",
+                &[("x-clinic-id", "clinic-7")],
+                "",
+            )
+            .await;
+        assert_eq!(
+            clinic.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
+        );
+        let stats = client.get("/api/v1/cache/stats").await.json();
+        assert!(stats["hits"].as_u64().unwrap() >= 2, "{stats}");
+        app.shutdown().await;
+    }
+
+    pub(super) async fn rate_limit_then_429(redis_url: Option<String>) {
+        let mut s = settings(redis_url);
+        s.rate_limit_per_minute = 5;
+        let app = orchestrator(s).await;
+        let client = Client::new(app.addr);
+        for i in 0..5 {
+            let r = client.get("/api/v1/appointments").await;
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("ratelimit-policy"), Some(r#""api";q=5;w=60"#));
+            assert!(
+                r.header("ratelimit")
+                    .unwrap()
+                    .contains(&format!("r={}", 4 - i)),
+                "{:?}",
+                r.header("ratelimit")
+            );
+        }
+        let limited = client.get("/api/v1/appointments").await;
+        assert_eq!(limited.status, 429);
+        assert_eq!(
+            limited.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(limited.json()["code"], "RATE_LIMITED");
+        assert!(limited.header("retry-after").is_some());
+        assert_eq!(
+            client.get("/health").await.status,
+            200,
+            "operations routes are not limited"
+        );
+        app.shutdown().await;
+    }
+
+    pub(super) async fn breaker_opens_and_recovers(redis_url: Option<String>) {
+        let app = orchestrator(settings(redis_url)).await;
+        let client = Client::new(app.addr);
+        let billing = app
+            .demo
+            .as_ref()
+            .unwrap()
+            .service("billing")
+            .unwrap()
+            .clone();
+        // Invoices go uncached: each request calls billing (no-cache skips the lookup).
+        let fetch = || {
+            client.send(
+                "GET",
+                "/api/v1/billing/invoices",
+                &[("cache-control", "no-cache")],
+                "",
+            )
+        };
+        assert_eq!(fetch().await.status, 200);
+        billing.set_failing(true);
+        let mut rejected_fast = None;
+        for _ in 0..30 {
+            let r = fetch().await;
+            assert_eq!(r.status, 503);
+            assert_eq!(r.json()["code"], "UPSTREAM_UNAVAILABLE");
+            if r.header("retry-after").is_some() {
+                rejected_fast = Some(r);
+                break;
+            }
+        }
+        let open = rejected_fast.expect("the breaker opened and answers with Retry-After");
+        assert!(
+            open.json()["detail"]
+                .as_str()
+                .unwrap()
+                .contains("circuit breaker is open"),
+            "{}",
+            open.json()
+        );
+        let hits = billing.hits.load(std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..5 {
+            assert_eq!(fetch().await.status, 503);
+        }
+        assert_eq!(
+            billing.hits.load(std::sync::atomic::Ordering::Relaxed),
+            hits,
+            "an open breaker does not call the failing service"
+        );
+        billing.set_failing(false);
+        let recovered = eventually(Duration::from_secs(10), || async {
+            fetch().await.status == 200
+        })
+        .await;
+        assert!(recovered, "half-open probes succeed and the breaker closes");
+        // The permitted half-open probes succeed: closed again.
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                fetch().await.status == 200
+                    && client.get("/ready").await.json()["checks"]["breakers"]["billing"]
+                        == "closed"
+            })
+            .await,
+            "{}",
+            client.get("/ready").await.json()
+        );
+        app.shutdown().await;
+    }
+
+    pub(super) async fn versioning_precedence(redis_url: Option<String>) {
+        let app = orchestrator(settings(redis_url)).await;
+        let client = Client::new(app.addr);
+        let v2_shape = |r: &support::Reply| r.json()["name"]["given"] == "Amina";
+        let v1_shape = |r: &support::Reply| r.json()["given_name"] == "Amina";
+        let accept_v2 = ("accept", "application/vnd.nilecare.v2+json");
+
+        let default = client.get("/api/v1/patients/1").await;
+        assert!(v1_shape(&default) && default.header("x-api-version") == Some("1"));
+        // The URL wins over the header.
+        let url = client
+            .send("GET", "/api/v2/patients/1", &[("x-api-version", "1")], "")
+            .await;
+        assert!(
+            v2_shape(&url) && url.header("x-api-version") == Some("2"),
+            "{:?}",
+            url.body
+        );
+        // The header wins over Accept.
+        let header = client
+            .send(
+                "GET",
+                "/api/v1/patients/1",
+                &[("x-api-version", "1"), accept_v2],
+                "",
+            )
+            .await;
+        assert!(v1_shape(&header) && header.header("x-api-version") == Some("1"));
+        let header2 = client
+            .send("GET", "/api/v1/patients/1", &[("x-api-version", "2")], "")
+            .await;
+        assert!(v2_shape(&header2) && header2.header("x-api-version") == Some("2"));
+        // Accept alone selects v2.
+        let accept = client
+            .send("GET", "/api/v1/patients/1", &[accept_v2], "")
+            .await;
+        assert!(v2_shape(&accept) && accept.header("x-api-version") == Some("2"));
+        // Unsupported: 400 naming the header, never a cached answer.
+        let bad = client
+            .send("GET", "/api/v1/patients/1", &[("x-api-version", "7")], "")
+            .await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(bad.json()["errors"][0]["field"], "X-API-Version");
+        app.shutdown().await;
+    }
+
+    pub(super) async fn problems_traces_and_metrics(redis_url: Option<String>) {
+        let app = orchestrator(settings(redis_url)).await;
+        let client = Client::new(app.addr);
+        let missing = client.get("/api/v1/nowhere").await;
+        assert_eq!(missing.status, 404);
+        assert_eq!(
+            missing.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(missing.json()["code"], "NOT_FOUND");
+        let no_patient = client.get("/api/v1/patients/999").await;
+        assert_eq!(
+            (no_patient.status, no_patient.json()["code"].clone()),
+            (404, "NOT_FOUND".into())
+        );
+        let malformed = client
+            .send("POST", "/api/v1/patients", &[], "{not json")
+            .await;
+        assert_eq!(malformed.status, 400);
+        assert_eq!(
+            malformed.header("content-type"),
+            Some("application/problem+json")
+        );
+        let invalid = client
+            .send(
+                "POST",
+                "/api/v1/patients",
+                &[],
+                r#"{"given_name":"","family_name":"X","birth_date":"1990-13"}"#,
+            )
+            .await;
+        assert_eq!(invalid.json()["code"], "VALIDATION_FAILED");
+        let fields: Vec<String> = invalid.json()["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(fields, ["given_name", "birth_date"]);
+        let created = client
+            .send(
+                "POST",
+                "/api/v1/patients",
+                &[],
+                r#"{"given_name":"Laila","family_name":"Adel","birth_date":"2001-02-03"}"#,
+            )
+            .await;
+        assert_eq!(created.status, 201);
+
+        // The caller's trace reaches the downstream.
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let traced = client
+            .send(
+                "GET",
+                "/api/v1/appointments",
+                &[
+                    ("traceparent", &format!("00-{trace_id}-00f067aa0ba902b7-01")),
+                    ("cache-control", "no-cache"),
+                ],
+                "",
+            )
+            .await;
+        assert_eq!(traced.status, 200);
+        assert!(traced.header("traceparent").unwrap().contains(trace_id));
+        let seen = app
+            .demo
+            .as_ref()
+            .unwrap()
+            .service("appointments")
+            .unwrap()
+            .last_traceparent
+            .lock()
+            .unwrap()
+            .clone();
+        assert!(
+            seen.as_deref()
+                .is_some_and(|t| t.starts_with(&format!("00-{trace_id}-"))),
+            "the downstream saw {seen:?}"
+        );
+
+        let metrics = client.get("/metrics").await;
+        let text = String::from_utf8_lossy(&metrics.body).into_owned();
+        assert!(text.contains(r#"route="/api/v1/patients/{id}""#), "{text}");
+        assert!(text.contains("nilecare_cache_requests_total"));
+        assert!(text.contains("nilecare_discovery_selections_total"));
+        assert!(text.contains(r#"route="unmatched""#), "404s are one series");
+        app.shutdown().await;
+    }
+}
+
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    cases::$case(None).await;
+                }
+            )*
+        }
+        mod redis {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let server = RedisServer::start();
+                    cases::$case(Some(server.url())).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    cache_miss_hit_and_invalidation,
+    rate_limit_then_429,
+    breaker_opens_and_recovers,
+    versioning_precedence,
+    problems_traces_and_metrics,
+);
+
+#[test]
+fn bad_configuration_is_reported_all_at_once() {
+    use nilecare::config_validator::Source;
+    let source = Source::from_pairs([
+        ("APP_ENV", "production"),
+        ("PORT", "eighty"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("CACHE_TTL", "soon"),
+        ("REDIS_URL", "http://not-redis"),
+    ]);
+    let report = service::Settings::from_source(&source).unwrap_err();
+    let text = report.to_string();
+    for name in ["PORT", "RATE_LIMIT_PER_MINUTE", "CACHE_TTL", "REDIS_URL"] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
