@@ -57,6 +57,8 @@ pub fn router(
         .nest("/api/v2", api())
         .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         .layer(cache_layer)
+        // Not cached: the benchmark's measure of the middleware stack alone.
+        .route("/api/v1/hello", get(routes::hello))
         .layer(axum::middleware::from_fn(versioning::reject_unsupported))
         .layer(axum::middleware::from_fn(versioning::echo_layer))
         .layer(ProblemLayer::new(ProblemConfig::default()))

@@ -268,6 +268,11 @@ pub async fn invoices(
     Ok(axum::Json(json_body(&response)?).into_response())
 }
 
+/// `GET /api/v1/hello`: a constant answer through the whole middleware stack (benchmarks).
+pub async fn hello() -> &'static str {
+    "hello"
+}
+
 /// `GET /health`: the process is alive.
 pub async fn health() -> axum::Json<Value> {
     axum::Json(json!({"status": "ok"}))
