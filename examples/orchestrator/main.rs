@@ -16,12 +16,18 @@ use nilecare::tracing::{TracingConfig, init};
 #[tokio::main]
 async fn main() {
     let settings = service::Settings::from_env_or_exit(); // every problem at once, exit 78
-    let tracing = match TracingConfig::from_env("orchestrator").and_then(|c| init(&c)) {
-        Ok(guard) => Some(guard),
-        Err(error) => {
-            eprintln!("tracing disabled: {error}");
-            None
-        }
+    // Spans are exported when a collector is configured (OTEL_EXPORTER_OTLP_ENDPOINT); without
+    // one, requests still get ids and logs, and no span is built.
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    let tracing = match endpoint.filter(|e| !e.trim().is_empty()) {
+        None => None,
+        Some(_) => match TracingConfig::from_env("orchestrator").and_then(|c| init(&c)) {
+            Ok(guard) => Some(guard),
+            Err(error) => {
+                eprintln!("tracing disabled: {error}");
+                None
+            }
+        },
     };
     let mut logger = Logger::builder()
         .service("orchestrator")
