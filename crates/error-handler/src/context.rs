@@ -45,6 +45,46 @@ pub(crate) fn trace_id_from_traceparent(value: &str) -> Option<String> {
     Some(trace.to_ascii_lowercase())
 }
 
+/// What an error body may need from its request, kept without formatting anything (the URI and
+/// header values share their bytes) until an error is actually rendered: the common, successful
+/// response then costs next to nothing.
+#[derive(Debug)]
+pub(crate) struct RequestSnapshot {
+    uri: http::Uri,
+    request_id: Option<RequestId>,
+    trace_id: Option<TraceId>,
+    headers: HeaderMap,
+}
+
+impl RequestSnapshot {
+    pub(crate) fn of(uri: &http::Uri, headers: &HeaderMap, extensions: &http::Extensions) -> Self {
+        let mut kept = HeaderMap::new();
+        for name in ["x-request-id", "traceparent"] {
+            if let Some(value) = headers.get(name) {
+                kept.insert(name, value.clone());
+            }
+        }
+        RequestSnapshot {
+            uri: uri.clone(),
+            request_id: extensions.get::<RequestId>().cloned(),
+            trace_id: extensions.get::<TraceId>().cloned(),
+            headers: kept,
+        }
+    }
+
+    /// The context for an error body.
+    pub(crate) fn context(&self) -> ProblemContext {
+        let mut extensions = http::Extensions::new();
+        if let Some(r) = &self.request_id {
+            extensions.insert(r.clone());
+        }
+        if let Some(t) = &self.trace_id {
+            extensions.insert(t.clone());
+        }
+        context_from_parts(self.uri.path(), &self.headers, &extensions)
+    }
+}
+
 /// Collects what a request contributes to its error body.
 pub(crate) fn context_from_parts(
     path: &str,

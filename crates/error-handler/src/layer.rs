@@ -14,7 +14,7 @@ use http::{Request, StatusCode};
 use tower::{Layer, Service};
 
 use crate::code::ErrorCode;
-use crate::context::context_from_parts;
+use crate::context::RequestSnapshot;
 use crate::problem::{ProblemConfig, ProblemContext, ProblemParts};
 use crate::response::{RenderedError, problem_response};
 
@@ -92,20 +92,20 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let ctx = context_from_parts(req.uri().path(), req.headers(), req.extensions());
+        let request = RequestSnapshot::of(req.uri(), req.headers(), req.extensions());
         let config = self.config.clone();
         let response = self.inner.call(req);
         future::ResponseFuture::new(Box::pin(async move {
             let response = response.await?.map(Body::new);
-            Ok(finish(response, &config, &ctx).await)
+            Ok(finish(response, &config, &request).await)
         }))
     }
 }
 
 /// Renders or converts an error response; passes everything else through.
-async fn finish(response: Response, config: &ProblemConfig, ctx: &ProblemContext) -> Response {
+async fn finish(response: Response, config: &ProblemConfig, request: &RequestSnapshot) -> Response {
     if let Some(RenderedError(parts)) = response.extensions().get::<RenderedError>().cloned() {
-        return replace_body(response, &parts, config, ctx);
+        return replace_body(response, &parts, config, &request.context());
     }
     let status = response.status();
     if !config.converts_plain_errors() || !(status.is_client_error() || status.is_server_error()) {
@@ -128,11 +128,11 @@ async fn finish(response: Response, config: &ProblemConfig, ctx: &ProblemContext
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| default_detail(status).to_owned());
             let response = Response::from_parts(head, Body::empty());
-            return convert(response, status, text, config, ctx);
+            return convert(response, status, text, config, &request.context());
         }
         Some(_) => return response,
     };
-    convert(response, status, detail, config, ctx)
+    convert(response, status, detail, config, &request.context())
 }
 
 fn convert(

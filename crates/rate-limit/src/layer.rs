@@ -37,6 +37,8 @@ struct Config {
     allow_keys: Vec<String>,
     allow_ips: Vec<IpNet>,
     headers: bool,
+    /// `RateLimit-Policy` values, built once: the default set first, then one per rule.
+    policy_headers: std::sync::OnceLock<Vec<Option<HeaderValue>>>,
 }
 
 /// A tower layer that rate-limits requests per client key.
@@ -98,13 +100,17 @@ impl RateLimitLayer {
                 allow_keys: Vec::new(),
                 allow_ips: Vec::new(),
                 headers: true,
+                policy_headers: std::sync::OnceLock::new(),
             }),
         }
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
         match Arc::get_mut(&mut self.config) {
-            Some(config) => f(config),
+            Some(config) => {
+                f(config);
+                config.policy_headers = std::sync::OnceLock::new();
+            }
             None => {
                 let c = &self.config;
                 let mut copy = Config {
@@ -116,6 +122,7 @@ impl RateLimitLayer {
                     allow_keys: c.allow_keys.clone(),
                     allow_ips: c.allow_ips.clone(),
                     headers: c.headers,
+                    policy_headers: std::sync::OnceLock::new(),
                 };
                 f(&mut copy);
                 self.config = Arc::new(copy);
@@ -270,14 +277,37 @@ fn state_header(policies: &[Policy], decisions: &[Decision]) -> String {
 }
 
 impl Config {
-    fn policies_for(&self, route: Option<&str>, method: &Method) -> &[Policy] {
+    /// The policies for a request and their set's index (0 = default, i + 1 = rule i).
+    fn policies_for(&self, route: Option<&str>, method: &Method) -> (usize, &[Policy]) {
         route
             .and_then(|route| {
                 self.rules
                     .iter()
-                    .find(|r| r.route == route && r.method.as_ref().is_none_or(|m| m == method))
+                    .position(|r| r.route == route && r.method.as_ref().is_none_or(|m| m == method))
             })
-            .map_or(&self.default, |r| &r.policies)
+            .map_or((0, &self.default[..]), |i| {
+                (i + 1, &self.rules[i].policies[..])
+            })
+    }
+
+    fn policies_at(&self, index: usize) -> &[Policy] {
+        match index {
+            0 => &self.default,
+            i => &self.rules[i - 1].policies,
+        }
+    }
+
+    fn policy_header(&self, index: usize) -> Option<HeaderValue> {
+        self.policy_headers
+            .get_or_init(|| {
+                std::iter::once(&self.default)
+                    .chain(self.rules.iter().map(|r| &r.policies))
+                    .map(|p| HeaderValue::from_str(&policy_header(p)).ok())
+                    .collect()
+            })
+            .get(index)
+            .cloned()
+            .flatten()
     }
 
     fn allowed_without_check(&self, parts: &http::request::Parts, key: &str) -> bool {
@@ -317,10 +347,8 @@ where
         let route = parts
             .extensions
             .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned());
-        let policies = config
-            .policies_for(route.as_deref(), &parts.method)
-            .to_vec();
+            .map(MatchedPath::as_str);
+        let (set, policies) = config.policies_for(route, &parts.method);
         let key = config
             .key
             .key(&parts, &config.trusted)
@@ -331,6 +359,7 @@ where
             if skip {
                 return inner.call(req).await;
             }
+            let policies = config.policies_at(set);
             let checks: Vec<_> = policies.iter().map(|p| (p, key.as_str(), 1)).collect();
             let decisions = match config.limiter.check_many(&checks).await {
                 Ok(d) => d,
@@ -341,8 +370,8 @@ where
             };
             let headers = config.headers.then(|| {
                 (
-                    HeaderValue::from_str(&policy_header(&policies)).ok(),
-                    HeaderValue::from_str(&state_header(&policies, &decisions)).ok(),
+                    config.policy_header(set),
+                    HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
                 )
             });
             let mut response = if decisions.iter().all(|d| d.allowed) {

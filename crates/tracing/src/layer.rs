@@ -57,6 +57,18 @@ impl<S> Layer<S> for TraceLayer {
     }
 }
 
+/// `METHOD /route` (or the method alone), formatted only if a subscriber records it.
+struct SpanName<'a>(&'a str, Option<&'a str>);
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(route) => write!(f, "{} {route}", self.0),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 /// The service made by [`TraceLayer`].
 #[derive(Clone, Debug)]
 pub struct TraceService<S> {
@@ -78,25 +90,23 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned());
-        let method = req.method().as_str().to_owned();
-        let name = match &route {
-            Some(r) => format!("{method} {r}"),
-            None => method.clone(),
+        let span = {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            let method = req.method().as_str();
+            tracing::info_span!(
+                "HTTP request",
+                otel.name = %SpanName(method, route),
+                otel.kind = "server",
+                http.request.method = method,
+                http.route = route,
+                url.path = req.uri().path(),
+                http.response.status_code = tracing::field::Empty,
+                error.type = tracing::field::Empty,
+            )
         };
-        let span = tracing::info_span!(
-            "HTTP request",
-            otel.name = %name,
-            otel.kind = "server",
-            http.request.method = %method,
-            http.route = route.as_deref(),
-            url.path = %req.uri().path(),
-            http.response.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
         let _ = span.set_parent(extract(req.headers()));
         if let Some(id) = span.in_scope(current_trace_id) {
             req.extensions_mut().insert(TraceId(id));

@@ -14,7 +14,7 @@ use nilecare::metrics::{HttpMetricsLayer, Metrics};
 use nilecare::rate_limit::{Policy, Quota, RateLimitLayer};
 use nilecare::tracing::TraceLayer;
 
-use super::{AppState, routes, versioning};
+use super::{AppState, routes};
 
 /// The API routes of one version prefix.
 fn api() -> Router<Arc<AppState>> {
@@ -59,8 +59,6 @@ pub fn router(
         .layer(cache_layer)
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello))
-        .layer(axum::middleware::from_fn(versioning::reject_unsupported))
-        .layer(axum::middleware::from_fn(versioning::echo_layer))
         .layer(ProblemLayer::new(ProblemConfig::default()))
         .layer(catch_panic_layer())
         .route_layer(RateLimitLayer::new(state.limiter.clone()).policy(policy));

@@ -4,7 +4,8 @@
 //!
 //! Negotiation runs before routing and rewrites `/api/v1/...` to `/api/v2/...` when a header
 //! asks for v2, so the router, the metrics and the response cache all see the version in the
-//! path (a v1 and a v2 answer never share a cache entry).
+//! path (a v1 and a v2 answer never share a cache entry). One middleware does it all (a
+//! middleware per route would be paid once per layer per request).
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -21,10 +22,6 @@ pub enum ApiVersion {
     /// v2.
     V2,
 }
-
-/// An `X-API-Version` the service does not offer (answered 400 by the handler's extractor).
-#[derive(Clone, Debug)]
-struct Unsupported(String);
 
 /// The version the request asks for, by the documented precedence.
 fn negotiate(path: &str, headers: &axum::http::HeaderMap) -> Result<Option<ApiVersion>, String> {
@@ -54,52 +51,32 @@ fn negotiate(path: &str, headers: &axum::http::HeaderMap) -> Result<Option<ApiVe
     }))
 }
 
-/// Before routing: picks the version, rewrites the path to it, records it.
+/// Before routing: picks the version, rewrites the path to it, records it, and echoes it in
+/// the response. An unsupported `X-API-Version` is answered here with 400 problem+json: it must
+/// never reach the response cache, which would answer it with a cached v1 entry.
 pub async fn negotiate_layer(mut request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    match negotiate(&path, request.headers()) {
-        Ok(Some(version)) => {
-            if version == ApiVersion::V2 && path.starts_with("/api/v1") {
-                let rewritten = format!(
-                    "/api/v2{}{}",
-                    &path["/api/v1".len()..],
-                    request
-                        .uri()
-                        .query()
-                        .map(|q| format!("?{q}"))
-                        .unwrap_or_default()
-                );
-                if let Ok(uri) = rewritten.parse::<Uri>() {
-                    *request.uri_mut() = uri;
-                }
+    let path = request.uri().path();
+    let version = match negotiate(path, request.headers()) {
+        Ok(version) => version,
+        Err(value) => return unsupported(&value).into_response(),
+    };
+    if let Some(version) = version {
+        if version == ApiVersion::V2 && path.starts_with("/api/v1") {
+            let rewritten = format!(
+                "/api/v2{}{}",
+                &path["/api/v1".len()..],
+                request
+                    .uri()
+                    .query()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default()
+            );
+            if let Ok(uri) = rewritten.parse::<Uri>() {
+                *request.uri_mut() = uri;
             }
-            request.extensions_mut().insert(version);
         }
-        Ok(None) => {}
-        Err(value) => {
-            request.extensions_mut().insert(Unsupported(value));
-        }
+        request.extensions_mut().insert(version);
     }
-    next.run(request).await
-}
-
-/// After routing, before the response cache: an unsupported `X-API-Version` is a 400
-/// problem+json (it must not be answered from a cached v1 entry).
-pub async fn reject_unsupported(request: Request, next: Next) -> Response {
-    if let Some(Unsupported(value)) = request.extensions().get::<Unsupported>() {
-        return unsupported(value).into_response();
-    }
-    next.run(request).await
-}
-
-fn unsupported(value: &str) -> ApiError {
-    ApiError::bad_request("unsupported API version")
-        .field("X-API-Version", format!("must be 1 or 2, got {value:?}"))
-}
-
-/// After routing: echoes the version.
-pub async fn echo_layer(request: Request, next: Next) -> Response {
-    let version = request.extensions().get::<ApiVersion>().copied();
     let mut response = next.run(request).await;
     if let Some(version) = version {
         let value = match version {
@@ -113,13 +90,18 @@ pub async fn echo_layer(request: Request, next: Next) -> Response {
     response
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
-    type Rejection = ApiError;
+fn unsupported(value: &str) -> ApiError {
+    ApiError::bad_request("unsupported API version")
+        .field("X-API-Version", format!("must be 1 or 2, got {value:?}"))
+}
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        if let Some(Unsupported(value)) = parts.extensions.get::<Unsupported>() {
-            return Err(unsupported(value));
-        }
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Self, std::convert::Infallible> {
         Ok(parts
             .extensions
             .get::<ApiVersion>()
