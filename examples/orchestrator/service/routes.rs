@@ -98,6 +98,52 @@ fn check_patient(new: &NewPatient) -> Result<(), ApiError> {
     if bad { Err(error) } else { Ok(()) }
 }
 
+/// Calls `service` with `method path`, forwarding the caller's headers.
+async fn forward(
+    state: &AppState,
+    service: &'static str,
+    method: http::Method,
+    path: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<http::Response<Bytes>, ApiError> {
+    state
+        .upstream
+        .call(service, downstream_request(method, path, headers, body))
+        .await
+}
+
+/// Calls the patients service about patient `id`; its 404 becomes ours.
+async fn patient_call(
+    state: &AppState,
+    method: http::Method,
+    id: u64,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<http::Response<Bytes>, ApiError> {
+    let response = forward(
+        state,
+        "patients",
+        method,
+        format!("/patients/{id}"),
+        headers,
+        body,
+    )
+    .await?;
+    if is_not_found(&response) {
+        return Err(ApiError::not_found(format!("patient {id}")));
+    }
+    Ok(response)
+}
+
+/// A checked patient as the downstream's JSON body.
+fn patient_body(new: &NewPatient) -> Result<Bytes, ApiError> {
+    check_patient(new)?;
+    serde_json::to_vec(new)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal("encoding a patient").with_source(e))
+}
+
 /// `GET /api/{v}/patients`
 pub async fn list_patients(
     State(state): State<Arc<AppState>>,
@@ -109,13 +155,15 @@ pub async fn list_patients(
         Some(q) => format!("/patients?{q}"),
         None => "/patients".to_owned(),
     };
-    let response = state
-        .upstream
-        .call(
-            "patients",
-            downstream_request(http::Method::GET, path, &headers, Bytes::new()),
-        )
-        .await?;
+    let response = forward(
+        &state,
+        "patients",
+        http::Method::GET,
+        path,
+        &headers,
+        Bytes::new(),
+    )
+    .await?;
     let patients: Vec<Patient> = serde_json::from_slice(response.body())
         .map_err(|e| ApiError::internal("unreadable patient list").with_source(e))?;
     let shaped: Vec<Value> = patients
@@ -132,21 +180,7 @@ pub async fn get_patient(
     Path(id): Path<u64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let response = state
-        .upstream
-        .call(
-            "patients",
-            downstream_request(
-                http::Method::GET,
-                format!("/patients/{id}"),
-                &headers,
-                Bytes::new(),
-            ),
-        )
-        .await?;
-    if is_not_found(&response) {
-        return Err(ApiError::not_found(format!("patient {id}")));
-    }
+    let response = patient_call(&state, http::Method::GET, id, &headers, Bytes::new()).await?;
     Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
 }
 
@@ -157,17 +191,16 @@ pub async fn create_patient(
     headers: HeaderMap,
     Json(new): Json<NewPatient>,
 ) -> Result<Response, ApiError> {
-    check_patient(&new)?;
-    let body = Bytes::from(
-        serde_json::to_vec(&new).map_err(|e| ApiError::internal("encoding").with_source(e))?,
-    );
-    let response = state
-        .upstream
-        .call(
-            "patients",
-            downstream_request(http::Method::POST, "/patients".to_owned(), &headers, body),
-        )
-        .await?;
+    let body = patient_body(&new)?;
+    let response = forward(
+        &state,
+        "patients",
+        http::Method::POST,
+        "/patients".to_owned(),
+        &headers,
+        body,
+    )
+    .await?;
     let patient = parse_patient(&response)?;
     Ok((
         StatusCode::CREATED,
@@ -184,87 +217,54 @@ pub async fn update_patient(
     headers: HeaderMap,
     Json(new): Json<NewPatient>,
 ) -> Result<Response, ApiError> {
-    check_patient(&new)?;
-    let body = Bytes::from(
-        serde_json::to_vec(&new).map_err(|e| ApiError::internal("encoding").with_source(e))?,
-    );
-    let response = state
-        .upstream
-        .call(
-            "patients",
-            downstream_request(http::Method::PUT, format!("/patients/{id}"), &headers, body),
-        )
-        .await?;
-    if is_not_found(&response) {
-        return Err(ApiError::not_found(format!("patient {id}")));
-    }
+    let body = patient_body(&new)?;
+    let response = patient_call(&state, http::Method::PUT, id, &headers, body).await?;
     Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
 }
 
 /// `DELETE /api/{v}/patients/{id}`
 pub async fn delete_patient(
     State(state): State<Arc<AppState>>,
-    _version: ApiVersion,
     Path(id): Path<u64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let response = state
-        .upstream
-        .call(
-            "patients",
-            downstream_request(
-                http::Method::DELETE,
-                format!("/patients/{id}"),
-                &headers,
-                Bytes::new(),
-            ),
-        )
-        .await?;
-    if is_not_found(&response) {
-        return Err(ApiError::not_found(format!("patient {id}")));
-    }
+    patient_call(&state, http::Method::DELETE, id, &headers, Bytes::new()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/{v}/appointments`
 pub async fn appointments(
     State(state): State<Arc<AppState>>,
-    _version: ApiVersion,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let response = state
-        .upstream
-        .call(
-            "appointments",
-            downstream_request(
-                http::Method::GET,
-                "/appointments".to_owned(),
-                &headers,
-                Bytes::new(),
-            ),
-        )
-        .await?;
+    let path = "/appointments".to_owned();
+    let response = forward(
+        &state,
+        "appointments",
+        http::Method::GET,
+        path,
+        &headers,
+        Bytes::new(),
+    )
+    .await?;
     Ok(axum::Json(json_body(&response)?).into_response())
 }
 
 /// `GET /api/{v}/billing/invoices`
 pub async fn invoices(
     State(state): State<Arc<AppState>>,
-    _version: ApiVersion,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let response = state
-        .upstream
-        .call(
-            "billing",
-            downstream_request(
-                http::Method::GET,
-                "/invoices".to_owned(),
-                &headers,
-                Bytes::new(),
-            ),
-        )
-        .await?;
+    let path = "/invoices".to_owned();
+    let response = forward(
+        &state,
+        "billing",
+        http::Method::GET,
+        path,
+        &headers,
+        Bytes::new(),
+    )
+    .await?;
     Ok(axum::Json(json_body(&response)?).into_response())
 }
 
