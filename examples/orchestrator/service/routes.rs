@@ -232,22 +232,32 @@ pub async fn delete_patient(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A JSON list read from `service` at `path` and passed through.
+async fn pass_through(
+    state: &AppState,
+    service: &'static str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let method = http::Method::GET;
+    let response = forward(
+        state,
+        service,
+        method,
+        path.to_owned(),
+        headers,
+        Bytes::new(),
+    )
+    .await?;
+    Ok(axum::Json(json_body(&response)?).into_response())
+}
+
 /// `GET /api/{v}/appointments`
 pub async fn appointments(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = "/appointments".to_owned();
-    let response = forward(
-        &state,
-        "appointments",
-        http::Method::GET,
-        path,
-        &headers,
-        Bytes::new(),
-    )
-    .await?;
-    Ok(axum::Json(json_body(&response)?).into_response())
+    pass_through(&state, "appointments", "/appointments", &headers).await
 }
 
 /// `GET /api/{v}/billing/invoices`
@@ -255,17 +265,7 @@ pub async fn invoices(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let path = "/invoices".to_owned();
-    let response = forward(
-        &state,
-        "billing",
-        http::Method::GET,
-        path,
-        &headers,
-        Bytes::new(),
-    )
-    .await?;
-    Ok(axum::Json(json_body(&response)?).into_response())
+    pass_through(&state, "billing", "/invoices", &headers).await
 }
 
 /// `GET /api/v1/hello`: a constant answer through the whole middleware stack (benchmarks).
