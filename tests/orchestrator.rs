@@ -370,3 +370,39 @@ fn bad_configuration_is_reported_all_at_once() {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_requests_and_deregisters() {
+    use nilecare::service_discovery::Registry;
+    let mut s = settings(None);
+    s.demo_latency = Duration::from_millis(400);
+    let app = orchestrator(s).await;
+    let registry = app.state.registry.clone();
+    assert!(
+        registry
+            .services()
+            .await
+            .unwrap()
+            .contains(&"orchestrator".to_owned())
+    );
+    let client = Client::new(app.addr);
+    let addr = app.addr;
+    let in_flight = tokio::spawn(async move { client.get("/api/v1/patients/1").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.shutdown().await;
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200, "the request in flight was answered");
+    assert_eq!(reply.json()["given_name"], "Amina");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+    assert!(
+        !registry
+            .instances("orchestrator")
+            .await
+            .unwrap()
+            .iter()
+            .any(|i| i.address() == format!("http://{addr}"))
+    );
+}
