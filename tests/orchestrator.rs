@@ -137,7 +137,10 @@ mod cases {
             )
         };
         assert_eq!(fetch().await.status, 200);
-        billing.set_failing(true);
+        let switched = client
+            .send("POST", "/demo/billing/failure?on=true", &[], "")
+            .await;
+        assert_eq!(switched.json()["failing"], true);
         let mut rejected_fast = None;
         for _ in 0..30 {
             let r = fetch().await;
@@ -166,7 +169,9 @@ mod cases {
             hits,
             "an open breaker does not call the failing service"
         );
-        billing.set_failing(false);
+        client
+            .send("POST", "/demo/billing/failure?on=false", &[], "")
+            .await;
         let recovered = eventually(Duration::from_secs(10), || async {
             fetch().await.status == 200
         })

@@ -65,6 +65,10 @@ pub fn router(
     let operations = Router::new()
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
+        .route(
+            "/demo/{service}/failure",
+            axum::routing::post(routes::demo_failure),
+        )
         .merge(metrics.router());
     Ok(api
         .merge(operations)

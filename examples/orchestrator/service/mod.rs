@@ -50,6 +50,8 @@ pub struct AppState {
     pub upstream: Upstream,
     /// The Redis pool, when configured.
     pub redis: Option<nilecare::redis::fred::clients::Pool>,
+    /// The demo services started by this process (their error-injection switches).
+    pub demo: Vec<downstream::DemoService>,
 }
 
 /// A running orchestrator.
@@ -90,6 +92,10 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         registry: backends.registry.clone(),
         upstream: Upstream::new(client, Arc::new(backends.breakers)),
         redis: backends.redis,
+        demo: demo
+            .as_ref()
+            .map(|d| d.services.clone())
+            .unwrap_or_default(),
     });
     let app = app::router(
         state.clone(),

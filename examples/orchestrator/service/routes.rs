@@ -273,6 +273,30 @@ pub async fn hello() -> &'static str {
     "hello"
 }
 
+/// `POST /demo/{service}/failure?on=true|false`: switches a demo service's error injection (it
+/// then answers 503 to everything), to watch retries and the circuit breaker at work.
+pub async fn demo_failure(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    axum::extract::Query(switch): axum::extract::Query<FailureSwitch>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let demo = state
+        .demo
+        .iter()
+        .find(|d| d.name == service)
+        .ok_or_else(|| ApiError::not_found(format!("demo service {service} in this process")))?;
+    demo.set_failing(switch.on);
+    Ok(axum::Json(
+        json!({"service": demo.name, "failing": switch.on}),
+    ))
+}
+
+/// The query of [`demo_failure`].
+#[derive(serde::Deserialize)]
+pub struct FailureSwitch {
+    on: bool,
+}
+
 /// `GET /health`: the process is alive.
 pub async fn health() -> axum::Json<Value> {
     axum::Json(json!({"status": "ok"}))
