@@ -88,7 +88,7 @@ async fn killing_redis_under_load_degrades_without_failing() {
     let run_for = Duration::from_secs(7);
     let mut workers = Vec::new();
     for worker in 0..6u64 {
-        let (client, statuses, slowest) = (client.clone(), statuses.clone(), slowest.clone());
+        let (client, statuses, slowest) = (client, statuses.clone(), slowest.clone());
         workers.push(tokio::spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < run_for {

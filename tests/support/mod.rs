@@ -63,46 +63,22 @@ pub async fn orchestrator(settings: Settings) -> Running {
         .expect("the orchestrator starts")
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: bytes::Bytes,
-}
+/// A response, read whole (nilecare-test-support's HTTP client).
+pub type Reply = nilecare_test_support::http::HttpResponse;
 
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-/// A keep-alive HTTP/1.1 client (hyper) for the tests.
-#[derive(Clone)]
+/// Requests to one orchestrator through nilecare-test-support's HTTP client, each bounded by
+/// 10 s so a hung request fails the test instead of stalling it.
+#[derive(Clone, Copy)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_body_util::Full<bytes::Bytes>,
-    >,
-    base: String,
+    addr: std::net::SocketAddr,
 }
 
 impl Client {
     pub fn new(addr: std::net::SocketAddr) -> Self {
-        Client {
-            inner:
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .build_http(),
-            base: format!("http://{addr}"),
-        }
+        Client { addr }
     }
 
-    /// Sends `method path` with `headers` and `body`.
+    /// Sends `method path` with `headers` and a JSON `body` (none when empty).
     pub async fn send(
         &self,
         method: &str,
@@ -110,32 +86,15 @@ impl Client {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Reply {
-        use http_body_util::BodyExt;
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
+        let mut all = headers.to_vec();
         if !body.is_empty() {
-            request = request.header("content-type", "application/json");
+            all.push(("content-type", "application/json"));
         }
-        let request = request
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                body.to_owned(),
-            )))
-            .expect("request");
-        let response = tokio::time::timeout(Duration::from_secs(10), self.inner.request(request))
+        let request =
+            nilecare_test_support::http::request(self.addr, method, path, &all, body.as_bytes());
+        tokio::time::timeout(Duration::from_secs(10), request)
             .await
             .expect("an answer within 10 s")
-            .expect("a response");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
