@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod any;
 mod breaker;
 mod config;
 mod error;
@@ -14,6 +15,7 @@ mod shared;
 mod state;
 mod window;
 
+pub use any::AnyBreaker;
 pub use breaker::{BreakerSnapshot, CircuitBreaker, Outcome, OwnedPermit, Permit};
 pub use config::{BreakerConfig, WaitStrategy, WindowType};
 pub use error::{BreakerError, Error, Rejected, Result};

@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use nilecare::cache::{AnyStore, Cache, MemoryStore, RedisStore, TieredStore};
 use nilecare::circuit_breaker::{
-    BreakerConfig, CircuitBreaker, SharedBreaker, WaitStrategy, WindowType,
+    AnyBreaker, BreakerConfig, CircuitBreaker, SharedBreaker, WaitStrategy, WindowType,
 };
 use nilecare::rate_limit::{AnyLimiter, MemoryLimiter, RedisLimiter, ResilientLimiter};
 use nilecare::redis::{RedisConfig, connect};
 use nilecare::service_discovery::{AnyRegistry, MemoryRegistry, RedisRegistry, RegistryConfig};
 
 use super::config::Settings;
-use super::upstream::Breaker;
 
 /// The downstream services the orchestrator calls.
 pub const DOWNSTREAM: [&str; 3] = ["patients", "appointments", "billing"];
@@ -27,7 +26,7 @@ pub struct Backends {
     /// The service registry.
     pub registry: AnyRegistry,
     /// One breaker per downstream service (state shared through Redis when configured).
-    pub breakers: HashMap<&'static str, Breaker>,
+    pub breakers: HashMap<&'static str, AnyBreaker>,
     /// The Redis pool, for readiness.
     pub redis: Option<nilecare::redis::fred::clients::Pool>,
 }
@@ -53,10 +52,7 @@ pub async fn connect_all(
         for name in DOWNSTREAM {
             breakers.insert(
                 name,
-                Breaker::Local(CircuitBreaker::new(
-                    name,
-                    breaker_config(settings.breaker_wait),
-                )?),
+                CircuitBreaker::new(name, breaker_config(settings.breaker_wait))?.into(),
             );
         }
         return Ok(Backends {
@@ -80,10 +76,7 @@ pub async fn connect_all(
         .await?;
     for name in DOWNSTREAM {
         let local = CircuitBreaker::new(name, breaker_config(settings.breaker_wait))?;
-        breakers.insert(
-            name,
-            Breaker::Shared(SharedBreaker::new(local, pool.clone())),
-        );
+        breakers.insert(name, SharedBreaker::new(local, pool.clone()).into());
     }
     Ok(Backends {
         cache: Cache::builder()

@@ -6,59 +6,27 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use nilecare::circuit_breaker::{BreakerError, CircuitBreaker, Outcome, SharedBreaker, State};
+use nilecare::circuit_breaker::{AnyBreaker, BreakerError, Outcome};
 use nilecare::error_handler::ApiError;
 use nilecare::service_discovery::{AnyRegistry, ServiceClient};
-
-/// A per-service breaker, local or shared through Redis.
-pub enum Breaker {
-    /// This process only.
-    Local(CircuitBreaker),
-    /// One state for every orchestrator on the Redis.
-    Shared(SharedBreaker),
-}
-
-impl Breaker {
-    /// The state: this process's, or the shared one as last learned.
-    pub fn state(&self) -> State {
-        match self {
-            Breaker::Local(b) => b.state(),
-            Breaker::Shared(b) => b.shared_state(),
-        }
-    }
-
-    async fn call<T, E, F>(
-        &self,
-        call: F,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-    ) -> Result<T, BreakerError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        match self {
-            Breaker::Local(b) => b.call_classified(call, classify).await,
-            Breaker::Shared(b) => b.call_classified(call, classify).await,
-        }
-    }
-}
 
 /// The downstream calls of the orchestrator.
 pub struct Upstream {
     client: ServiceClient<AnyRegistry>,
-    breakers: Arc<HashMap<&'static str, Breaker>>,
+    breakers: Arc<HashMap<&'static str, AnyBreaker>>,
 }
 
 impl Upstream {
     /// Calls through `client`, guarded by `breakers`.
     pub fn new(
         client: ServiceClient<AnyRegistry>,
-        breakers: Arc<HashMap<&'static str, Breaker>>,
+        breakers: Arc<HashMap<&'static str, AnyBreaker>>,
     ) -> Self {
         Upstream { client, breakers }
     }
 
     /// The breakers by service.
-    pub fn breakers(&self) -> &HashMap<&'static str, Breaker> {
+    pub fn breakers(&self) -> &HashMap<&'static str, AnyBreaker> {
         &self.breakers
     }
 
@@ -79,7 +47,7 @@ impl Upstream {
             Err(_) => Outcome::Failure,
         };
         match breaker
-            .call(self.client.request(service, request), classify)
+            .call_classified(self.client.request(service, request), classify)
             .await
         {
             Ok(response) if response.status().is_server_error() => {
