@@ -411,3 +411,23 @@ async fn shutdown_drains_in_flight_requests_and_deregisters() {
             .any(|i| i.address() == format!("http://{addr}"))
     );
 }
+
+#[test]
+fn a_valid_environment_gives_the_schema_defaults() {
+    use nilecare::config_validator::Source;
+    let settings = service::Settings::from_source(&Source::from_pairs([
+        ("APP_ENV", "production"),
+        ("PORT", "9000"),
+        ("REDIS_URL", "redis://10.0.0.5:6379"),
+    ]))
+    .unwrap();
+    assert_eq!(settings.port, 9000);
+    assert_eq!(settings.redis_url.as_deref(), Some("redis://10.0.0.5:6379"));
+    assert_eq!(settings.redis_command_timeout, Duration::from_millis(500));
+    assert_eq!(settings.redis_pool_size, 4);
+    assert_eq!(settings.rate_limit_per_minute, 600);
+    assert_eq!(settings.demo_latency, Duration::from_millis(20));
+    assert!(settings.demo_services);
+    assert_eq!(settings.environment, "production");
+    assert_eq!(settings.log_format, None);
+}

@@ -66,8 +66,9 @@ pub async fn connect_all(
         });
     };
     let redis = RedisConfig::from_url(url)?
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_command_timeout(Duration::from_millis(500));
+        .with_pool_size(settings.redis_pool_size)
+        .with_connect_timeout(settings.redis_connect_timeout)
+        .with_command_timeout(settings.redis_command_timeout);
     let pool = connect(&redis).await?;
     let l2 = RedisStore::new(pool.clone());
     let tiered = TieredStore::builder(l2, &redis)

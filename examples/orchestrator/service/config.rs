@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use nilecare::config_validator::{Config, Mode, Report, Schema, Source, Var, fragments};
+use nilecare::config_validator::{Mode, Schema, Source, Var, fragments};
 
-/// Everything the orchestrator reads at startup.
-#[derive(Clone, Debug)]
+/// Everything the orchestrator reads at startup (each field is the variable of the same name,
+/// lowercased; the schema holds every default).
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct Settings {
     /// Listen address.
     pub host: String,
@@ -14,6 +15,12 @@ pub struct Settings {
     /// `redis://`, `rediss://`, `redis-cluster://`, `redis-sentinel://`; none: every backend in
     /// memory.
     pub redis_url: Option<String>,
+    /// Connections in the Redis pool.
+    pub redis_pool_size: usize,
+    /// Limit of the first Redis connection.
+    pub redis_connect_timeout: Duration,
+    /// Limit of each Redis command.
+    pub redis_command_timeout: Duration,
     /// Requests per minute per client IP on the API routes.
     pub rate_limit_per_minute: u32,
     /// TTL of cached GET responses (unless the downstream sets `max-age`).
@@ -33,6 +40,7 @@ pub struct Settings {
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// The deployment environment (`APP_ENV`).
+    #[serde(rename = "app_env")]
     pub environment: String,
     /// `LOG_LEVEL` (`RUST_LOG` syntax).
     pub log_level: String,
@@ -46,7 +54,15 @@ impl Settings {
         Schema::new()
             .mode(mode)
             .vars(fragments::http_server())
-            .vars(fragments::redis())
+            // A request must not wait 2 s (the fragment's default) on a struggling Redis.
+            .vars(fragments::redis().into_iter().map(|var| {
+                if var.name() == "REDIS_COMMAND_TIMEOUT" {
+                    var.default("500ms")
+                } else {
+                    var
+                }
+            }))
+            .var(Var::string("APP_ENV").default("production"))
             .vars(fragments::logging())
             .vars(fragments::otel())
             .var(
@@ -65,55 +81,27 @@ impl Settings {
             .var(Var::duration("SHUTDOWN_GRACE").default("10s"))
     }
 
-    /// Reads and checks every variable; the report lists every problem at once.
-    pub fn from_source(source: &Source) -> Result<Settings, Report> {
+    /// Reads and checks every variable; the error (a `Report`) lists every problem at once.
+    pub fn from_source(
+        source: &Source,
+    ) -> Result<Settings, Box<dyn std::error::Error + Send + Sync>> {
         let mode = Mode::from_source(source, "APP_ENV");
         let config = Settings::schema(mode).load(source)?;
-        Ok(Settings::from_config(&config, source))
+        Ok(config.deserialize()?)
     }
 
     /// From the process environment (and `.env` when present); prints the report and exits
     /// 78 (`EX_CONFIG`) when anything is wrong.
     pub fn from_env_or_exit() -> Settings {
+        let exit = |message: &dyn std::fmt::Display| -> ! {
+            eprintln!("{message}");
+            std::process::exit(nilecare::config_validator::EX_CONFIG)
+        };
         let source = Source::env()
             .with_dotenv_if_exists(".env")
-            .unwrap_or_else(|e| {
-                eprintln!("{e}");
-                std::process::exit(nilecare::config_validator::EX_CONFIG)
-            });
+            .unwrap_or_else(|e| exit(&e));
         let mode = Mode::from_source(&source, "APP_ENV");
         let config = Settings::schema(mode).load_or_exit(&source);
-        Settings::from_config(&config, &source)
-    }
-
-    fn from_config(config: &Config, source: &Source) -> Settings {
-        // The schema checked every value; a failed get here would be a schema bug, and its
-        // declared default is the safe answer.
-        let duration = |name: &str, default: u64| {
-            config
-                .get::<Duration>(name)
-                .unwrap_or(Duration::from_millis(default))
-        };
-        Settings {
-            host: config
-                .get("HOST")
-                .unwrap_or_else(|_| "127.0.0.1".to_owned()),
-            port: config.get("PORT").unwrap_or(8080),
-            redis_url: config.get_optional("REDIS_URL").ok().flatten(),
-            rate_limit_per_minute: config.get("RATE_LIMIT_PER_MINUTE").unwrap_or(600),
-            cache_ttl: duration("CACHE_TTL", 60_000),
-            demo_services: config.get("DEMO_SERVICES").unwrap_or(true),
-            demo_latency: duration("DEMO_LATENCY", 20),
-            downstream_timeout: duration("DOWNSTREAM_TIMEOUT", 2_000),
-            downstream_attempts: config.get("DOWNSTREAM_ATTEMPTS").unwrap_or(3),
-            breaker_wait: duration("BREAKER_WAIT", 5_000),
-            registry_ttl: duration("REGISTRY_TTL", 15_000),
-            shutdown_grace: duration("SHUTDOWN_GRACE", 10_000),
-            environment: source.get("APP_ENV").unwrap_or("production").to_owned(),
-            log_level: config
-                .get("LOG_LEVEL")
-                .unwrap_or_else(|_| "info".to_owned()),
-            log_format: config.get_optional("LOG_FORMAT").ok().flatten(),
-        }
+        config.deserialize().unwrap_or_else(|e| exit(&e))
     }
 }
