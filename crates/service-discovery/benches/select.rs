@@ -14,7 +14,8 @@ use std::convert::Infallible;
 use std::task::Context;
 
 use nilecare_service_discovery::{
-    Balancer, MemoryRegistry, Registry, ResolvedService, Resolver, ServiceInstance, Strategy,
+    Balancer, MemoryRegistry, Registration, Registry, ResolvedService, Resolver, ServiceInstance,
+    Strategy,
 };
 use tower::Service;
 use tower::balance::p2c::Balance;
@@ -77,27 +78,33 @@ fn select(c: &mut Criterion) {
     group.finish();
 }
 
-/// A resolver following a memory registry with 100 registered instances.
-fn resolved(runtime: &tokio::runtime::Runtime, strategy: Strategy) -> ResolvedService {
+/// A resolver following a memory registry with 100 registered instances; the registrations and
+/// the resolver are returned so they live as long as the measurement.
+type Resolved = (
+    Vec<Registration<MemoryRegistry>>,
+    Resolver<MemoryRegistry>,
+    ResolvedService,
+);
+
+fn resolved(runtime: &tokio::runtime::Runtime, strategy: Strategy) -> Resolved {
     runtime.block_on(async {
         let registry = MemoryRegistry::default();
+        let mut registrations = Vec::new();
         for i in 0..100 {
             let instance = ServiceInstance::new(
                 "patients",
                 format!("p-{i}"),
                 format!("http://10.0.0.{i}:8080"),
             )
-            .expect("instance");
-            // Registrations end with the bench; their heartbeats keep the instances alive.
-            std::mem::forget(registry.register(instance).await.expect("register"));
+            .expect("constant, valid instance");
+            registrations.push(registry.register(instance).await.expect("memory registry"));
         }
         let resolver = Resolver::builder(registry)
             .strategy(strategy)
             .build()
-            .expect("resolver");
-        let service = resolver.service("patients").await.expect("service");
-        std::mem::forget(resolver);
-        service
+            .expect("default settings");
+        let service = resolver.service("patients").await.expect("memory registry");
+        (registrations, resolver, service)
     })
 }
 
@@ -108,7 +115,7 @@ fn resolver_and_tower(c: &mut Criterion) {
         ("round_robin", Strategy::RoundRobin),
         ("least_connections_p2c", Strategy::LeastConnections),
     ] {
-        let service = resolved(&runtime, strategy);
+        let (_registrations, _resolver, service) = resolved(&runtime, strategy);
         group.bench_function(name, |bench| bench.iter(|| service.select()));
     }
     group.finish();

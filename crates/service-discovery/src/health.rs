@@ -156,12 +156,15 @@ impl ProbeResult {
 /// An HTTP/1.1 client for probes (connections kept alive between probes).
 pub(crate) type ProbeClient = Client<HttpConnector, Empty<Bytes>>;
 
-pub(crate) fn probe_client() -> ProbeClient {
+/// A keep-alive HTTP/1.1 client with `TCP_NODELAY`, for probes and for `ServiceClient`.
+pub(crate) fn http_client<B>() -> Client<HttpConnector, B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 /// Whether `instance` can be probed over plain HTTP.

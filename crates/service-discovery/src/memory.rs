@@ -145,6 +145,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn remove(&self, service: &str, id: &str) -> Result<bool> {
+        crate::instance::check_service_name(service)?;
         let mut services = self.services();
         let Some(s) = services.get_mut(service) else {
             return Ok(false);
@@ -157,6 +158,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn instances(&self, service: &str) -> Result<Vec<ServiceInstance>> {
+        crate::instance::check_service_name(service)?;
         let now = Instant::now();
         let services = self.services();
         Ok(services

@@ -134,6 +134,16 @@ mod cases {
                 ),
                 "{service:?}"
             );
+            assert!(
+                matches!(
+                    a.instances(service).await,
+                    Err(Error::InvalidInstance {
+                        field: "service",
+                        ..
+                    })
+                ),
+                "{service:?}"
+            );
         }
         let forged: ServiceInstance = serde_json::from_str(
             r#"{"id":"x","service":"patients","address":"http://h:1","weight":0}"#,

@@ -13,7 +13,6 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 pub use gate::{CallGate, CallPermit};
 pub use retry::RetryPolicy;
@@ -95,11 +94,9 @@ impl<R: Registry> ServiceClientBuilder<R> {
 
     /// The client.
     pub fn build(self) -> ServiceClient<R> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         ServiceClient {
             resolver: self.resolver,
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http: crate::health::http_client(),
             retry: self.retry,
             per_try_timeout: self.per_try_timeout,
             max_response_bytes: self.max_response_bytes,

@@ -41,7 +41,7 @@ struct View {
     balancer: RwLock<Arc<Balancer>>,
     health: RwLock<HashMap<String, Health>>,
     panicking: AtomicBool,
-    selections: metrics::Counter,
+    selections: nilecare_metrics::CachedCounters<1>,
     task: std::sync::OnceLock<JoinHandle<()>>,
 }
 
@@ -94,7 +94,7 @@ impl ResolvedService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .select();
         if guard.is_some() {
-            self.view.selections.increment(1);
+            self.view.selections.increment(0, 1);
         }
         guard
     }
@@ -376,7 +376,7 @@ async fn run(
     view: Weak<View>,
 ) {
     let far = Duration::from_secs(86_400 * 365);
-    let client = health::probe_client();
+    let client: ProbeClient = health::http_client();
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<(String, ProbeResult)>();
     let mut next_probe = Instant::now();
     loop {
