@@ -4,7 +4,7 @@
 // Reading a request is for the axum integration; the extension types are always public.
 #![cfg_attr(not(feature = "axum"), allow(dead_code))]
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use crate::problem::ProblemContext;
 
@@ -53,67 +53,41 @@ pub(crate) struct RequestSnapshot {
     uri: http::Uri,
     request_id: Option<RequestId>,
     trace_id: Option<TraceId>,
-    headers: HeaderMap,
+    request_id_header: Option<HeaderValue>,
+    traceparent: Option<HeaderValue>,
 }
 
 impl RequestSnapshot {
     pub(crate) fn of(uri: &http::Uri, headers: &HeaderMap, extensions: &http::Extensions) -> Self {
-        let mut kept = HeaderMap::new();
-        for name in ["x-request-id", "traceparent"] {
-            if let Some(value) = headers.get(name) {
-                kept.insert(name, value.clone());
-            }
-        }
         RequestSnapshot {
             uri: uri.clone(),
             request_id: extensions.get::<RequestId>().cloned(),
             trace_id: extensions.get::<TraceId>().cloned(),
-            headers: kept,
+            request_id_header: headers.get("x-request-id").cloned(),
+            traceparent: headers.get("traceparent").cloned(),
         }
     }
 
-    /// The context for an error body.
+    /// The context for an error body: the ids the logger and tracing layers recorded, else the
+    /// request's own `X-Request-Id` (when sane) and `traceparent` (when valid).
     pub(crate) fn context(&self) -> ProblemContext {
-        let mut extensions = http::Extensions::new();
-        if let Some(r) = &self.request_id {
-            extensions.insert(r.clone());
+        let text =
+            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok().map(str::to_owned));
+        let request_id = self
+            .request_id
+            .as_ref()
+            .map(|r| r.0.clone())
+            .or_else(|| text(&self.request_id_header).filter(|v| sane_request_id(v)));
+        let trace_id = self
+            .trace_id
+            .as_ref()
+            .map(|t| t.0.clone())
+            .or_else(|| text(&self.traceparent).and_then(|v| trace_id_from_traceparent(&v)));
+        ProblemContext {
+            instance: Some(self.uri.path().to_owned()),
+            request_id,
+            trace_id,
         }
-        if let Some(t) = &self.trace_id {
-            extensions.insert(t.clone());
-        }
-        context_from_parts(self.uri.path(), &self.headers, &extensions)
-    }
-}
-
-/// Collects what a request contributes to its error body.
-pub(crate) fn context_from_parts(
-    path: &str,
-    headers: &HeaderMap,
-    extensions: &http::Extensions,
-) -> ProblemContext {
-    let request_id = extensions
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .or_else(|| {
-            headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| sane_request_id(v))
-                .map(str::to_owned)
-        });
-    let trace_id = extensions
-        .get::<TraceId>()
-        .map(|t| t.0.clone())
-        .or_else(|| {
-            headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(trace_id_from_traceparent)
-        });
-    ProblemContext {
-        instance: Some(path.to_owned()),
-        request_id,
-        trace_id,
     }
 }
 
