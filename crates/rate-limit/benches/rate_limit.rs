@@ -1,7 +1,8 @@
 //! Rate-limit checks against their anchors, same run:
 //! - memory GCRA keyed check vs raw `governor` keyed check (DashMap store);
 //! - memory sliding window and token bucket (goal ≤ 200 ns per check);
-//! - Redis checks at 64 concurrent tasks vs raw fred `INCR` on the same pool, with p50/p99.
+//! - Redis checks at 64 concurrent tasks vs raw fred `INCR` on the same pool, with p50/p99, batched
+//!   (the default) and with every check in its own script call.
 //!
 //! `cargo bench -p nilecare-rate-limit --all-features --bench rate_limit`
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
@@ -74,11 +75,22 @@ fn redis(c: &mut Criterion) {
             .with_timeout(Duration::from_secs(1))
             .expect("timeout"),
     );
+    // The same limiter sending every check in its own script call (batching off).
+    let unbatched = Arc::new(
+        RedisLimiter::new(pool.clone())
+            .with_timeout(Duration::from_secs(1))
+            .and_then(|l| l.with_max_batch(1))
+            .expect("unbatched"),
+    );
     let policy =
         Policy::new("bench", Quota::per_second(1_000_000_000).expect("quota")).expect("policy");
 
     // Latency distribution of one fixed run (criterion reports the mean throughput below).
-    for (label, is_incr) in [("raw_fred_incr", true), ("sliding_window_check", false)] {
+    for (label, is_incr, limiter) in [
+        ("raw_fred_incr", true, &limiter),
+        ("sliding_window_check", false, &limiter),
+        ("sliding_window_check_unbatched", false, &unbatched),
+    ] {
         let (pool, limiter, policy) = (pool.clone(), limiter.clone(), policy.clone());
         let Spread {
             elapsed,
@@ -120,10 +132,14 @@ fn redis(c: &mut Criterion) {
             }
         })
     });
-    for algorithm in [Algorithm::SlidingWindow, Algorithm::Gcra] {
+    for (algorithm, limiter, suffix) in [
+        (Algorithm::SlidingWindow, &limiter, ""),
+        (Algorithm::Gcra, &limiter, ""),
+        (Algorithm::SlidingWindow, &unbatched, "_unbatched"),
+    ] {
         let policy = policy.clone().algorithm(algorithm);
         let l = limiter.clone();
-        group.bench_function(format!("check_{}", algorithm.as_str()), |b| {
+        group.bench_function(format!("check_{}{suffix}", algorithm.as_str()), |b| {
             b.to_async(&rt).iter_custom(|iters| {
                 let (l, policy) = (l.clone(), policy.clone());
                 async move {

@@ -234,6 +234,22 @@ async fn four_instances_never_exceed_the_quota_on_a_cluster() {
     );
     let same = l.check_many(&[(&p, "a", 1), (&p, "a", 1)]).await.unwrap();
     assert!(same.iter().all(|d| d.allowed));
+
+    // Concurrent checks of keys on different slots: batches split per slot, each key exact.
+    let log = Policy::new("log", Quota::per_minute(10).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::SlidingLog);
+    const KEYS: [&str; 12] = [
+        "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11",
+    ];
+    let tasks: Vec<_> = KEYS
+        .iter()
+        .map(|k| spawn_checks(&l, &log, k, 15))
+        .collect();
+    for (key, t) in KEYS.iter().zip(tasks) {
+        let allowed = decisions(t).await.iter().filter(|d| d.allowed).count();
+        assert_eq!(allowed, 10, "key {key}");
+    }
 }
 
 #[tokio::test]
@@ -314,4 +330,96 @@ async fn blocked_keys_are_rejected_locally_without_a_round_trip() {
     let d = l.check(&p, "k", 1).await.unwrap();
     assert!(!d.allowed && !d.fallback, "not rejected locally: {d:?}");
     server.resume();
+}
+
+/// Spawns `n` concurrent checks of `key` and returns their decisions.
+fn spawn_checks(
+    l: &RedisLimiter,
+    p: &Policy,
+    key: &'static str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<nilecare_rate_limit::Decision>> {
+    (0..n)
+        .map(|_| {
+            let (l, p) = (l.clone(), p.clone());
+            tokio::spawn(async move { l.check(&p, key, 1).await.unwrap() })
+        })
+        .collect()
+}
+
+async fn decisions(
+    tasks: Vec<tokio::task::JoinHandle<nilecare_rate_limit::Decision>>,
+) -> Vec<nilecare_rate_limit::Decision> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_share_script_calls_and_decide_as_if_one_by_one() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url())
+        .await
+        .with_max_in_flight(1)
+        .unwrap();
+    // The sliding log never refills within the test: exactly `limit` checks pass.
+    let hot = Policy::new("hot", Quota::per_minute(100).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::SlidingLog);
+    let cold = Policy::new("cold", Quota::per_minute(1000).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::SlidingLog);
+    assert!(l.check(&cold, "warm-up", 1).await.unwrap().allowed); // loads the script
+    server.reset_stats();
+
+    let hot_tasks = spawn_checks(&l, &hot, "h", 300);
+    let cold_tasks = spawn_checks(&l, &cold, "c", 50);
+    let hot = decisions(hot_tasks).await;
+    let cold = decisions(cold_tasks).await;
+
+    let calls = server.command_calls("evalsha");
+    assert!(
+        calls <= 350 / 4,
+        "350 concurrent checks took {calls} script calls"
+    );
+    // Each allowed check saw the state its predecessors left: remaining 99, 98, …, 0 once each.
+    let mut remaining: Vec<u64> = hot
+        .iter()
+        .filter(|d| d.allowed)
+        .map(|d| d.remaining)
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..100).collect::<Vec<u64>>());
+    assert!(hot.iter().filter(|d| !d.allowed).all(|d| d.retry_after.is_some()));
+    // A denied check in the same call does not deny the others.
+    assert!(cold.iter().all(|d| d.allowed), "{cold:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_one_sends_every_check_in_its_own_call() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url())
+        .await
+        .with_max_batch(1)
+        .unwrap();
+    let p = Policy::new("p", Quota::per_minute(1000).unwrap()).unwrap();
+    assert!(l.check(&p, "warm-up", 1).await.unwrap().allowed);
+    server.reset_stats();
+    let all = decisions(spawn_checks(&l, &p, "k", 40)).await;
+    assert!(all.iter().all(|d| d.allowed));
+    assert_eq!(server.command_calls("evalsha"), 40);
+    for bad in [0, 1025] {
+        let e = redis_limiter(&server.url()).await.with_max_batch(bad);
+        assert!(
+            matches!(e, Err(Error::InvalidConfig { field: "max_batch", .. })),
+            "{e:?}"
+        );
+    }
+    let e = redis_limiter(&server.url()).await.with_max_in_flight(0);
+    assert!(
+        matches!(e, Err(Error::InvalidConfig { field: "max_in_flight", .. })),
+        "{e:?}"
+    );
 }

@@ -260,6 +260,35 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("command on redis-server {} failed: {e}", self.addr()))
     }
 
+    /// How many times the server ran `command` (lower case, e.g. `"evalsha"`) since it started
+    /// or since [`reset_stats`](Self::reset_stats), from `INFO commandstats`.
+    ///
+    /// # Panics
+    /// When the server cannot be reached or answers something else than the `INFO` text.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let info = self
+            .command(&["INFO", "commandstats"])
+            .as_text()
+            .unwrap_or_else(|| panic!("INFO commandstats on {} answered no text", self.addr()));
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| {
+                n.parse()
+                    .unwrap_or_else(|_| panic!("unreadable INFO line for {command}: {n}"))
+            })
+    }
+
+    /// Zeroes the server's statistics (`CONFIG RESETSTAT`), e.g. before counting
+    /// [`command_calls`](Self::command_calls).
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    pub fn reset_stats(&self) {
+        self.command(&["CONFIG", "RESETSTAT"]);
+    }
+
     pub(crate) fn try_command<S: AsRef<[u8]>>(&self, args: &[S]) -> std::io::Result<Reply> {
         let mut conn = Connection::open(&self.addr(), COMMAND_TIMEOUT)?;
         if let Some(p) = &self.password {

@@ -1,15 +1,18 @@
--- nilecare-rate-limit: evaluate N checks atomically, consume only if all pass.
+-- nilecare-rate-limit: evaluate groups of checks in order; a group is consumed only if every
+-- check in it passes (check_many is one group; a batch of independent checks is one group each,
+-- with the same outcome as running them one after the other).
 -- KEYS (3 per entry): state, sequence (sliding log), penalty box.
 -- State: a string "a:b:c" (window index:count:previous, tokens:last, tat) set with PX, or a
 -- sorted set of unit timestamps for the sliding log.
--- ARGV[1] = N, then 8 per entry: algorithm, limit, window_us, burst, cost, mode, block_us, shadow.
+-- ARGV[1] = number of groups; each group: its entry count, then 8 per entry: algorithm, limit,
+-- window_us, burst, cost, mode, block_us, shadow.
 --   algorithm: 1 fixed window, 2 sliding window, 3 sliding log, 4 token bucket, 5 gcra
 --   mode: 1 check, 2 peek, 3 consume (penalty: consume even when denied)
 -- Returns 5 integers per entry: allowed, remaining, reset_after_us, retry_after_us (-1 = none),
 -- shadow_limited. Time comes from the server (TIME), in microseconds.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = tonumber(ARGV[1])
+local groups = tonumber(ARGV[1])
 local GCRA_TOLERANCE = 0.5
 
 local function ms(us) return math.max(1, math.ceil(us / 1000)) end
@@ -134,50 +137,59 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
 end
 
 local out = {}
-local commits = {}
-local blocks = {}
-local all_ok = true
-for i = 1, n do
-  local a = 1 + (i - 1) * 8
-  local algo, limit, w = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local burst, cost, mode = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local block, shadow = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
-  local k, aux, kb = KEYS[(i - 1) * 3 + 1], KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3]
-  local allowed, remaining, reset, retry, commit
-  -- Only policies with a penalty box can have a block key: skip the call otherwise.
-  local blocked = 0
-  if block > 0 then blocked = redis.call('PTTL', kb) end
-  if blocked > 0 then
-    allowed, remaining, reset, retry, commit = false, 0, blocked * 1000, blocked * 1000, nil
+local arg = 2 -- next ARGV index
+local entry = 0 -- entries evaluated so far (KEYS and results are per entry)
+for _ = 1, groups do
+  local n = tonumber(ARGV[arg])
+  arg = arg + 1
+  local first = entry
+  local commits = {}
+  local blocks = {}
+  local all_ok = true
+  for _ = 1, n do
+    local a = arg - 1
+    arg = arg + 8
+    local algo, limit, w = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local burst, cost, mode = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+    local block, shadow = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    local k, aux, kb = KEYS[entry * 3 + 1], KEYS[entry * 3 + 2], KEYS[entry * 3 + 3]
+    local allowed, remaining, reset, retry, commit
+    -- Only policies with a penalty box can have a block key: skip the call otherwise.
+    local blocked = 0
+    if block > 0 then blocked = redis.call('PTTL', kb) end
+    if blocked > 0 then
+      allowed, remaining, reset, retry, commit = false, 0, blocked * 1000, blocked * 1000, nil
+    else
+      allowed, remaining, reset, retry, commit = evaluate(k, aux, algo, limit, w, burst, cost, mode == 3)
+    end
+    -- A peek reports what is left now, not after the hypothetical unit it evaluated.
+    if mode == 2 and allowed then remaining = math.min(remaining + cost, math.max(limit, burst)) end
+    local shadow_limited = 0
+    if not allowed and shadow == 1 then
+      allowed, shadow_limited, retry = true, 1, -1
+    end
+    if not allowed then
+      all_ok = false
+      if block > 0 and mode == 1 then blocks[#blocks + 1] = { kb, block } end
+    end
+    if mode == 3 and commit then
+      commit()
+    elseif mode == 1 and commit and shadow_limited == 0 then
+      commits[#commits + 1] = commit
+    end
+    local o = entry * 5
+    out[o + 1] = allowed and 1 or 0
+    out[o + 2] = remaining
+    out[o + 3] = reset
+    out[o + 4] = retry
+    out[o + 5] = shadow_limited
+    entry = entry + 1
+  end
+  if all_ok then
+    for _, c in ipairs(commits) do c() end
   else
-    allowed, remaining, reset, retry, commit = evaluate(k, aux, algo, limit, w, burst, cost, mode == 3)
+    for e = first, entry - 1 do out[e * 5 + 1] = 0 end
+    for _, b in ipairs(blocks) do redis.call('SET', b[1], 1, 'PX', ms(b[2])) end
   end
-  -- A peek reports what is left now, not after the hypothetical unit it evaluated.
-  if mode == 2 and allowed then remaining = math.min(remaining + cost, math.max(limit, burst)) end
-  local shadow_limited = 0
-  if not allowed and shadow == 1 then
-    allowed, shadow_limited, retry = true, 1, -1
-  end
-  if not allowed then
-    all_ok = false
-    if block > 0 and mode == 1 then blocks[#blocks + 1] = { kb, block } end
-  end
-  if mode == 3 and commit then
-    commit()
-  elseif mode == 1 and commit and shadow_limited == 0 then
-    commits[#commits + 1] = commit
-  end
-  local o = (i - 1) * 5
-  out[o + 1] = allowed and 1 or 0
-  out[o + 2] = remaining
-  out[o + 3] = reset
-  out[o + 4] = retry
-  out[o + 5] = shadow_limited
-end
-if all_ok then
-  for _, c in ipairs(commits) do c() end
-else
-  for i = 1, n do out[(i - 1) * 5 + 1] = 0 end
-  for _, b in ipairs(blocks) do redis.call('SET', b[1], 1, 'PX', ms(b[2])) end
 end
 return out

@@ -1,12 +1,15 @@
-//! [`RedisLimiter`]: every algorithm in one Lua script on Redis (standalone or Cluster): one
-//! `EVALSHA` per check, time from Redis `TIME`, TTLs on every key.
+//! [`RedisLimiter`]: every algorithm in one Lua script on Redis (standalone or Cluster): at most
+//! one `EVALSHA` per check (concurrent checks share one), time from Redis `TIME`, TTLs on every
+//! key.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nilecare_redis::fred::clients::Pool;
 use nilecare_redis::fred::error::ErrorKind;
 use nilecare_redis::fred::interfaces::ClientLike;
 use nilecare_redis::{KeyPrefix, Script};
+use tokio::sync::oneshot;
 
 use crate::decision::Decision;
 use crate::error::{Error, Result};
@@ -14,21 +17,36 @@ use crate::memory::reported_limit;
 use crate::quota::Policy;
 use crate::store::{Check, RateLimiter, validate};
 
-static LIMITER_LUA: &str = include_str!("redis/limiter.lua");
+mod batch;
+
+use batch::{Batcher, Entry, Reply, timeout_error};
+
+static LIMITER_LUA: &str = include_str!("limiter.lua");
 
 /// Check modes understood by the script.
 const MODE_CHECK: u64 = 1;
 const MODE_PEEK: u64 = 2;
 const MODE_CONSUME: u64 = 3;
 
+/// Script arguments per check, and reply values per check.
+const ARGS_PER_ENTRY: usize = 8;
+const REPLY_PER_ENTRY: usize = 5;
+
 /// A rate limiter shared by every instance through Redis.
 ///
-/// Each check is one `EVALSHA` of a script that reads the time from Redis (`TIME`, so instance
-/// clocks do not matter), evaluates every entry, and writes only if all pass. Keys:
-/// `nilecare:rl:{<key>}:<policy>` (a hash, or a sorted set for the sliding log), plus
+/// Each check runs in a script that reads the time from Redis (`TIME`, so instance clocks do
+/// not matter), evaluates every entry, and writes only if all pass. Keys:
+/// `nilecare:rl:{<key>}:<policy>` (a string, or a sorted set for the sliding log), plus
 /// `…:<policy>:seq` and `…:<policy>:block`; the `{<key>}` hash tag keeps all policies of one key in
 /// one slot, so `check_many` over one key runs on Redis Cluster. Every key has a TTL, so idle
 /// keys vanish on their own.
+///
+/// Concurrent checks share script calls: at most one call per pool connection runs at a time
+/// (see [`with_max_in_flight`](Self::with_max_in_flight)), and each carries every check queued
+/// while the previous ones ran, up to [`with_max_batch`](Self::with_max_batch). A lone check
+/// is sent at once; under load Redis runs a few large scripts instead of one per check. The
+/// script evaluates a batch's checks one after the other, so each decision is the one its own
+/// call would have given. `check_many` is always one call of its own.
 ///
 /// Errors and timeouts are returned; wrap it in a [`ResilientLimiter`](crate::ResilientLimiter)
 /// to decide locally instead.
@@ -39,6 +57,9 @@ pub struct RedisLimiter {
     refund_script: Script,
     prefix: KeyPrefix,
     timeout: Duration,
+    max_batch: usize,
+    max_in_flight: usize,
+    batcher: Arc<Batcher>,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -46,6 +67,8 @@ impl std::fmt::Debug for RedisLimiter {
         f.debug_struct("RedisLimiter")
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("max_batch", &self.max_batch)
+            .field("max_in_flight", &self.max_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -54,14 +77,30 @@ impl RedisLimiter {
     /// Default time a check may take before it fails.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 
-    /// A limiter on `pool` with prefix `nilecare:rl:` and a 50 ms timeout per check.
+    /// Default number of checks one script call carries at most.
+    pub const DEFAULT_MAX_BATCH: usize = 64;
+
+    /// A limiter on `pool` with prefix `nilecare:rl:`, a 50 ms timeout per check, batches of up
+    /// to 64 checks and one script call in flight per pool connection.
     pub fn new(pool: Pool) -> Self {
+        let script = Script::new(LIMITER_LUA);
+        let max_in_flight = pool.size().max(1);
+        let batcher = Arc::new(Batcher::new(
+            pool.clone(),
+            script.clone(),
+            Self::DEFAULT_TIMEOUT,
+            Self::DEFAULT_MAX_BATCH,
+            max_in_flight,
+        ));
         RedisLimiter {
             pool,
-            script: Script::new(LIMITER_LUA),
+            script,
             refund_script: Script::new(REFUND_LUA),
             prefix: KeyPrefix::default().segment("rl"),
             timeout: Self::DEFAULT_TIMEOUT,
+            max_batch: Self::DEFAULT_MAX_BATCH,
+            max_in_flight,
+            batcher,
         }
     }
 
@@ -84,7 +123,44 @@ impl RedisLimiter {
             });
         }
         self.timeout = timeout;
-        Ok(self)
+        Ok(self.rebuild_batcher())
+    }
+
+    /// Most checks one script call carries (default 64, at most 1024). `1` sends every check in
+    /// its own call, with no limit on calls in flight.
+    pub fn with_max_batch(mut self, max_batch: usize) -> Result<Self> {
+        if !(1..=1024).contains(&max_batch) {
+            return Err(Error::InvalidConfig {
+                field: "max_batch",
+                message: format!("must be between 1 and 1024, got {max_batch}"),
+            });
+        }
+        self.max_batch = max_batch;
+        Ok(self.rebuild_batcher())
+    }
+
+    /// Most batched script calls in flight at once (default: the pool size). More calls in
+    /// flight lower the wait under light load; fewer make larger batches under heavy load.
+    pub fn with_max_in_flight(mut self, max_in_flight: usize) -> Result<Self> {
+        if max_in_flight == 0 {
+            return Err(Error::InvalidConfig {
+                field: "max_in_flight",
+                message: "must be greater than zero".into(),
+            });
+        }
+        self.max_in_flight = max_in_flight;
+        Ok(self.rebuild_batcher())
+    }
+
+    fn rebuild_batcher(mut self) -> Self {
+        self.batcher = Arc::new(Batcher::new(
+            self.pool.clone(),
+            self.script.clone(),
+            self.timeout,
+            self.max_batch,
+            self.max_in_flight,
+        ));
+        self
     }
 
     /// The pool.
@@ -102,7 +178,25 @@ impl RedisLimiter {
         ]
     }
 
-    async fn run(&self, checks: &[(&Policy, &str, u64, u64)]) -> Result<Vec<Decision>> {
+    /// The script arguments of one check.
+    fn args(policy: &Policy, cost: u64, mode: u64) -> [u64; ARGS_PER_ENTRY] {
+        let q = policy.quota();
+        [
+            u64::from(policy.algorithm_kind().id()),
+            q.limit(),
+            q.window_micros(),
+            q.burst(),
+            cost,
+            mode,
+            policy
+                .block_duration()
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            u64::from(policy.is_shadow()),
+        ]
+    }
+
+    /// `check_many`: one script call, one group (all or nothing).
+    async fn run_group(&self, checks: &[(&Policy, &str, u64, u64)]) -> Result<Vec<Decision>> {
         if self.pool.is_clustered() {
             let first = checks.first().map(|c| c.1);
             if checks.iter().any(|c| Some(c.1) != first) {
@@ -113,28 +207,16 @@ impl RedisLimiter {
             }
         }
         let mut keys = Vec::with_capacity(checks.len() * 3);
-        let mut args: Vec<u64> = Vec::with_capacity(1 + checks.len() * 8);
-        args.push(checks.len() as u64);
+        let mut args: Vec<u64> = Vec::with_capacity(2 + checks.len() * ARGS_PER_ENTRY);
+        args.extend([1, checks.len() as u64]);
         for (policy, key, cost, mode) in checks {
             keys.extend(self.keys(policy, key));
-            let q = policy.quota();
-            args.extend([
-                u64::from(policy.algorithm_kind().id()),
-                q.limit(),
-                q.window_micros(),
-                q.burst(),
-                *cost,
-                *mode,
-                policy
-                    .block_duration()
-                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-                u64::from(policy.is_shadow()),
-            ]);
+            args.extend(Self::args(policy, *cost, *mode));
         }
         let started = Instant::now();
         let reply: Vec<i64> = self.eval(&self.script, keys, args).await?;
         let elapsed = started.elapsed();
-        if reply.len() != checks.len() * 5 {
+        if reply.len() != checks.len() * REPLY_PER_ENTRY {
             return Err(redis_error(
                 ErrorKind::Protocol,
                 format!(
@@ -146,19 +228,10 @@ impl RedisLimiter {
         }
         Ok(checks
             .iter()
-            .zip(reply.chunks_exact(5))
+            .zip(reply.chunks_exact(REPLY_PER_ENTRY))
             .map(|((policy, _, _, _), r)| {
                 crate::metrics::duration(policy, "redis", elapsed);
-                let us = |v: i64| Duration::from_micros(v.max(0).unsigned_abs());
-                Decision {
-                    allowed: r[0] == 1,
-                    limit: reported_limit(policy),
-                    remaining: r[1].max(0).unsigned_abs(),
-                    reset_after: us(r[2]),
-                    retry_after: (r[3] >= 0).then(|| us(r[3])),
-                    shadow_limited: r[4] == 1,
-                    fallback: false,
-                }
+                decision(policy, r)
             })
             .collect())
     }
@@ -172,20 +245,56 @@ impl RedisLimiter {
     ) -> Result<R> {
         match tokio::time::timeout(self.timeout, script.run(&self.pool, keys, args)).await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(redis_error(
-                ErrorKind::Timeout,
-                format!("rate-limit call took longer than {:?}", self.timeout),
-            )),
+            Err(_) => Err(timeout_error(self.timeout)),
         }
     }
 
+    /// One check through the batcher (or its own call when batching is off).
     async fn one(&self, policy: &Policy, key: &str, cost: u64, mode: u64) -> Result<Decision> {
         validate(policy, key, cost, mode == MODE_PEEK)?;
-        let mut d = self.run(&[(policy, key, cost, mode)]).await?;
-        d.pop().ok_or_else(|| Error::InvalidInput {
-            field: "key",
-            message: "no decision returned".into(),
-        })
+        if self.max_batch == 1 {
+            let mut d = self.run_group(&[(policy, key, cost, mode)]).await?;
+            return d.pop().ok_or_else(|| Error::InvalidInput {
+                field: "key",
+                message: "no decision returned".into(),
+            });
+        }
+        let keys = self.keys(policy, key);
+        let slot = nilecare_redis::fred::util::redis_keyslot(keys[0].as_bytes());
+        let (reply, answer) = oneshot::channel::<Result<Reply>>();
+        let started = Instant::now();
+        self.batcher.submit(Entry {
+            keys,
+            args: Self::args(policy, cost, mode),
+            slot,
+            reply,
+        });
+        let r = match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => {
+                return Err(redis_error(
+                    ErrorKind::Canceled,
+                    "the rate-limit batch was dropped before it answered".into(),
+                ));
+            }
+            Err(_) => return Err(timeout_error(self.timeout)),
+        };
+        crate::metrics::duration(policy, "redis", started.elapsed());
+        Ok(decision(policy, &r))
+    }
+}
+
+/// The decision from one check's script reply: allowed, remaining, reset, retry, shadow.
+fn decision(policy: &Policy, r: &[i64]) -> Decision {
+    let us = |v: i64| Duration::from_micros(v.max(0).unsigned_abs());
+    Decision {
+        allowed: r[0] == 1,
+        limit: reported_limit(policy),
+        remaining: r[1].max(0).unsigned_abs(),
+        reset_after: us(r[2]),
+        retry_after: (r[3] >= 0).then(|| us(r[3])),
+        shadow_limited: r[4] == 1,
+        fallback: false,
     }
 }
 
@@ -210,7 +319,7 @@ impl RateLimiter for RedisLimiter {
             .iter()
             .map(|(p, k, c)| (*p, *k, u64::from(*c), MODE_CHECK))
             .collect();
-        let decisions = self.run(&entries).await?;
+        let decisions = self.run_group(&entries).await?;
         for ((policy, _, _), d) in checks.iter().zip(&decisions) {
             crate::metrics::record(policy, d);
         }
