@@ -95,7 +95,7 @@ pub(crate) fn evaluate(
             let estimate = prev as f64 * ((w - elapsed) as f64 / wf) + curr as f64;
             let allowed = estimate + cost as f64 <= l as f64;
             let charged = if allowed || force { cost } else { 0 };
-            let remaining = (l as f64 - estimate - charged as f64).floor().max(0.0) as u64;
+            let remaining = floor_u64(l as f64 - estimate - charged as f64);
             let count = curr.saturating_add(charged);
             let reset_after = if count > 0 {
                 (w - elapsed) + w
@@ -109,12 +109,12 @@ pub(crate) fn evaluate(
             } else if curr + cost <= l {
                 // The previous window's weight must fall enough within this window.
                 let budget = (l - curr - cost) as f64;
-                let at = (wf - budget * wf / prev as f64).ceil().max(0.0) as u64;
+                let at = ceil_u64(wf - budget * wf / prev as f64);
                 Some(at.saturating_sub(elapsed).max(1))
             } else {
                 // Only once this window's count becomes the (decaying) previous one.
                 let budget = (l - cost) as f64;
-                let at = (wf - budget * wf / curr.max(1) as f64).ceil().max(0.0) as u64;
+                let at = ceil_u64(wf - budget * wf / curr.max(1) as f64);
                 Some((w - elapsed) + at)
             };
             Outcome {
@@ -174,13 +174,13 @@ pub(crate) fn evaluate(
             } else {
                 tokens
             };
-            let reset_after = ((capacity - after) / rate).ceil().max(0.0) as u64;
+            let reset_after = ceil_u64((capacity - after) / rate);
             Outcome {
                 allowed,
-                remaining: after.floor().max(0.0) as u64,
+                remaining: floor_u64(after),
                 reset_after,
                 retry_after: (!allowed && cost as f64 <= capacity)
-                    .then(|| (((cost as f64 - tokens) / rate).ceil() as u64).max(1)),
+                    .then(|| ceil_u64((cost as f64 - tokens) / rate).max(1)),
                 consumed: AlgoState::Bucket {
                     tokens: after,
                     last: now,
@@ -189,29 +189,65 @@ pub(crate) fn evaluate(
             }
         }
         Algorithm::Gcra => {
-            let interval = w as f64 / l as f64; // emission interval T, µs
-            let tolerance = quota.burst() as f64 * interval; // tau
-            let nowf = now as f64;
             let tat = match state {
-                Some(AlgoState::Gcra { tat }) => tat.max(nowf),
-                _ => nowf,
+                Some(AlgoState::Gcra { tat }) => Some(*tat),
+                _ => None,
             };
-            let new_tat = tat + cost as f64 * interval;
-            let allowed = new_tat - nowf <= tolerance + GCRA_TOLERANCE;
-            let stored = if allowed || force { new_tat } else { tat };
-            let remaining = ((tolerance - (stored - nowf) + GCRA_TOLERANCE) / interval)
-                .floor()
-                .max(0.0) as u64;
-            Outcome {
-                allowed,
-                remaining,
-                reset_after: (stored - nowf).ceil().max(0.0) as u64,
-                retry_after: (!allowed && cost <= quota.burst())
-                    .then(|| ((new_tat - tolerance - nowf).ceil().max(1.0)) as u64),
-                consumed: AlgoState::Gcra { tat: stored },
-                expires_at: stored.ceil() as u64,
-            }
+            gcra(&GcraParams::new(quota), tat, now, cost, force)
         }
+    }
+}
+
+/// GCRA's constants for one quota (µs): the emission interval T and the tolerance τ.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GcraParams {
+    interval: f64,
+    tolerance: f64,
+    burst: u64,
+}
+
+impl GcraParams {
+    pub(crate) fn new(quota: &Quota) -> Self {
+        let interval = quota.window_micros().max(1) as f64 / quota.limit() as f64;
+        GcraParams {
+            interval,
+            tolerance: quota.burst() as f64 * interval,
+            burst: quota.burst(),
+        }
+    }
+}
+
+/// One GCRA evaluation from the stored TAT (`None` for a fresh key).
+pub(crate) fn gcra(p: &GcraParams, tat: Option<f64>, now: u64, cost: u64, force: bool) -> Outcome {
+    let nowf = now as f64;
+    let tat = tat.map_or(nowf, |t| t.max(nowf));
+    let new_tat = tat + cost as f64 * p.interval;
+    let allowed = new_tat - nowf <= p.tolerance + GCRA_TOLERANCE;
+    let stored = if allowed || force { new_tat } else { tat };
+    Outcome {
+        allowed,
+        remaining: floor_u64((p.tolerance - (stored - nowf) + GCRA_TOLERANCE) / p.interval),
+        reset_after: ceil_u64(stored - nowf),
+        retry_after: (!allowed && cost <= p.burst)
+            .then(|| ceil_u64(new_tat - p.tolerance - nowf).max(1)),
+        consumed: AlgoState::Gcra { tat: stored },
+        expires_at: ceil_u64(stored),
+    }
+}
+
+/// `x.floor()` as `u64`, 0 below zero: `as` truncates toward zero and saturates, which is the
+/// floor for every `x >= 0` (no libm call on the hot path).
+fn floor_u64(x: f64) -> u64 {
+    x as u64
+}
+
+/// `x.ceil()` as `u64`, 0 below zero, saturating above.
+fn ceil_u64(x: f64) -> u64 {
+    let t = x as u64;
+    if (t as f64) < x {
+        t.saturating_add(1)
+    } else {
+        t
     }
 }
 
@@ -238,6 +274,26 @@ pub(crate) fn refund(quota: &Quota, state: &mut AlgoState, cost: u64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn floor_and_ceil_match_the_float_functions() {
+        for x in [
+            -3.5,
+            -0.5,
+            -0.0,
+            0.0,
+            0.25,
+            1.0,
+            1.5,
+            2.999_999,
+            1e15 + 0.5,
+            1e300,
+            f64::NAN,
+        ] {
+            assert_eq!(super::floor_u64(x), x.floor().max(0.0) as u64, "floor {x}");
+            assert_eq!(super::ceil_u64(x), x.ceil().max(0.0) as u64, "ceil {x}");
+        }
+    }
+
     use std::time::Duration;
 
     use super::*;

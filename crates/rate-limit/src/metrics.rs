@@ -54,10 +54,25 @@ impl DecisionCounters {
     }
 }
 
+/// The index in `RESULTS` of `decision.result_label()`, without comparing strings.
+fn result_index(decision: &Decision) -> usize {
+    if decision.fallback {
+        3
+    } else if decision.shadow_limited {
+        2
+    } else if decision.allowed {
+        0
+    } else {
+        1
+    }
+}
+
 pub(crate) fn record(policy: &Policy, decision: &Decision) {
-    let label = decision.result_label();
-    let index = RESULTS.iter().position(|r| *r == label).unwrap_or(0);
-    policy.inner().metrics.counters.increment(index, 1);
+    policy
+        .inner()
+        .metrics
+        .counters
+        .increment(result_index(decision), 1);
 }
 
 #[cfg(feature = "redis")]
@@ -68,4 +83,25 @@ pub(crate) fn duration(policy: &Policy, backend: &'static str, elapsed: std::tim
         "backend" => backend
     )
     .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_index_names_the_result_label() {
+        for bits in 0..8u8 {
+            let d = Decision {
+                allowed: bits & 1 != 0,
+                limit: 1,
+                remaining: 0,
+                reset_after: std::time::Duration::ZERO,
+                retry_after: None,
+                shadow_limited: bits & 2 != 0,
+                fallback: bits & 4 != 0,
+            };
+            assert_eq!(RESULTS[result_index(&d)], d.result_label(), "{d:?}");
+        }
+    }
 }

@@ -177,8 +177,12 @@ pub struct Policy {
 
 #[derive(Debug)]
 pub(crate) struct PolicyInner {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
+    /// A hash of the name, so that state maps hash a number instead of the name.
+    pub(crate) name_hash: u64,
     pub(crate) quota: Quota,
+    /// GCRA's constants, computed once.
+    pub(crate) gcra: crate::algorithm::GcraParams,
     pub(crate) algorithm: Algorithm,
     pub(crate) block_for: Option<Duration>,
     pub(crate) shadow: bool,
@@ -204,7 +208,14 @@ impl Policy {
         Ok(Policy {
             inner: Arc::new(PolicyInner {
                 metrics: crate::metrics::DecisionCounters::new(&name),
-                name,
+                name_hash: {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::hash::DefaultHasher::new();
+                    name.hash(&mut h);
+                    h.finish()
+                },
+                name: Arc::from(name),
+                gcra: crate::algorithm::GcraParams::new(&quota),
                 quota,
                 algorithm: Algorithm::default(),
                 block_for: None,
@@ -216,7 +227,9 @@ impl Policy {
     fn with(self, f: impl FnOnce(&mut PolicyInner)) -> Policy {
         let mut inner = PolicyInner {
             name: self.inner.name.clone(),
+            name_hash: self.inner.name_hash,
             quota: self.inner.quota,
+            gcra: self.inner.gcra,
             algorithm: self.inner.algorithm,
             block_for: self.inner.block_for,
             shadow: self.inner.shadow,

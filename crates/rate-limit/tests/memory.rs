@@ -240,6 +240,53 @@ async fn concurrent_checks_never_exceed_the_limit() {
     assert!((500..=520).contains(&total), "{total}");
 }
 
+/// Threads racing on one GCRA key (the lock-free path) while others take it in `check_many`
+/// (which holds it): no unit is granted twice.
+#[test]
+fn gcra_single_checks_and_check_many_race_without_over_granting() {
+    let l = MemoryLimiter::new();
+    let gcra = Policy::new("g", Quota::per_minute(600).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::Gcra);
+    let wide = Policy::new("w", Quota::per_minute(1_000_000).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (l, gcra, wide) = (l.clone(), gcra.clone(), wide.clone());
+            std::thread::spawn(move || {
+                let mut granted = 0u32;
+                for _ in 0..400 {
+                    let ok = if t % 2 == 0 {
+                        l.check_now(&gcra, "hot", 1).unwrap().allowed
+                    } else {
+                        let checks = [(&gcra, "hot", 1), (&wide, "other", 1)];
+                        let d = futures_lite_block_on(l.check_many(&checks)).unwrap();
+                        assert_eq!(d[0].allowed, d[1].allowed, "check_many split: {d:?}");
+                        d[0].allowed
+                    };
+                    granted += u32::from(ok);
+                }
+                granted
+            })
+        })
+        .collect();
+    let total: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    // 600 burst, plus the refill while the threads ran (10 per second).
+    let refill = (started.elapsed().as_secs_f64() * 10.0).ceil() as u32;
+    assert!(
+        (600..=600 + refill).contains(&total),
+        "{total} granted, refill {refill}"
+    );
+}
+
+/// Runs a future that never waits (the memory limiter's) to completion on this thread.
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 #[tokio::test]
 async fn bad_input_is_an_error_naming_the_field() {
     assert!(matches!(

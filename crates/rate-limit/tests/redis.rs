@@ -242,10 +242,7 @@ async fn four_instances_never_exceed_the_quota_on_a_cluster() {
     const KEYS: [&str; 12] = [
         "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11",
     ];
-    let tasks: Vec<_> = KEYS
-        .iter()
-        .map(|k| spawn_checks(&l, &log, k, 15))
-        .collect();
+    let tasks: Vec<_> = KEYS.iter().map(|k| spawn_checks(&l, &log, k, 15)).collect();
     for (key, t) in KEYS.iter().zip(tasks) {
         let allowed = decisions(t).await.iter().filter(|d| d.allowed).count();
         assert_eq!(allowed, 10, "key {key}");
@@ -392,7 +389,11 @@ async fn concurrent_checks_share_script_calls_and_decide_as_if_one_by_one() {
         .collect();
     remaining.sort_unstable();
     assert_eq!(remaining, (0..100).collect::<Vec<u64>>());
-    assert!(hot.iter().filter(|d| !d.allowed).all(|d| d.retry_after.is_some()));
+    assert!(
+        hot.iter()
+            .filter(|d| !d.allowed)
+            .all(|d| d.retry_after.is_some())
+    );
     // A denied check in the same call does not deny the others.
     assert!(cold.iter().all(|d| d.allowed), "{cold:?}");
 }
@@ -413,13 +414,25 @@ async fn a_batch_of_one_sends_every_check_in_its_own_call() {
     for bad in [0, 1025] {
         let e = redis_limiter(&server.url()).await.with_max_batch(bad);
         assert!(
-            matches!(e, Err(Error::InvalidConfig { field: "max_batch", .. })),
+            matches!(
+                e,
+                Err(Error::InvalidConfig {
+                    field: "max_batch",
+                    ..
+                })
+            ),
             "{e:?}"
         );
     }
     let e = redis_limiter(&server.url()).await.with_max_in_flight(0);
     assert!(
-        matches!(e, Err(Error::InvalidConfig { field: "max_in_flight", .. })),
+        matches!(
+            e,
+            Err(Error::InvalidConfig {
+                field: "max_in_flight",
+                ..
+            })
+        ),
         "{e:?}"
     );
 }

@@ -142,7 +142,9 @@ impl Batcher {
             .and_then(|r: std::result::Result<Vec<i64>, _>| r.map_err(Error::from));
         match result {
             Ok(values) if values.len() == replies.len() * REPLY_PER_ENTRY => {
-                for (reply, chunk) in replies.into_iter().zip(values.chunks_exact(REPLY_PER_ENTRY))
+                for (reply, chunk) in replies
+                    .into_iter()
+                    .zip(values.chunks_exact(REPLY_PER_ENTRY))
                 {
                     let mut r = [0; REPLY_PER_ENTRY];
                     r.copy_from_slice(chunk);

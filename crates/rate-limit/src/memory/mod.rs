@@ -1,26 +1,22 @@
 //! [`MemoryLimiter`]: all five algorithms in process, on a concurrent map with automatic idle
 //! eviction and a key cap.
 
-use std::cell::RefCell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use dashmap::DashMap;
 
-use crate::algorithm::{AlgoState, evaluate, refund};
+use crate::algorithm::{AlgoState, Outcome, evaluate, refund};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::quota::{Algorithm, Policy};
 use crate::store::{Check, validate};
 
-/// State of one (policy, key).
-#[derive(Debug, Default)]
-pub(crate) struct KeyState {
-    pub(crate) algo: Option<AlgoState>,
-    pub(crate) blocked_until: u64,
-    pub(crate) expires_at: u64,
-}
+mod gcra;
+mod slot;
+
+use slot::{KeyParts, KeyState, Lookup, Slot, StateKey, TAT_LOCKED};
 
 /// What a check does with the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,15 +29,10 @@ pub(crate) enum Mode {
     Consume,
 }
 
-/// Separates the policy name from the user key in map keys (policy names cannot contain it).
-const SEP: char = '\u{1f}';
-/// The shared key of new keys arriving while the map is full.
-const OVERFLOW_KEY: &str = "\u{1f}overflow";
-
 /// An in-process rate limiter for every [`Algorithm`].
 ///
 /// State lives in a sharded concurrent map keyed by (policy name, key), hashed with SipHash
-/// (keys are client-controlled: IPs, API keys). Memory stays bounded without manual calls:
+/// (keys are client-controlled: IPs, API keys); GCRA state is one atomic per key (no lock). Memory stays bounded without manual calls:
 /// every `sweep_every` new keys, expired state is dropped (a key's state expires when it would
 /// behave like a fresh key again). When `max_keys` is reached even after a sweep, **new** keys
 /// share one overflow state per policy: they are still limited (together), and an attacker
@@ -65,7 +56,9 @@ pub struct MemoryLimiter {
 }
 
 struct Inner {
-    map: DashMap<Box<str>, Arc<Mutex<KeyState>>>,
+    map: DashMap<StateKey, Arc<Slot>>,
+    /// Per policy name: the state new keys share while `map` is full.
+    overflow: DashMap<Arc<str>, Arc<Slot>>,
     clock: Arc<dyn Clock>,
     max_keys: usize,
     sweep_every: u64,
@@ -133,6 +126,7 @@ impl MemoryLimiterBuilder {
         Ok(MemoryLimiter {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
+                overflow: DashMap::new(),
                 clock: self.clock,
                 max_keys: self.max_keys,
                 sweep_every: self.sweep_every,
@@ -141,18 +135,6 @@ impl MemoryLimiterBuilder {
             }),
         })
     }
-}
-
-thread_local! {
-    /// Reused buffer for composite keys: no allocation on the hot path.
-    static KEY_BUF: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Locks a key's state; a poisoned lock (a panic elsewhere) still holds usable state.
-fn lock(state: &Mutex<KeyState>) -> MutexGuard<'_, KeyState> {
-    state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Default for MemoryLimiter {
@@ -167,6 +149,7 @@ impl MemoryLimiter {
         MemoryLimiter {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
+                overflow: DashMap::new(),
                 clock: Arc::new(SystemClock::default()),
                 max_keys: 1_000_000,
                 sweep_every: 4_096,
@@ -198,44 +181,28 @@ impl MemoryLimiter {
     /// Drops every expired key state now (runs automatically every `sweep_every` new keys).
     pub fn sweep(&self) {
         let now = self.inner.clock.now_micros();
-        self.inner.map.retain(|_, state| match state.try_lock() {
-            Ok(s) => s.expires_at > now || s.blocked_until > now,
-            Err(_) => true,
-        });
+        self.inner.map.retain(|_, slot| !slot.is_expired(now));
+        self.inner.overflow.retain(|_, slot| !slot.is_expired(now));
     }
 
     fn now(&self) -> u64 {
         self.inner.clock.now_micros()
     }
 
-    /// Runs `f` on the locked state of (policy, key), creating it if needed. The common case
-    /// (a known key) allocates nothing: the composite key is built in a thread-local buffer and
-    /// the state is locked while the map's shard is read-locked.
-    fn with_state<R>(&self, policy: &Policy, key: &str, f: impl FnOnce(&mut KeyState) -> R) -> R {
-        let mut f = Some(f);
-        let found = KEY_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            buf.push_str(policy.name());
-            buf.push(SEP);
-            buf.push_str(key);
-            let entry = self.inner.map.get(buf.as_str())?;
-            let f = f.take()?;
-            Some(f(&mut lock(entry.value())))
-        });
-        match (found, f) {
-            (Some(r), _) => r,
-            (None, Some(f)) => f(&mut lock(&self.state(policy, key))),
-            // `f` is only taken when the key was found.
-            (None, None) => unreachable!("state closure consumed without a result"),
+    /// Runs `f` on the slot of (policy, key), creating it if needed. The common case (a known
+    /// key) allocates nothing: the map is searched with the two strings as they are, and `f`
+    /// runs while the map's shard is read-locked.
+    fn with_slot<R>(&self, policy: &Policy, key: &str, f: impl FnOnce(&Slot) -> R) -> R {
+        if let Some(entry) = self.inner.map.get(&Lookup(policy, key) as &dyn KeyParts) {
+            return f(entry.value());
         }
+        f(&self.slot(policy, key))
     }
 
-    /// The state of (policy, key), created if needed.
-    fn state(&self, policy: &Policy, key: &str) -> Arc<Mutex<KeyState>> {
-        let composite = format!("{}{SEP}{key}", policy.name());
-        if let Some(state) = self.inner.map.get(composite.as_str()) {
-            return state.clone();
+    /// The slot of (policy, key), created if needed.
+    fn slot(&self, policy: &Policy, key: &str) -> Arc<Slot> {
+        if let Some(slot) = self.inner.map.get(&Lookup(policy, key) as &dyn KeyParts) {
+            return slot.clone();
         }
         let inner = &self.inner;
         if inner.new_keys.fetch_add(1, Ordering::Relaxed) % inner.sweep_every == 0
@@ -243,12 +210,18 @@ impl MemoryLimiter {
         {
             self.sweep_once();
         }
-        let composite: Box<str> = if inner.map.len() >= inner.max_keys {
-            format!("{}{OVERFLOW_KEY}", policy.name()).into()
-        } else {
-            composite.into()
-        };
-        inner.map.entry(composite).or_default().clone()
+        if inner.map.len() >= inner.max_keys {
+            return inner
+                .overflow
+                .entry(Arc::clone(&policy.inner().name))
+                .or_default()
+                .clone();
+        }
+        inner
+            .map
+            .entry(StateKey::new(policy, key))
+            .or_default()
+            .clone()
     }
 
     fn sweep_once(&self) {
@@ -266,9 +239,13 @@ impl MemoryLimiter {
         mode: Mode,
     ) -> Result<Decision> {
         validate(policy, key, cost, mode == Mode::Peek)?;
-        Ok(self.with_state(policy, key, |state| {
+        Ok(self.with_slot(policy, key, |slot| {
             let now = self.now();
-            decide(policy, state, now, cost, mode)
+            if policy.algorithm_kind() == Algorithm::Gcra {
+                gcra::decide(policy, slot, now, cost, mode)
+            } else {
+                decide(policy, slot, &mut slot.lock(), now, cost, mode)
+            }
         }))
     }
 
@@ -284,58 +261,62 @@ impl MemoryLimiter {
         for (policy, key, cost) in checks {
             validate(policy, key, u64::from(*cost), false)?;
         }
-        let states: Vec<Arc<Mutex<KeyState>>> =
-            checks.iter().map(|(p, k, _)| self.state(p, k)).collect();
-        // Lock each distinct state once, in address order: atomic and deadlock-free.
-        let mut order: Vec<usize> = (0..states.len()).collect();
-        order.sort_by_key(|&i| Arc::as_ptr(&states[i]) as usize);
-        order.dedup_by_key(|i| Arc::as_ptr(&states[*i]) as usize);
-        let mut guards: Vec<(usize, MutexGuard<'_, KeyState>)> =
-            order.iter().map(|&i| (i, lock(&states[i]))).collect();
+        let slots: Vec<Arc<Slot>> = checks.iter().map(|(p, k, _)| self.slot(p, k)).collect();
+        // Hold each distinct slot once, in address order: atomic and deadlock-free.
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        order.sort_by_key(|&i| Arc::as_ptr(&slots[i]) as usize);
+        order.dedup_by_key(|i| Arc::as_ptr(&slots[*i]) as usize);
+        let mut held: Vec<Held<'_>> = order.iter().map(|&i| Held::new(&slots[i])).collect();
         let now = self.now();
-        let guard_of = |guards: &mut Vec<(usize, MutexGuard<'_, KeyState>)>, i: usize| {
-            let ptr = Arc::as_ptr(&states[i]);
-            guards
-                .iter()
-                .position(|(j, _)| Arc::as_ptr(&states[*j]) == ptr)
+        let held_of = |i: usize| {
+            let ptr = Arc::as_ptr(&slots[i]);
+            held.iter()
+                .position(|h| std::ptr::eq(h.slot, ptr))
                 .unwrap_or(0)
         };
-        // Evaluate everything first (same-key entries see each other's cost via a scratch state).
-        let mut peeks = Vec::with_capacity(checks.len());
+        let holders: Vec<usize> = (0..checks.len()).map(held_of).collect();
+        // Evaluate everything on scratch states first (same-key entries see each other's cost).
+        let mut decisions = Vec::with_capacity(checks.len());
         let mut scratch: Vec<(usize, KeyState)> = Vec::new();
         for (i, (policy, _, cost)) in checks.iter().enumerate() {
-            let g = guard_of(&mut guards, i);
-            let base = scratch.iter().rev().find(|(j, _)| *j == g).map(|(_, s)| s);
+            let h = &held[holders[i]];
+            let base = scratch.iter().rev().find(|(j, _)| *j == holders[i]);
             let mut trial = KeyState {
-                algo: base.map_or_else(|| guards[g].1.algo.clone(), |s| s.algo.clone()),
-                blocked_until: guards[g].1.blocked_until,
-                expires_at: guards[g].1.expires_at,
+                algo: match base {
+                    Some((_, s)) => s.algo.clone(),
+                    None if policy.algorithm_kind() == Algorithm::Gcra => h.gcra_state(),
+                    None => h.guard.algo.clone(),
+                },
+                expires_at: h.guard.expires_at,
             };
-            let decision = decide(policy, &mut trial, now, u64::from(*cost), Mode::Check);
-            scratch.push((g, trial));
-            peeks.push(decision);
+            let decision = decide(
+                policy,
+                h.slot,
+                &mut trial,
+                now,
+                u64::from(*cost),
+                Mode::Check,
+            );
+            scratch.push((holders[i], trial));
+            decisions.push(decision);
         }
-        if peeks.iter().all(|d| d.allowed) {
-            for (g, state) in scratch {
-                let target = &mut guards[g].1;
-                target.algo = state.algo;
-                target.expires_at = target.expires_at.max(state.expires_at);
-            }
-            return Ok(peeks);
-        }
-        // Denied: nothing is consumed; penalty boxes of the denied entries still apply.
-        for (i, (policy, _, _)) in checks.iter().enumerate() {
-            if !peeks[i].allowed {
-                if let Some(block) = policy.block_duration() {
-                    let g = guard_of(&mut guards, i);
-                    let until =
-                        now.saturating_add(u64::try_from(block.as_micros()).unwrap_or(u64::MAX));
-                    guards[g].1.blocked_until = until;
-                    guards[g].1.expires_at = guards[g].1.expires_at.max(until);
+        if decisions.iter().all(|d| d.allowed) {
+            for ((h, state), (policy, _, _)) in scratch.into_iter().zip(checks) {
+                let target = &mut held[h];
+                match state.algo {
+                    Some(AlgoState::Gcra { tat }) if policy.algorithm_kind() == Algorithm::Gcra => {
+                        target.tat = tat.to_bits();
+                    }
+                    algo => {
+                        target.guard.expires_at = target.guard.expires_at.max(state.expires_at);
+                        target.guard.algo = algo;
+                    }
                 }
             }
+            return Ok(decisions);
         }
-        Ok(peeks
+        // Denied: nothing is consumed (penalty boxes of denied entries were set by `decide`).
+        Ok(decisions
             .into_iter()
             .map(|d| Decision {
                 allowed: false,
@@ -352,9 +333,12 @@ impl MemoryLimiter {
 
     pub(crate) fn refund_one(&self, policy: &Policy, key: &str, cost: u64) -> Result<()> {
         validate(policy, key, cost, false)?;
-        self.with_state(policy, key, |state| {
-            if let Some(algo) = state.algo.as_mut() {
-                refund(&policy.quota(), algo, cost);
+        let quota = policy.quota();
+        self.with_slot(policy, key, |slot| {
+            if policy.algorithm_kind() == Algorithm::Gcra {
+                gcra::refund(&quota, slot, cost);
+            } else if let Some(algo) = slot.lock().algo.as_mut() {
+                refund(&quota, algo, cost);
             }
         });
         Ok(())
@@ -362,9 +346,51 @@ impl MemoryLimiter {
 
     pub(crate) fn reset_one(&self, policy: &Policy, key: &str) -> Result<()> {
         validate(policy, key, 1, true)?;
-        let composite = format!("{}{SEP}{key}", policy.name());
-        self.inner.map.remove(composite.as_str());
+        self.inner.map.remove(&Lookup(policy, key) as &dyn KeyParts);
         Ok(())
+    }
+}
+
+/// A slot held by `check_many`: its mutex, and its GCRA TAT marked as held until dropped.
+struct Held<'a> {
+    slot: &'a Slot,
+    guard: std::sync::MutexGuard<'a, KeyState>,
+    /// The TAT to store when released (the value found, or the committed one).
+    tat: u64,
+}
+
+impl<'a> Held<'a> {
+    fn new(slot: &'a Slot) -> Self {
+        let guard = slot.lock();
+        let tat = loop {
+            let bits = slot.load_tat();
+            if slot
+                .tat
+                .compare_exchange_weak(
+                    bits,
+                    bits | TAT_LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                break bits;
+            }
+        };
+        Held { slot, guard, tat }
+    }
+
+    /// The GCRA state found (`None` for a fresh key).
+    fn gcra_state(&self) -> Option<AlgoState> {
+        (self.tat != 0).then(|| AlgoState::Gcra {
+            tat: f64::from_bits(self.tat),
+        })
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.slot.tat.store(self.tat, Ordering::Release);
     }
 }
 
@@ -376,56 +402,86 @@ pub(crate) fn reported_limit(policy: &Policy) -> u64 {
     }
 }
 
-/// Applies the penalty box, the algorithm and shadow mode to one key state.
+/// Applies the penalty box (in `slot`), the algorithm (on `state`) and shadow mode.
 pub(crate) fn decide(
     policy: &Policy,
+    slot: &Slot,
     state: &mut KeyState,
     now: u64,
     cost: u64,
     mode: Mode,
 ) -> Decision {
+    if let Some(blocked) = blocked(policy, slot, now) {
+        return blocked;
+    }
+    let out = evaluate(
+        &policy.quota(),
+        policy.algorithm_kind(),
+        state.algo.as_ref(),
+        now,
+        cost,
+        mode == Mode::Consume,
+    );
+    if commits(mode, out.allowed) {
+        state.algo = Some(out.consumed.clone());
+        state.expires_at = out.expires_at;
+    }
+    finish(policy, slot, &out, now, cost, mode)
+}
+
+/// Whether a check in `mode` stores the evaluated state.
+pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
+    match mode {
+        Mode::Check => allowed,
+        Mode::Consume => true,
+        Mode::Peek => false,
+    }
+}
+
+/// The decision while the key is in the penalty box, if it is.
+pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision> {
+    let until = slot.blocked_until.load(Ordering::Relaxed);
+    (until > now).then(|| {
+        let wait = std::time::Duration::from_micros(until - now);
+        shadowed(
+            policy,
+            Decision {
+                allowed: false,
+                limit: reported_limit(policy),
+                remaining: 0,
+                reset_after: wait,
+                retry_after: Some(wait),
+                shadow_limited: false,
+                fallback: false,
+            },
+        )
+    })
+}
+
+/// The decision of an evaluation: sets the penalty box on a denial, applies shadow mode.
+pub(crate) fn finish(
+    policy: &Policy,
+    slot: &Slot,
+    out: &Outcome,
+    now: u64,
+    cost: u64,
+    mode: Mode,
+) -> Decision {
     let limit = reported_limit(policy);
-    let mut decision = if state.blocked_until > now {
-        let wait = state.blocked_until - now;
-        Decision {
-            allowed: false,
-            limit,
-            remaining: 0,
-            reset_after: std::time::Duration::from_micros(wait),
-            retry_after: Some(std::time::Duration::from_micros(wait)),
-            shadow_limited: false,
-            fallback: false,
+    if !out.allowed && mode == Mode::Check && !policy.is_shadow() {
+        if let Some(block) = policy.block_duration() {
+            let until = now.saturating_add(u64::try_from(block.as_micros()).unwrap_or(u64::MAX));
+            slot.blocked_until.store(until, Ordering::Relaxed);
         }
+    }
+    // A peek reports what is left now, not after the hypothetical unit it evaluated.
+    let remaining = if mode == Mode::Peek && out.allowed {
+        out.remaining.saturating_add(cost).min(limit)
     } else {
-        let out = evaluate(
-            &policy.quota(),
-            policy.algorithm_kind(),
-            state.algo.as_ref(),
-            now,
-            cost,
-            mode == Mode::Consume,
-        );
-        let commit = match mode {
-            Mode::Check => out.allowed,
-            Mode::Consume => true,
-            Mode::Peek => false,
-        };
-        if commit {
-            state.algo = Some(out.consumed);
-            state.expires_at = out.expires_at;
-        } else if mode == Mode::Check && !policy.is_shadow() {
-            if let Some(block) = policy.block_duration() {
-                state.blocked_until =
-                    now.saturating_add(u64::try_from(block.as_micros()).unwrap_or(u64::MAX));
-                state.expires_at = state.expires_at.max(state.blocked_until);
-            }
-        }
-        // A peek reports what is left now, not after the hypothetical unit it evaluated.
-        let remaining = if mode == Mode::Peek && out.allowed {
-            out.remaining.saturating_add(cost).min(limit)
-        } else {
-            out.remaining
-        };
+        out.remaining
+    };
+    shadowed(
+        policy,
         Decision {
             allowed: out.allowed,
             limit,
@@ -434,8 +490,12 @@ pub(crate) fn decide(
             retry_after: out.retry_after.map(std::time::Duration::from_micros),
             shadow_limited: false,
             fallback: false,
-        }
-    };
+        },
+    )
+}
+
+/// Shadow mode: a denial is reported, not enforced.
+fn shadowed(policy: &Policy, mut decision: Decision) -> Decision {
     if policy.is_shadow() && !decision.allowed {
         decision.allowed = true;
         decision.shadow_limited = true;
