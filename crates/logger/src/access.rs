@@ -81,6 +81,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // Filtered out (e.g. a `warn` level): nothing to gather.
+        if !tracing::enabled!(target: "nilecare::access", tracing::Level::INFO) {
+            return Box::pin(self.inner.call(req));
+        }
         let route = req
             .extensions()
             .get::<MatchedPath>()

@@ -36,7 +36,7 @@ pub struct CachedCounters<const N: usize> {
 }
 
 /// The address of the recorder `metrics` would use right now.
-fn current_recorder() -> usize {
+pub(crate) fn current_recorder() -> usize {
     metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
 }
 

@@ -12,10 +12,8 @@ use http::{Method, Request, Response, StatusCode};
 use metrics::SharedString;
 use tower::{Layer, Service};
 
-use crate::names::{
-    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_REQUESTS_TOTAL,
-    UNMATCHED_ROUTE,
-};
+use crate::names::UNMATCHED_ROUTE;
+use crate::route_handles::{HandleCache, RouteHandles};
 
 /// How the `status` label is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,6 +59,7 @@ struct Config {
 #[derive(Clone, Debug, Default)]
 pub struct HttpMetricsLayer {
     config: Arc<Config>,
+    handles: Arc<HandleCache>,
 }
 
 impl HttpMetricsLayer {
@@ -90,6 +89,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
         HttpMetrics {
             inner,
             config: self.config.clone(),
+            handles: self.handles.clone(),
         }
     }
 }
@@ -99,21 +99,22 @@ impl<S> Layer<S> for HttpMetricsLayer {
 pub struct HttpMetrics<S> {
     inner: S,
     config: Arc<Config>,
+    handles: Arc<HandleCache>,
 }
 
-/// The bounded `method` label.
-fn method_label(method: &Method) -> &'static str {
+/// The bounded `method` label, as its index in [`METHODS`].
+fn method_index(method: &Method) -> usize {
     match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::PATCH => 4,
+        Method::HEAD => 5,
+        Method::OPTIONS => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 9,
     }
 }
 
@@ -140,42 +141,39 @@ fn status_label(status: StatusCode, style: StatusLabel) -> SharedString {
     }
 }
 
-/// Labels of one request, and the in-flight gauge decrement when it ends (or is dropped).
+/// One request's handles, and the in-flight gauge decrement when it ends (or is dropped).
 struct InFlight {
-    method: &'static str,
-    route: SharedString,
-    /// Looked up once, incremented at the start, decremented on drop.
-    active: metrics::Gauge,
+    handles: Arc<RouteHandles>,
     started: Instant,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.active.decrement(1.0);
+        self.handles.active.decrement(1.0);
     }
 }
 
 impl InFlight {
-    fn start(method: &'static str, route: SharedString) -> Self {
-        let active = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "method" => method, "route" => route.clone());
-        active.increment(1.0);
+    fn start(handles: Arc<RouteHandles>) -> Self {
+        handles.active.increment(1.0);
         InFlight {
-            method,
-            route,
-            active,
+            handles,
             started: Instant::now(),
         }
     }
 
-    fn finish(&self, status: SharedString) {
-        let labels = [
-            ("method", SharedString::const_str(self.method)),
-            ("route", self.route.clone()),
-            ("status", status),
-        ];
-        metrics::counter!(HTTP_SERVER_REQUESTS_TOTAL, &labels).increment(1);
-        metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
-            .record(self.started.elapsed().as_secs_f64());
+    /// Records the request with `status` (`None`: the service failed) labelled per `style`.
+    fn finish(&self, status: Option<StatusCode>, style: StatusLabel) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let key = status.map_or(0, |s| match style {
+            StatusLabel::Code => s.as_u16(),
+            StatusLabel::Class => s.as_u16() / 100,
+        });
+        self.handles.record(
+            key,
+            || status.map_or(SharedString::const_str("error"), |s| status_label(s, style)),
+            seconds,
+        );
     }
 }
 
@@ -200,12 +198,8 @@ where
             && (self.config.excluded.contains(req.uri().path())
                 || matched.is_some_and(|m| self.config.excluded.contains(m)));
         let in_flight = (!excluded).then(|| {
-            let route = match matched {
-                // Shared, so the label clones below are reference counts, not copies.
-                Some(m) => SharedString::from_shared(Arc::from(m)),
-                None => SharedString::const_str(UNMATCHED_ROUTE),
-            };
-            InFlight::start(method_label(req.method()), route)
+            let route = matched.unwrap_or(UNMATCHED_ROUTE);
+            InFlight::start(self.handles.route(route, method_index(req.method())))
         });
         future::ResponseFuture {
             inner: self.inner.call(req),
@@ -239,11 +233,8 @@ pub mod future {
             let this = self.project();
             let output = std::task::ready!(this.inner.poll(cx));
             if let Some(in_flight) = this.in_flight.take() {
-                let status = match &output {
-                    Ok(response) => status_label(response.status(), *this.status),
-                    Err(_) => SharedString::const_str("error"),
-                };
-                in_flight.finish(status);
+                let status = output.as_ref().ok().map(Response::status);
+                in_flight.finish(status, *this.status);
             }
             Poll::Ready(output)
         }
@@ -259,12 +250,14 @@ pub mod future {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route_handles::METHODS;
 
     #[test]
     fn labels_are_bounded() {
-        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(METHODS[method_index(&Method::GET)], "GET");
+        assert_eq!(METHODS[method_index(&Method::DELETE)], "DELETE");
         assert_eq!(
-            method_label(&Method::from_bytes(b"BREW").unwrap()),
+            METHODS[method_index(&Method::from_bytes(b"BREW").unwrap())],
             "_OTHER"
         );
         assert_eq!(

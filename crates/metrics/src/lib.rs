@@ -11,6 +11,8 @@ mod layer;
 pub mod names;
 #[cfg(feature = "exporter")]
 mod recorder;
+#[cfg(feature = "axum")]
+mod route_handles;
 
 pub use catalogue::{CATALOGUE, MetricInfo, MetricKind};
 pub use error::{Error, Result};

@@ -250,3 +250,36 @@ fn installing_twice_is_an_error_not_a_panic() {
         "{second:?}"
     );
 }
+
+/// The layer keeps its metric handles; they must follow the current recorder, not the first.
+#[tokio::test(flavor = "current_thread")]
+async fn one_layer_records_into_whichever_recorder_is_current() {
+    let addr = serve(
+        Router::new()
+            .route("/x", get(|| async { "x" }))
+            .layer(HttpMetricsLayer::new()),
+    )
+    .await;
+    let first = local_metrics();
+    let second = local_metrics();
+    for (metrics, requests) in [(&first, 2), (&second, 1)] {
+        let _recorder = metrics.set_thread_default();
+        for _ in 0..requests {
+            assert_eq!(http_get(addr, "/x").await.status, 200);
+        }
+    }
+    let x = [("method", "GET"), ("route", "/x"), ("status", "200")];
+    for (metrics, requests) in [(&first, 2.0), (&second, 1.0)] {
+        let body = metrics.render();
+        assert_eq!(
+            sample(&body, "http_server_requests_total", &x),
+            Some(requests),
+            "{body}"
+        );
+        assert_eq!(
+            sample(&body, "http_server_active_requests", &[("route", "/x")]),
+            Some(0.0),
+            "{body}"
+        );
+    }
+}

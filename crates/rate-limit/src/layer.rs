@@ -20,6 +20,11 @@ use crate::key::{IpNet, KeyExtractor};
 use crate::quota::Policy;
 use crate::store::{AnyLimiter, RateLimiter};
 
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers-10); static, so no copy per response.
+const RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+const RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+
 /// Policies for requests matching a route template and method.
 #[derive(Clone, Debug)]
 struct Rule {
@@ -360,8 +365,15 @@ where
                 return inner.call(req).await;
             }
             let policies = config.policies_at(set);
-            let checks: Vec<_> = policies.iter().map(|p| (p, key.as_str(), 1)).collect();
-            let decisions = match config.limiter.check_many(&checks).await {
+            // One policy (the common case) is a plain check: on Redis it can share a script call
+            // with concurrent requests; several policies are all-or-nothing.
+            let decided = if let [policy] = policies {
+                config.limiter.check(policy, &key, 1).await.map(|d| vec![d])
+            } else {
+                let checks: Vec<_> = policies.iter().map(|p| (p, key.as_str(), 1)).collect();
+                config.limiter.check_many(&checks).await
+            };
+            let decisions = match decided {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "rate limiter failed; letting the request through");
@@ -395,10 +407,10 @@ where
             if let Some((policy, state)) = headers {
                 let h = response.headers_mut();
                 if let Some(v) = policy {
-                    h.insert("ratelimit-policy", v);
+                    h.insert(RATELIMIT_POLICY, v);
                 }
                 if let Some(v) = state {
-                    h.insert("ratelimit", v);
+                    h.insert(RATELIMIT, v);
                 }
             }
             Ok(response)

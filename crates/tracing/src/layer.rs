@@ -5,13 +5,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::MatchedPath;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use nilecare_error_handler::TraceId;
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::context::{current_trace_id, extract};
+
+/// The W3C `traceparent` header name (static: no copy per response).
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// Opens a server span named `METHOD /route/template` for every request, with the OpenTelemetry
 /// HTTP attributes `http.request.method`, `http.route` (the `MatchedPath`), `url.path`,
@@ -125,11 +128,8 @@ where
                 if response_traceparent {
                     let mut headers = http::HeaderMap::new();
                     crate::context::inject(&mut headers);
-                    if let Some(v) = headers
-                        .get("traceparent")
-                        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-                    {
-                        response.headers_mut().insert("traceparent", v);
+                    if let Some(v) = headers.remove(&TRACEPARENT) {
+                        response.headers_mut().insert(TRACEPARENT, v);
                     }
                 }
                 Ok(response)

@@ -68,7 +68,7 @@ impl Settings {
             .var(
                 Var::integer("RATE_LIMIT_PER_MINUTE")
                     .default(600)
-                    .range(1..=1_000_000)
+                    .range(1..=1_000_000_000)
                     .description("API requests per minute per client IP"),
             )
             .var(Var::duration("CACHE_TTL").default("60s"))

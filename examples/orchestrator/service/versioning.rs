@@ -9,10 +9,13 @@
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Uri};
+use axum::http::{HeaderName, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nilecare::error_handler::ApiError;
+
+/// The version header, asked for and echoed.
+const X_API_VERSION: HeaderName = HeaderName::from_static("x-api-version");
 
 /// The negotiated version, in the request extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +34,7 @@ fn negotiate(path: &str, headers: &axum::http::HeaderMap) -> Result<Option<ApiVe
     if !path.starts_with("/api/v1/") && path != "/api/v1" {
         return Ok(None);
     }
-    if let Some(value) = headers.get("x-api-version") {
+    if let Some(value) = headers.get(&X_API_VERSION) {
         let text = value.to_str().unwrap_or("").trim();
         return match text.trim_start_matches(['v', 'V']) {
             "1" => Ok(Some(ApiVersion::V1)),
@@ -85,7 +88,7 @@ pub async fn negotiate_layer(mut request: Request, next: Next) -> Response {
         };
         response
             .headers_mut()
-            .insert("x-api-version", HeaderValue::from_static(value));
+            .insert(X_API_VERSION, HeaderValue::from_static(value));
     }
     response
 }

@@ -1,0 +1,111 @@
+//! The RED layer's metric handles per (route, method) and status, looked up in the recorder
+//! once instead of on every request.
+//!
+//! Registering a labelled metric builds its key (a label vector) and searches the recorder's
+//! registry; the layer did that three times per request. Routes and methods are bounded (route
+//! templates, `unmatched`, ten method labels) and so are statuses, so the handles are kept,
+//! together with the address of the recorder that issued them: with any other recorder (a
+//! test-local one, or one installed later) the cache starts over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use metrics::{Counter, Gauge, Histogram, SharedString};
+
+use crate::handles::current_recorder;
+use crate::names::{
+    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_REQUESTS_TOTAL,
+};
+
+/// The method labels, in the order of their slots.
+pub(crate) const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
+];
+
+/// Handles of every (route, method) seen, for one recorder.
+#[derive(Debug, Default)]
+pub(crate) struct HandleCache {
+    inner: RwLock<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    recorder: usize,
+    routes: HashMap<Box<str>, [Option<Arc<RouteHandles>>; METHODS.len()]>,
+}
+
+/// The handles of one (route, method).
+#[derive(Debug)]
+pub(crate) struct RouteHandles {
+    method: &'static str,
+    route: SharedString,
+    /// `http_server_active_requests{method, route}`.
+    pub(crate) active: Gauge,
+    /// Per status key: the request counter and the duration histogram.
+    statuses: RwLock<Vec<(u16, Counter, Histogram)>>,
+}
+
+impl HandleCache {
+    /// The handles of (`route`, `METHODS[method]`), registered on first use.
+    pub(crate) fn route(&self, route: &str, method: usize) -> Arc<RouteHandles> {
+        let method = method.min(METHODS.len() - 1);
+        let recorder = current_recorder();
+        {
+            let cached = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            if cached.recorder == recorder {
+                if let Some(Some(handles)) = cached.routes.get(route).map(|m| &m[method]) {
+                    return Arc::clone(handles);
+                }
+            }
+        }
+        let mut cached = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if cached.recorder != recorder {
+            cached.routes.clear();
+            cached.recorder = recorder;
+        }
+        let slots = cached.routes.entry(Box::from(route)).or_default();
+        Arc::clone(slots[method].get_or_insert_with(|| {
+            let route = SharedString::from_owned(route.to_owned());
+            let method = METHODS[method];
+            Arc::new(RouteHandles {
+                active: metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "method" => method, "route" => route.clone()),
+                method,
+                route,
+                statuses: RwLock::default(),
+            })
+        }))
+    }
+}
+
+impl RouteHandles {
+    /// Counts one request of the status keyed `key` and records its duration (the status
+    /// label, `label()`, is only built when the status is new for this route).
+    pub(crate) fn record(&self, key: u16, label: impl FnOnce() -> SharedString, seconds: f64) {
+        let record = |counter: &Counter, histogram: &Histogram| {
+            counter.increment(1);
+            histogram.record(seconds);
+        };
+        {
+            let statuses = self.statuses.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, c, h)) = statuses.iter().find(|(k, _, _)| *k == key) {
+                return record(c, h);
+            }
+        }
+        let mut statuses = self
+            .statuses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, c, h)) = statuses.iter().find(|(k, _, _)| *k == key) {
+            return record(c, h);
+        }
+        let labels = [
+            ("method", SharedString::const_str(self.method)),
+            ("route", self.route.clone()),
+            ("status", label()),
+        ];
+        let counter = metrics::counter!(HTTP_SERVER_REQUESTS_TOTAL, &labels);
+        let histogram = metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels);
+        record(&counter, &histogram);
+        statuses.push((key, counter, histogram));
+    }
+}
