@@ -218,6 +218,7 @@ impl GcraParams {
 }
 
 /// One GCRA evaluation from the stored TAT (`None` for a fresh key).
+#[inline]
 pub(crate) fn gcra(p: &GcraParams, tat: Option<f64>, now: u64, cost: u64, force: bool) -> Outcome {
     let nowf = now as f64;
     let tat = tat.map_or(nowf, |t| t.max(nowf));

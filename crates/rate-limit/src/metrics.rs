@@ -55,6 +55,7 @@ impl DecisionCounters {
 }
 
 /// The index in `RESULTS` of `decision.result_label()`, without comparing strings.
+#[inline]
 fn result_index(decision: &Decision) -> usize {
     if decision.fallback {
         3
@@ -67,6 +68,7 @@ fn result_index(decision: &Decision) -> usize {
     }
 }
 
+#[inline]
 pub(crate) fn record(policy: &Policy, decision: &Decision) {
     policy
         .inner()

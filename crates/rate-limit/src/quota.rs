@@ -178,8 +178,9 @@ pub struct Policy {
 #[derive(Debug)]
 pub(crate) struct PolicyInner {
     pub(crate) name: Arc<str>,
-    /// A hash of the name, so that state maps hash a number instead of the name.
-    pub(crate) name_hash: u64,
+    /// The memory limiter this policy last ran on (its id) and the state map of this policy
+    /// there: found without a lookup on the next check.
+    pub(crate) memory: std::sync::OnceLock<(usize, Arc<crate::memory::PolicyMap>)>,
     pub(crate) quota: Quota,
     /// GCRA's constants, computed once.
     pub(crate) gcra: crate::algorithm::GcraParams,
@@ -208,12 +209,7 @@ impl Policy {
         Ok(Policy {
             inner: Arc::new(PolicyInner {
                 metrics: crate::metrics::DecisionCounters::new(&name),
-                name_hash: {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::hash::DefaultHasher::new();
-                    name.hash(&mut h);
-                    h.finish()
-                },
+                memory: std::sync::OnceLock::new(),
                 name: Arc::from(name),
                 gcra: crate::algorithm::GcraParams::new(&quota),
                 quota,
@@ -227,7 +223,7 @@ impl Policy {
     fn with(self, f: impl FnOnce(&mut PolicyInner)) -> Policy {
         let mut inner = PolicyInner {
             name: self.inner.name.clone(),
-            name_hash: self.inner.name_hash,
+            memory: std::sync::OnceLock::new(),
             quota: self.inner.quota,
             gcra: self.inner.gcra,
             algorithm: self.inner.algorithm,

@@ -240,6 +240,32 @@ async fn concurrent_checks_never_exceed_the_limit() {
     assert!((500..=520).contains(&total), "{total}");
 }
 
+/// A policy remembers the state map of the limiter it last ran on; on another limiter (or
+/// alternating between two) each limiter still keeps its own count.
+#[tokio::test]
+async fn one_policy_on_two_limiters_keeps_separate_state() {
+    let (a, b) = (MemoryLimiter::new(), MemoryLimiter::new());
+    for algorithm in [Algorithm::Gcra, Algorithm::FixedWindow] {
+        let p = Policy::new("shared", Quota::per_minute(3).unwrap())
+            .unwrap()
+            .algorithm(algorithm);
+        for _ in 0..3 {
+            assert!(a.check(&p, "k", 1).await.unwrap().allowed);
+            assert!(b.check(&p, "k", 1).await.unwrap().allowed);
+        }
+        assert!(!a.check(&p, "k", 1).await.unwrap().allowed, "{algorithm:?}");
+        assert!(!b.check(&p, "k", 1).await.unwrap().allowed, "{algorithm:?}");
+        // A policy built separately with the same name shares the state on each limiter.
+        let same = Policy::new("shared", Quota::per_minute(3).unwrap())
+            .unwrap()
+            .algorithm(algorithm);
+        assert!(!a.check(&same, "k", 1).await.unwrap().allowed);
+        a.reset(&p, "k").await.unwrap();
+        b.reset(&p, "k").await.unwrap();
+    }
+    assert_eq!(a.len(), 0);
+}
+
 /// Threads racing on one GCRA key (the lock-free path) while others take it in `check_many`
 /// (which holds it): no unit is granted twice.
 #[test]

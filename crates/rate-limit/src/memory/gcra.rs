@@ -10,6 +10,7 @@ use crate::decision::Decision;
 use crate::quota::{Policy, Quota};
 
 /// One GCRA check of `slot` at `now`.
+#[inline]
 pub(super) fn decide(policy: &Policy, slot: &Slot, now: u64, cost: u64, mode: Mode) -> Decision {
     if let Some(blocked) = blocked(policy, slot, now) {
         return blocked;

@@ -2,7 +2,7 @@
 //! eviction and a key cap.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 
@@ -16,7 +16,31 @@ use crate::store::{Check, validate};
 mod gcra;
 mod slot;
 
-use slot::{KeyParts, KeyState, Lookup, Slot, StateKey, TAT_LOCKED};
+pub(crate) use slot::PolicyMap;
+use slot::{KeyState, Slot, TAT_LOCKED};
+
+/// The limiter's clock: the system clock called directly (inlined on the hot path), or any
+/// other [`Clock`].
+enum TimeSource {
+    System(SystemClock),
+    Custom(Arc<dyn Clock>),
+}
+
+impl TimeSource {
+    #[inline]
+    fn now_micros(&self) -> u64 {
+        match self {
+            TimeSource::System(clock) => clock.now_micros(),
+            TimeSource::Custom(clock) => clock.now_micros(),
+        }
+    }
+}
+
+/// A new limiter id (policies cache their state map per limiter id).
+fn next_id() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// What a check does with the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +80,13 @@ pub struct MemoryLimiter {
 }
 
 struct Inner {
-    map: DashMap<StateKey, Arc<Slot>>,
-    /// Per policy name: the state new keys share while `map` is full.
-    overflow: DashMap<Arc<str>, Arc<Slot>>,
-    clock: Arc<dyn Clock>,
+    /// Distinguishes limiters in the policies' cached map handles.
+    id: usize,
+    /// Per policy name: its keys' states.
+    policies: DashMap<Arc<str>, Arc<PolicyMap>>,
+    /// Keys held, over every policy.
+    keys: AtomicUsize,
+    clock: TimeSource,
     max_keys: usize,
     sweep_every: u64,
     new_keys: AtomicU64,
@@ -69,7 +96,7 @@ struct Inner {
 impl std::fmt::Debug for MemoryLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryLimiter")
-            .field("keys", &self.inner.map.len())
+            .field("keys", &self.len())
             .field("max_keys", &self.inner.max_keys)
             .finish()
     }
@@ -77,7 +104,7 @@ impl std::fmt::Debug for MemoryLimiter {
 
 /// Builder of [`MemoryLimiter`].
 pub struct MemoryLimiterBuilder {
-    clock: Arc<dyn Clock>,
+    clock: TimeSource,
     max_keys: usize,
     sweep_every: u64,
 }
@@ -94,7 +121,7 @@ impl std::fmt::Debug for MemoryLimiterBuilder {
 impl MemoryLimiterBuilder {
     /// The time source (default: the monotonic system clock; [`ManualClock`](crate::ManualClock) in tests).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = TimeSource::Custom(Arc::new(clock));
         self
     }
 
@@ -125,8 +152,9 @@ impl MemoryLimiterBuilder {
         }
         Ok(MemoryLimiter {
             inner: Arc::new(Inner {
-                map: DashMap::new(),
-                overflow: DashMap::new(),
+                id: next_id(),
+                policies: DashMap::new(),
+                keys: AtomicUsize::new(0),
                 clock: self.clock,
                 max_keys: self.max_keys,
                 sweep_every: self.sweep_every,
@@ -148,9 +176,10 @@ impl MemoryLimiter {
     pub fn new() -> Self {
         MemoryLimiter {
             inner: Arc::new(Inner {
-                map: DashMap::new(),
-                overflow: DashMap::new(),
-                clock: Arc::new(SystemClock::default()),
+                id: next_id(),
+                policies: DashMap::new(),
+                keys: AtomicUsize::new(0),
+                clock: TimeSource::System(SystemClock::default()),
                 max_keys: 1_000_000,
                 sweep_every: 4_096,
                 new_keys: AtomicU64::new(0),
@@ -162,7 +191,7 @@ impl MemoryLimiter {
     /// A builder (clock, bounds).
     pub fn builder() -> MemoryLimiterBuilder {
         MemoryLimiterBuilder {
-            clock: Arc::new(SystemClock::default()),
+            clock: TimeSource::System(SystemClock::default()),
             max_keys: 1_000_000,
             sweep_every: 4_096,
         }
@@ -170,58 +199,87 @@ impl MemoryLimiter {
 
     /// Keys currently held.
     pub fn len(&self) -> usize {
-        self.inner.map.len()
+        self.inner.keys.load(Ordering::Relaxed)
     }
 
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.inner.map.is_empty()
+        self.len() == 0
     }
 
     /// Drops every expired key state now (runs automatically every `sweep_every` new keys).
     pub fn sweep(&self) {
         let now = self.inner.clock.now_micros();
-        self.inner.map.retain(|_, slot| !slot.is_expired(now));
-        self.inner.overflow.retain(|_, slot| !slot.is_expired(now));
+        for policy in self.inner.policies.iter() {
+            policy.keys.retain(|_, slot| {
+                let expired = slot.is_expired(now);
+                if expired {
+                    self.inner.keys.fetch_sub(1, Ordering::Relaxed);
+                }
+                !expired
+            });
+        }
     }
 
     fn now(&self) -> u64 {
         self.inner.clock.now_micros()
     }
 
-    /// Runs `f` on the slot of (policy, key), creating it if needed. The common case (a known
-    /// key) allocates nothing: the map is searched with the two strings as they are, and `f`
-    /// runs while the map's shard is read-locked.
-    fn with_slot<R>(&self, policy: &Policy, key: &str, f: impl FnOnce(&Slot) -> R) -> R {
-        if let Some(entry) = self.inner.map.get(&Lookup(policy, key) as &dyn KeyParts) {
-            return f(entry.value());
+    /// Runs `f` with the state map of `policy`: the one the policy caches from its last check
+    /// on this limiter, or found (or created) by name.
+    #[inline]
+    fn with_policy<R>(&self, policy: &Policy, f: impl FnOnce(&PolicyMap) -> R) -> R {
+        let cache = &policy.inner().memory;
+        if let Some((id, map)) = cache.get() {
+            if *id == self.inner.id {
+                return f(map);
+            }
         }
-        f(&self.slot(policy, key))
+        let map = self
+            .inner
+            .policies
+            .entry(Arc::clone(&policy.inner().name))
+            .or_default()
+            .clone();
+        let _ = cache.set((self.inner.id, Arc::clone(&map)));
+        f(&map)
+    }
+
+    /// Runs `f` on the slot of (policy, key), creating it if needed. A known key allocates
+    /// nothing and is one lookup of the key in the policy's map (`f` runs while the map's
+    /// shard is read-locked).
+    #[inline]
+    fn with_slot<R>(&self, policy: &Policy, key: &str, f: impl FnOnce(&Slot) -> R) -> R {
+        let found = self.with_policy(policy, |map| match map.keys.get(key) {
+            Some(entry) => Ok(f(entry.value())),
+            None => Err(f),
+        });
+        found.unwrap_or_else(|f| f(&self.slot(policy, key)))
     }
 
     /// The slot of (policy, key), created if needed.
     fn slot(&self, policy: &Policy, key: &str) -> Arc<Slot> {
-        if let Some(slot) = self.inner.map.get(&Lookup(policy, key) as &dyn KeyParts) {
-            return slot.clone();
-        }
-        let inner = &self.inner;
-        if inner.new_keys.fetch_add(1, Ordering::Relaxed) % inner.sweep_every == 0
-            || inner.map.len() >= inner.max_keys
-        {
-            self.sweep_once();
-        }
-        if inner.map.len() >= inner.max_keys {
-            return inner
-                .overflow
-                .entry(Arc::clone(&policy.inner().name))
-                .or_default()
-                .clone();
-        }
-        inner
-            .map
-            .entry(StateKey::new(policy, key))
-            .or_default()
-            .clone()
+        self.with_policy(policy, |map| {
+            if let Some(slot) = map.keys.get(key) {
+                return slot.clone();
+            }
+            let inner = &self.inner;
+            if inner.new_keys.fetch_add(1, Ordering::Relaxed) % inner.sweep_every == 0
+                || self.len() >= inner.max_keys
+            {
+                self.sweep_once();
+            }
+            if self.len() >= inner.max_keys {
+                return map.overflow.clone();
+            }
+            match map.keys.entry(Box::from(key)) {
+                dashmap::Entry::Occupied(e) => e.get().clone(),
+                dashmap::Entry::Vacant(e) => {
+                    inner.keys.fetch_add(1, Ordering::Relaxed);
+                    e.insert(Arc::default()).clone()
+                }
+            }
+        })
     }
 
     fn sweep_once(&self) {
@@ -231,6 +289,7 @@ impl MemoryLimiter {
         }
     }
 
+    #[inline]
     pub(crate) fn decide_one(
         &self,
         policy: &Policy,
@@ -251,6 +310,7 @@ impl MemoryLimiter {
 
     /// [`RateLimiter::check`](crate::RateLimiter::check) without the future: the memory limiter
     /// never waits, so synchronous code (and hot paths) can call this directly.
+    #[inline]
     pub fn check_now(&self, policy: &Policy, key: &str, cost: u32) -> Result<Decision> {
         let d = self.decide_one(policy, key, u64::from(cost), Mode::Check)?;
         crate::metrics::record(policy, &d);
@@ -346,7 +406,12 @@ impl MemoryLimiter {
 
     pub(crate) fn reset_one(&self, policy: &Policy, key: &str) -> Result<()> {
         validate(policy, key, 1, true)?;
-        self.inner.map.remove(&Lookup(policy, key) as &dyn KeyParts);
+        if self
+            .with_policy(policy, |map| map.keys.remove(key))
+            .is_some()
+        {
+            self.inner.keys.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -430,6 +495,7 @@ pub(crate) fn decide(
 }
 
 /// Whether a check in `mode` stores the evaluated state.
+#[inline]
 pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
     match mode {
         Mode::Check => allowed,
@@ -439,6 +505,7 @@ pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
 }
 
 /// The decision while the key is in the penalty box, if it is.
+#[inline]
 pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision> {
     let until = slot.blocked_until.load(Ordering::Relaxed);
     (until > now).then(|| {
@@ -459,6 +526,7 @@ pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision
 }
 
 /// The decision of an evaluation: sets the penalty box on a denial, applies shadow mode.
+#[inline]
 pub(crate) fn finish(
     policy: &Policy,
     slot: &Slot,
@@ -495,6 +563,7 @@ pub(crate) fn finish(
 }
 
 /// Shadow mode: a denial is reported, not enforced.
+#[inline]
 fn shadowed(policy: &Policy, mut decision: Decision) -> Decision {
     if policy.is_shadow() && !decision.allowed {
         decision.allowed = true;

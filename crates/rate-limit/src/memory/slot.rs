@@ -1,12 +1,11 @@
 //! The state of one (policy, key) and the map key it is found by without building a string.
 
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use dashmap::DashMap;
+
 use crate::algorithm::AlgoState;
-use crate::quota::Policy;
 
 /// State of one (policy, key).
 ///
@@ -77,83 +76,11 @@ impl Slot {
     }
 }
 
-/// Map key: the policy name (with its hash) and the user key, owned.
-#[derive(Debug)]
-pub(crate) struct StateKey {
-    name_hash: u64,
-    policy: Arc<str>,
-    key: Box<str>,
+/// The state of every key of one policy (by name) in one limiter.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyMap {
+    /// Key → state. The key alone is hashed (SipHash: keys are client-controlled).
+    pub(crate) keys: DashMap<Box<str>, Arc<Slot>>,
+    /// The state new keys share while the limiter is full.
+    pub(crate) overflow: Arc<Slot>,
 }
-
-impl StateKey {
-    pub(crate) fn new(policy: &Policy, key: &str) -> Self {
-        let inner = policy.inner();
-        StateKey {
-            name_hash: inner.name_hash,
-            policy: Arc::clone(&inner.name),
-            key: Box::from(key),
-        }
-    }
-}
-
-/// (policy, key) borrowed or owned: lets the map be searched without building a key. Hashes
-/// the policy name's precomputed hash and the key; equal when the key and the name are.
-pub(crate) trait KeyParts {
-    /// The policy name's hash, the policy name, the key.
-    fn parts(&self) -> (u64, &str, &str);
-}
-
-impl KeyParts for StateKey {
-    fn parts(&self) -> (u64, &str, &str) {
-        (self.name_hash, &self.policy, &self.key)
-    }
-}
-
-/// A lookup key: the policy and the user key as they are.
-pub(crate) struct Lookup<'a>(pub(crate) &'a Policy, pub(crate) &'a str);
-
-impl KeyParts for Lookup<'_> {
-    fn parts(&self) -> (u64, &str, &str) {
-        let inner = self.0.inner();
-        (inner.name_hash, &inner.name, self.1)
-    }
-}
-
-impl<'a> Borrow<dyn KeyParts + 'a> for StateKey {
-    fn borrow(&self) -> &(dyn KeyParts + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn KeyParts + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // The key is the only variable-length part: no terminator needed.
-        let (name_hash, _, key) = self.parts();
-        state.write_u64(name_hash);
-        state.write(key.as_bytes());
-    }
-}
-
-impl PartialEq for dyn KeyParts + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        let (h1, p1, k1) = self.parts();
-        let (h2, p2, k2) = other.parts();
-        h1 == h2 && k1 == k2 && (std::ptr::eq(p1, p2) || p1 == p2)
-    }
-}
-
-impl Eq for dyn KeyParts + '_ {}
-
-impl Hash for StateKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self as &dyn KeyParts).hash(state);
-    }
-}
-
-impl PartialEq for StateKey {
-    fn eq(&self, other: &Self) -> bool {
-        (self as &dyn KeyParts) == (other as &dyn KeyParts)
-    }
-}
-
-impl Eq for StateKey {}
