@@ -23,6 +23,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Denied for `wait` without evaluating (a penalty box, a key known to be blocked).
+    pub(crate) fn blocked(limit: u64, wait: Duration) -> Decision {
+        Decision {
+            allowed: false,
+            limit,
+            remaining: 0,
+            reset_after: wait,
+            retry_after: Some(wait),
+            shadow_limited: false,
+            fallback: false,
+        }
+    }
+
     /// The metrics `result` label: `allowed`, `limited`, `shadow_limited` or `fallback`.
     pub fn result_label(&self) -> &'static str {
         if self.fallback {

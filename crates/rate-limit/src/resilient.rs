@@ -140,16 +140,10 @@ impl ResilientLimiter {
             self.inner.blocked.remove(&fast);
             return None;
         }
-        let wait = Duration::from_micros(until - now);
-        Some(Decision {
-            allowed: false,
-            limit: reported_limit(policy),
-            remaining: 0,
-            reset_after: wait,
-            retry_after: Some(wait),
-            shadow_limited: false,
-            fallback: false,
-        })
+        Some(Decision::blocked(
+            reported_limit(policy),
+            Duration::from_micros(until - now),
+        ))
     }
 
     fn remember(&self, policy: &Policy, key: &str, decision: &Decision) {

@@ -510,18 +510,7 @@ pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision
     let until = slot.blocked_until.load(Ordering::Relaxed);
     (until > now).then(|| {
         let wait = std::time::Duration::from_micros(until - now);
-        shadowed(
-            policy,
-            Decision {
-                allowed: false,
-                limit: reported_limit(policy),
-                remaining: 0,
-                reset_after: wait,
-                retry_after: Some(wait),
-                shadow_limited: false,
-                fallback: false,
-            },
-        )
+        shadowed(policy, Decision::blocked(reported_limit(policy), wait))
     })
 }
 
