@@ -19,7 +19,8 @@ use nilecare_redis::fred::error::ErrorKind;
 use nilecare_redis::fred::interfaces::ClientLike;
 use tokio::sync::oneshot;
 
-use super::{ARGS_PER_ENTRY, REPLY_PER_ENTRY, redis_error};
+use super::args::{PolicyArgs, ScriptArgs};
+use super::{REPLY_PER_ENTRY, redis_error};
 use crate::error::{Error, Result};
 
 /// The raw script reply of one check.
@@ -28,7 +29,9 @@ pub(super) type Reply = [i64; REPLY_PER_ENTRY];
 /// One check waiting for a script call.
 pub(super) struct Entry {
     pub(super) keys: [String; 3],
-    pub(super) args: [u64; ARGS_PER_ENTRY],
+    pub(super) policy: PolicyArgs,
+    pub(super) cost: u64,
+    pub(super) mode: u64,
     pub(super) slot: u16,
     pub(super) reply: oneshot::Sender<Result<Reply>>,
 }
@@ -127,15 +130,14 @@ impl Batcher {
     /// One script call for `batch` (one slot), each check its own group.
     async fn send(&self, batch: Vec<Entry>) {
         let mut keys = Vec::with_capacity(batch.len() * 3);
-        let mut args = Vec::with_capacity(1 + batch.len() * (1 + ARGS_PER_ENTRY));
-        args.push(batch.len() as u64);
+        let mut args = ScriptArgs::default();
         let mut replies = Vec::with_capacity(batch.len());
         for entry in batch {
             keys.extend(entry.keys);
-            args.push(1);
-            args.extend(entry.args);
+            args.group(std::iter::once((entry.policy, entry.cost, entry.mode)));
             replies.push(entry.reply);
         }
+        let args = args.into_argv();
         let result = tokio::time::timeout(self.timeout, self.script.run(&self.pool, keys, args))
             .await
             .map_err(|_| timeout_error(self.timeout))

@@ -4,20 +4,27 @@
 -- KEYS (3 per entry): state, sequence (sliding log), penalty box.
 -- State: a string "a:b:c" (window index:count:previous, tokens:last, tat) set with PX, or a
 -- sorted set of unit timestamps for the sliding log.
--- ARGV[1] = number of groups; each group: its entry count, then 8 per entry: algorithm, limit,
--- window_us, burst, cost, mode, block_us, shadow.
+-- ARGV: the number of distinct policies P, then 6 per policy: algorithm, limit, window_us,
+-- burst, block_us, shadow; then the number of groups; each group: its entry count, then 3 per
+-- entry: policy index (1-based), cost, mode.
 --   algorithm: 1 fixed window, 2 sliding window, 3 sliding log, 4 token bucket, 5 gcra
 --   mode: 1 check, 2 peek, 3 consume (penalty: consume even when denied)
 -- Returns 5 integers per entry: allowed, remaining, reset_after_us, retry_after_us (-1 = none),
 -- shadow_limited. Time comes from the server (TIME), in microseconds.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local groups = tonumber(ARGV[1])
 local GCRA_TOLERANCE = 0.5
 
 local function ms(us) return math.max(1, math.ceil(us / 1000)) end
 
-local function num(x) return string.format('%.17g', x) end
+-- Integers (window indexes, counts, µs timestamps) print as integers; only fractional values
+-- (tokens, a GCRA TAT) need the 17 significant digits that round-trip a double.
+local function num(x)
+  if x == math.floor(x) and x < 9007199254740992 and x > -9007199254740992 then
+    return string.format('%d', x)
+  end
+  return string.format('%.17g', x)
+end
 
 -- State of the hash-free algorithms: one string "a:b:c" written with SET PX (one call).
 local function load(k)
@@ -137,7 +144,18 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
 end
 
 local out = {}
-local arg = 2 -- next ARGV index
+local policies = {}
+local npolicies = tonumber(ARGV[1])
+for i = 1, npolicies do
+  local a = 1 + (i - 1) * 6
+  policies[i] = {
+    tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+    tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]),
+  }
+end
+local arg = 2 + npolicies * 6 -- next ARGV index
+local groups = tonumber(ARGV[arg])
+arg = arg + 1
 local entry = 0 -- entries evaluated so far (KEYS and results are per entry)
 for _ = 1, groups do
   local n = tonumber(ARGV[arg])
@@ -147,11 +165,10 @@ for _ = 1, groups do
   local blocks = {}
   local all_ok = true
   for _ = 1, n do
-    local a = arg - 1
-    arg = arg + 8
-    local algo, limit, w = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-    local burst, cost, mode = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-    local block, shadow = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    local p = policies[tonumber(ARGV[arg])]
+    local cost, mode = tonumber(ARGV[arg + 1]), tonumber(ARGV[arg + 2])
+    arg = arg + 3
+    local algo, limit, w, burst, block, shadow = p[1], p[2], p[3], p[4], p[5], p[6]
     local k, aux, kb = KEYS[entry * 3 + 1], KEYS[entry * 3 + 2], KEYS[entry * 3 + 3]
     local allowed, remaining, reset, retry, commit
     -- Only policies with a penalty box can have a block key: skip the call otherwise.

@@ -17,8 +17,10 @@ use crate::memory::reported_limit;
 use crate::quota::Policy;
 use crate::store::{Check, RateLimiter, validate};
 
+mod args;
 mod batch;
 
+use args::{ScriptArgs, policy_args};
 use batch::{Batcher, Entry, Reply, timeout_error};
 
 static LIMITER_LUA: &str = include_str!("limiter.lua");
@@ -28,8 +30,7 @@ const MODE_CHECK: u64 = 1;
 const MODE_PEEK: u64 = 2;
 const MODE_CONSUME: u64 = 3;
 
-/// Script arguments per check, and reply values per check.
-const ARGS_PER_ENTRY: usize = 8;
+/// Reply values per check.
 const REPLY_PER_ENTRY: usize = 5;
 
 /// A rate limiter shared by every instance through Redis.
@@ -168,31 +169,17 @@ impl RedisLimiter {
         &self.pool
     }
 
-    /// The three keys of (policy, key).
+    /// The three keys of (policy, key): state, `…:seq`, `…:block` (three allocations).
     fn keys(&self, policy: &Policy, key: &str) -> [String; 3] {
-        let tagged = self.prefix.tagged(key);
-        [
-            tagged.key(policy.name()),
-            tagged.key(&format!("{}:seq", policy.name())),
-            tagged.key(&format!("{}:block", policy.name())),
-        ]
-    }
-
-    /// The script arguments of one check.
-    fn args(policy: &Policy, cost: u64, mode: u64) -> [u64; ARGS_PER_ENTRY] {
-        let q = policy.quota();
-        [
-            u64::from(policy.algorithm_kind().id()),
-            q.limit(),
-            q.window_micros(),
-            q.burst(),
-            cost,
-            mode,
-            policy
-                .block_duration()
-                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-            u64::from(policy.is_shadow()),
-        ]
+        let state = self.prefix.tagged_key(key, policy.name(), 0);
+        let with = |suffix: &str| {
+            let mut k = String::with_capacity(state.len() + suffix.len());
+            k.push_str(&state);
+            k.push_str(suffix);
+            k
+        };
+        let (seq, block) = (with(":seq"), with(":block"));
+        [state, seq, block]
     }
 
     /// `check_many`: one script call, one group (all or nothing).
@@ -207,14 +194,17 @@ impl RedisLimiter {
             }
         }
         let mut keys = Vec::with_capacity(checks.len() * 3);
-        let mut args: Vec<u64> = Vec::with_capacity(2 + checks.len() * ARGS_PER_ENTRY);
-        args.extend([1, checks.len() as u64]);
-        for (policy, key, cost, mode) in checks {
+        for (policy, key, _, _) in checks {
             keys.extend(self.keys(policy, key));
-            args.extend(Self::args(policy, *cost, *mode));
         }
+        let mut args = ScriptArgs::default();
+        args.group(
+            checks
+                .iter()
+                .map(|(policy, _, cost, mode)| (policy_args(policy), *cost, *mode)),
+        );
         let started = Instant::now();
-        let reply: Vec<i64> = self.eval(&self.script, keys, args).await?;
+        let reply: Vec<i64> = self.eval(&self.script, keys, args.into_argv()).await?;
         let elapsed = started.elapsed();
         if reply.len() != checks.len() * REPLY_PER_ENTRY {
             return Err(redis_error(
@@ -265,7 +255,9 @@ impl RedisLimiter {
         let started = Instant::now();
         self.batcher.submit(Entry {
             keys,
-            args: Self::args(policy, cost, mode),
+            policy: policy_args(policy),
+            cost,
+            mode,
             slot,
             reply,
         });
