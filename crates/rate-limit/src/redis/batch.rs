@@ -85,16 +85,17 @@ impl Batcher {
         };
         if start {
             let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let _running = Running(&this);
-                this.flush().await;
-            });
+            tokio::spawn(async move { this.flush().await });
         }
     }
 
     /// Sends queued checks until the queue is empty.
     async fn flush(&self) {
-        while let Some(mut batch) = self.take() {
+        let mut running = Running {
+            batcher: self,
+            retired: false,
+        };
+        while let Some(mut batch) = self.take(&mut running) {
             // A caller that gave up (timeout, dropped future) needs no answer.
             batch.retain(|e| !e.reply.is_closed());
             if batch.is_empty() {
@@ -115,10 +116,14 @@ impl Batcher {
         }
     }
 
-    /// Takes up to `max_batch` queued checks, oldest first; `None` when the queue is empty.
-    fn take(&self) -> Option<Vec<Entry>> {
+    /// Takes up to `max_batch` queued checks, oldest first. On an empty queue the flush task
+    /// retires (`None`) under the same lock a submitter checks, so a check queued at that
+    /// moment either is taken here or sees a free slot and starts a new task: none is stranded.
+    fn take(&self, running: &mut Running<'_>) -> Option<Vec<Entry>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.queue.is_empty() {
+            state.flushing = state.flushing.saturating_sub(1);
+            running.retired = true;
             return None;
         }
         if state.queue.len() <= self.max_batch {
@@ -172,13 +177,23 @@ impl Batcher {
     }
 }
 
-/// Counts a flush task down when it ends, also when its runtime drops it mid-call.
-struct Running<'a>(&'a Batcher);
+/// A running flush task: counted down when it retires, or when it is dropped mid-call (its
+/// runtime shutting down) or panics.
+struct Running<'a> {
+    batcher: &'a Batcher,
+    retired: bool,
+}
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.flushing = state.flushing.saturating_sub(1);
+        if !self.retired {
+            let mut state = self
+                .batcher
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.flushing = state.flushing.saturating_sub(1);
+        }
     }
 }
 
