@@ -20,6 +20,7 @@ use nilecare_redis::fred::interfaces::ClientLike;
 use tokio::sync::oneshot;
 
 use super::args::{PolicyArgs, ScriptArgs};
+use super::keys::CheckKeys;
 use super::{REPLY_PER_ENTRY, redis_error};
 use crate::error::{Error, Result};
 
@@ -28,7 +29,7 @@ pub(super) type Reply = [i64; REPLY_PER_ENTRY];
 
 /// One check waiting for a script call.
 pub(super) struct Entry {
-    pub(super) keys: [String; 3],
+    pub(super) keys: CheckKeys,
     pub(super) policy: PolicyArgs,
     pub(super) cost: u64,
     pub(super) mode: u64,
@@ -138,7 +139,7 @@ impl Batcher {
         let mut args = ScriptArgs::default();
         let mut replies = Vec::with_capacity(batch.len());
         for entry in batch {
-            keys.extend(entry.keys);
+            entry.keys.push_into(&mut keys);
             args.group(std::iter::once((entry.policy, entry.cost, entry.mode)));
             replies.push(entry.reply);
         }

@@ -1,7 +1,8 @@
 -- nilecare-rate-limit: evaluate groups of checks in order; a group is consumed only if every
 -- check in it passes (check_many is one group; a batch of independent checks is one group each,
 -- with the same outcome as running them one after the other).
--- KEYS (3 per entry): state, sequence (sliding log), penalty box.
+-- KEYS per entry: the state; then the sequence only for the sliding log, and the penalty box
+-- only for a policy with a block time (block_us > 0).
 -- State: a string "a:b:c" (window index:count:previous, tokens:last, tat) set with PX, or a
 -- sorted set of unit timestamps for the sliding log.
 -- ARGV: the number of distinct policies P, then 6 per policy: algorithm, limit, window_us,
@@ -156,7 +157,8 @@ end
 local arg = 2 + npolicies * 6 -- next ARGV index
 local groups = tonumber(ARGV[arg])
 arg = arg + 1
-local entry = 0 -- entries evaluated so far (KEYS and results are per entry)
+local entry = 0 -- entries evaluated so far (results are per entry)
+local key = 1 -- next KEYS index
 for _ = 1, groups do
   local n = tonumber(ARGV[arg])
   arg = arg + 1
@@ -169,7 +171,16 @@ for _ = 1, groups do
     local cost, mode = tonumber(ARGV[arg + 1]), tonumber(ARGV[arg + 2])
     arg = arg + 3
     local algo, limit, w, burst, block, shadow = p[1], p[2], p[3], p[4], p[5], p[6]
-    local k, aux, kb = KEYS[entry * 3 + 1], KEYS[entry * 3 + 2], KEYS[entry * 3 + 3]
+    local k, aux, kb = KEYS[key], nil, nil
+    key = key + 1
+    if algo == 3 then
+      aux = KEYS[key]
+      key = key + 1
+    end
+    if block > 0 then
+      kb = KEYS[key]
+      key = key + 1
+    end
     local allowed, remaining, reset, retry, commit
     -- Only policies with a penalty box can have a block key: skip the call otherwise.
     local blocked = 0

@@ -19,9 +19,11 @@ use crate::store::{Check, RateLimiter, validate};
 
 mod args;
 mod batch;
+mod keys;
 
 use args::{ScriptArgs, policy_args};
 use batch::{Batcher, Entry, Reply, timeout_error};
+use keys::CheckKeys;
 
 static LIMITER_LUA: &str = include_str!("limiter.lua");
 
@@ -169,19 +171,6 @@ impl RedisLimiter {
         &self.pool
     }
 
-    /// The three keys of (policy, key): state, `…:seq`, `…:block` (three allocations).
-    fn keys(&self, policy: &Policy, key: &str) -> [String; 3] {
-        let state = self.prefix.tagged_key(key, policy.name(), 0);
-        let with = |suffix: &str| {
-            let mut k = String::with_capacity(state.len() + suffix.len());
-            k.push_str(&state);
-            k.push_str(suffix);
-            k
-        };
-        let (seq, block) = (with(":seq"), with(":block"));
-        [state, seq, block]
-    }
-
     /// `check_many`: one script call, one group (all or nothing).
     async fn run_group(&self, checks: &[(&Policy, &str, u64, u64)]) -> Result<Vec<Decision>> {
         if self.pool.is_clustered() {
@@ -194,15 +183,14 @@ impl RedisLimiter {
             }
         }
         let mut keys = Vec::with_capacity(checks.len() * 3);
-        for (policy, key, _, _) in checks {
-            keys.extend(self.keys(policy, key));
-        }
         let mut args = ScriptArgs::default();
-        args.group(
-            checks
-                .iter()
-                .map(|(policy, _, cost, mode)| (policy_args(policy), *cost, *mode)),
-        );
+        let mut group = Vec::with_capacity(checks.len());
+        for (policy, key, cost, mode) in checks {
+            let policy_args = policy_args(policy);
+            CheckKeys::new(&self.prefix, policy, &policy_args, key).push_into(&mut keys);
+            group.push((policy_args, *cost, *mode));
+        }
+        args.group(group.into_iter());
         let started = Instant::now();
         let reply: Vec<i64> = self.eval(&self.script, keys, args.into_argv()).await?;
         let elapsed = started.elapsed();
@@ -249,13 +237,14 @@ impl RedisLimiter {
                 message: "no decision returned".into(),
             });
         }
-        let keys = self.keys(policy, key);
-        let slot = nilecare_redis::fred::util::redis_keyslot(keys[0].as_bytes());
+        let policy_args = policy_args(policy);
+        let keys = CheckKeys::new(&self.prefix, policy, &policy_args, key);
+        let slot = nilecare_redis::fred::util::redis_keyslot(keys.state().as_bytes());
         let (reply, answer) = oneshot::channel::<Result<Reply>>();
         let started = Instant::now();
         self.batcher.submit(Entry {
             keys,
-            policy: policy_args(policy),
+            policy: policy_args,
             cost,
             mode,
             slot,
@@ -328,7 +317,7 @@ impl RateLimiter for RedisLimiter {
 
     async fn refund(&self, policy: &Policy, key: &str, cost: u32) -> Result<()> {
         validate(policy, key, u64::from(cost), false)?;
-        let [state, _, _] = self.keys(policy, key);
+        let [state, _, _] = CheckKeys::all(&self.prefix, policy, key);
         let q = policy.quota();
         let args = vec![
             u64::from(policy.algorithm_kind().id()),
@@ -343,7 +332,7 @@ impl RateLimiter for RedisLimiter {
 
     async fn reset(&self, policy: &Policy, key: &str) -> Result<()> {
         validate(policy, key, 1, true)?;
-        nilecare_redis::unlink_keys(&self.pool, self.keys(policy, key)).await?;
+        nilecare_redis::unlink_keys(&self.pool, CheckKeys::all(&self.prefix, policy, key)).await?;
         Ok(())
     }
 
