@@ -125,7 +125,7 @@ fn redis(c: &mut Criterion) {
             .iter()
             .map(|r| format!("{} µs", r.2.as_micros()))
             .collect();
-        runs.sort_by(|a, b| a.2.cmp(&b.2));
+        runs.sort_by_key(|r| r.2);
         let (ops, p50, p99) = runs[ROUNDS / 2];
         eprintln!(
             "{label}: median of {ROUNDS} runs (by p99): {ops:.0} ops/s, p50 {p50:?}, p99 {p99:?}; \
