@@ -28,7 +28,6 @@ impl Default for SystemClock {
 }
 
 impl Clock for SystemClock {
-    #[inline]
     fn now_micros(&self) -> u64 {
         self.clock.delta_as_nanos(self.origin, self.clock.raw()) / 1_000
     }

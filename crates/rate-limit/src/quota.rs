@@ -178,8 +178,9 @@ pub struct Policy {
 #[derive(Debug)]
 pub(crate) struct PolicyInner {
     pub(crate) name: Arc<str>,
-    /// The memory limiter this policy last ran on (its id) and the state map of this policy
-    /// there: found without a lookup on the next check.
+    /// The memory limiter this policy first ran on (its id) and the state map of this policy
+    /// there: found without a lookup on the next check (other limiters look it up by name).
+    /// The map lives as long as the limiter or this policy, whichever is longer.
     pub(crate) memory: std::sync::OnceLock<(usize, Arc<crate::memory::PolicyMap>)>,
     pub(crate) quota: Quota,
     /// GCRA's constants, computed once.

@@ -239,11 +239,14 @@ async fn four_instances_never_exceed_the_quota_on_a_cluster() {
     let log = Policy::new("log", Quota::per_minute(10).unwrap())
         .unwrap()
         .algorithm(Algorithm::SlidingLog);
-    const KEYS: [&str; 12] = [
+    const CLIENTS: [&str; 12] = [
         "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11",
     ];
-    let tasks: Vec<_> = KEYS.iter().map(|k| spawn_checks(&l, &log, k, 15)).collect();
-    for (key, t) in KEYS.iter().zip(tasks) {
+    let tasks: Vec<_> = CLIENTS
+        .iter()
+        .map(|k| spawn_checks(&l, &log, k, 15))
+        .collect();
+    for (key, t) in CLIENTS.iter().zip(tasks) {
         let allowed = decisions(t).await.iter().filter(|d| d.allowed).count();
         assert_eq!(allowed, 10, "key {key}");
     }

@@ -109,17 +109,17 @@ impl KeyPrefix {
     }
 
     /// `self.tagged(tag).key(last)` in one allocation (for hot paths): the prefix, the
-    /// escaped `tag` in braces, `:`, then `last` as given, with room for `extra` more bytes.
+    /// escaped `tag` in braces, `:`, then `last` as given.
     ///
     /// ```
     /// use nilecare_redis::KeyPrefix;
     ///
     /// let rl = KeyPrefix::default().segment("rl");
-    /// assert_eq!(rl.tagged_key("user:42", "api", 0), rl.tagged("user:42").key("api"));
+    /// assert_eq!(rl.tagged_key("user:42", "api"), rl.tagged("user:42").key("api"));
     /// ```
-    pub fn tagged_key(&self, tag: &str, last: &str, extra: usize) -> String {
+    pub fn tagged_key(&self, tag: &str, last: &str) -> String {
         let escaped = escape_key_part(tag);
-        let mut s = String::with_capacity(self.0.len() + escaped.len() + 3 + last.len() + extra);
+        let mut s = String::with_capacity(self.0.len() + escaped.len() + 3 + last.len());
         s.push_str(&self.0);
         s.push('{');
         s.push_str(&escaped);

@@ -19,23 +19,6 @@ mod slot;
 pub(crate) use slot::PolicyMap;
 use slot::{KeyState, Slot, TAT_LOCKED};
 
-/// The limiter's clock: the system clock called directly (inlined on the hot path), or any
-/// other [`Clock`].
-enum TimeSource {
-    System(SystemClock),
-    Custom(Arc<dyn Clock>),
-}
-
-impl TimeSource {
-    #[inline]
-    fn now_micros(&self) -> u64 {
-        match self {
-            TimeSource::System(clock) => clock.now_micros(),
-            TimeSource::Custom(clock) => clock.now_micros(),
-        }
-    }
-}
-
 /// A new limiter id (policies cache their state map per limiter id).
 fn next_id() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
@@ -86,7 +69,7 @@ struct Inner {
     policies: DashMap<Arc<str>, Arc<PolicyMap>>,
     /// Keys held, over every policy.
     keys: AtomicUsize,
-    clock: TimeSource,
+    clock: Arc<dyn Clock>,
     max_keys: usize,
     sweep_every: u64,
     new_keys: AtomicU64,
@@ -104,7 +87,7 @@ impl std::fmt::Debug for MemoryLimiter {
 
 /// Builder of [`MemoryLimiter`].
 pub struct MemoryLimiterBuilder {
-    clock: TimeSource,
+    clock: Arc<dyn Clock>,
     max_keys: usize,
     sweep_every: u64,
 }
@@ -121,7 +104,7 @@ impl std::fmt::Debug for MemoryLimiterBuilder {
 impl MemoryLimiterBuilder {
     /// The time source (default: the monotonic system clock; [`ManualClock`](crate::ManualClock) in tests).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = TimeSource::Custom(Arc::new(clock));
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -179,7 +162,7 @@ impl MemoryLimiter {
                 id: next_id(),
                 policies: DashMap::new(),
                 keys: AtomicUsize::new(0),
-                clock: TimeSource::System(SystemClock::default()),
+                clock: Arc::new(SystemClock::default()),
                 max_keys: 1_000_000,
                 sweep_every: 4_096,
                 new_keys: AtomicU64::new(0),
@@ -191,7 +174,7 @@ impl MemoryLimiter {
     /// A builder (clock, bounds).
     pub fn builder() -> MemoryLimiterBuilder {
         MemoryLimiterBuilder {
-            clock: TimeSource::System(SystemClock::default()),
+            clock: Arc::new(SystemClock::default()),
             max_keys: 1_000_000,
             sweep_every: 4_096,
         }

@@ -15,9 +15,14 @@ pub(super) struct CheckKeys {
 }
 
 impl CheckKeys {
+    /// The state key alone (refunds touch nothing else).
+    pub(super) fn state_key(prefix: &KeyPrefix, policy: &Policy, key: &str) -> String {
+        prefix.tagged_key(key, policy.name())
+    }
+
     /// The keys the script reads for `policy` (whose script arguments are `args`).
     pub(super) fn new(prefix: &KeyPrefix, policy: &Policy, args: &PolicyArgs, key: &str) -> Self {
-        let state = prefix.tagged_key(key, policy.name(), 6);
+        let state = Self::state_key(prefix, policy, key);
         CheckKeys {
             seq: (args[0] == u64::from(Algorithm::SlidingLog.id())).then(|| with(&state, ":seq")),
             block: (args[4] > 0).then(|| with(&state, ":block")),
@@ -27,7 +32,7 @@ impl CheckKeys {
 
     /// Every key (for a reset): state, sequence, penalty box.
     pub(super) fn all(prefix: &KeyPrefix, policy: &Policy, key: &str) -> [String; 3] {
-        let state = prefix.tagged_key(key, policy.name(), 6);
+        let state = Self::state_key(prefix, policy, key);
         let (seq, block) = (with(&state, ":seq"), with(&state, ":block"));
         [state, seq, block]
     }

@@ -317,7 +317,7 @@ impl RateLimiter for RedisLimiter {
 
     async fn refund(&self, policy: &Policy, key: &str, cost: u32) -> Result<()> {
         validate(policy, key, u64::from(cost), false)?;
-        let [state, _, _] = CheckKeys::all(&self.prefix, policy, key);
+        let state = CheckKeys::state_key(&self.prefix, policy, key);
         let q = policy.quota();
         let args = vec![
             u64::from(policy.algorithm_kind().id()),
