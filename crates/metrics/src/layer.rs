@@ -118,19 +118,10 @@ fn method_index(method: &Method) -> usize {
     }
 }
 
-/// `"100"` ..= `"599"` as shared strings: labels without an allocation per request.
-static STATUS_CODES: std::sync::LazyLock<Vec<SharedString>> = std::sync::LazyLock::new(|| {
-    (100..600u16)
-        .map(|c| SharedString::from_shared(Arc::from(c.to_string())))
-        .collect()
-});
-
+/// The `status` label; built only when a route first sees a status (the handles are kept).
 fn status_label(status: StatusCode, style: StatusLabel) -> SharedString {
     match style {
-        StatusLabel::Code => STATUS_CODES
-            .get(usize::from(status.as_u16()).wrapping_sub(100))
-            .cloned()
-            .unwrap_or_else(|| SharedString::from_owned(status.as_str().to_owned())),
+        StatusLabel::Code => SharedString::from_owned(status.as_str().to_owned()),
         StatusLabel::Class => SharedString::const_str(match status.as_u16() {
             100..=199 => "1xx",
             200..=299 => "2xx",
