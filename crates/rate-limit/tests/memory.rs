@@ -149,39 +149,49 @@ async fn check_many_is_all_or_nothing() {
 
 #[tokio::test]
 async fn reset_consume_refund_and_peek() {
-    let (l, _clock) = limiter();
-    let p = policy("p", Quota::per_minute(3).unwrap(), Algorithm::SlidingLog);
-    assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3);
-    assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3, "peek consumed");
-    let d = l.consume(&p, "k", 5).await.unwrap(); // a penalty beyond the limit
-    assert!(!d.allowed);
-    assert!(!l.check(&p, "k", 1).await.unwrap().allowed);
-    l.refund(&p, "k", 3).await.unwrap();
-    assert!(l.check(&p, "k", 1).await.unwrap().allowed);
-    l.reset(&p, "k").await.unwrap();
-    assert_eq!(allowed(&l, &p, "k", 5).await, 3);
+    for a in ALL {
+        let (l, _clock) = limiter();
+        let p = policy("p", Quota::per_minute(3).unwrap(), a);
+        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3, "{a:?}");
+        assert_eq!(
+            l.peek(&p, "k").await.unwrap().remaining,
+            3,
+            "{a:?}: peek consumed"
+        );
+        assert_eq!(l.check(&p, "k", 1).await.unwrap().remaining, 2, "{a:?}");
+        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 2, "{a:?}");
+        let d = l.consume(&p, "k", 5).await.unwrap(); // a penalty beyond the limit
+        assert!(!d.allowed, "{a:?}");
+        assert!(!l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
+        l.refund(&p, "k", 4).await.unwrap();
+        assert!(l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
+        l.reset(&p, "k").await.unwrap();
+        assert_eq!(allowed(&l, &p, "k", 5).await, 3, "{a:?}");
+    }
 }
 
 #[tokio::test]
 async fn penalty_box_and_shadow_mode() {
-    let (l, clock) = limiter();
-    let login = Policy::new("login", Quota::per_minute(2).unwrap())
-        .unwrap()
-        .block_for(Duration::from_secs(600));
-    assert_eq!(allowed(&l, &login, "ip", 3).await, 2);
-    clock.advance(Duration::from_secs(120)); // the window is long gone...
-    let d = l.check(&login, "ip", 1).await.unwrap();
-    assert!(!d.allowed, "...but the penalty box holds");
-    assert!(d.retry_after.unwrap() > Duration::from_secs(400));
-    clock.advance(Duration::from_secs(500));
-    assert!(l.check(&login, "ip", 1).await.unwrap().allowed);
+    for a in ALL {
+        let (l, clock) = limiter();
+        let login = Policy::new("login", Quota::per_minute(2).unwrap())
+            .unwrap()
+            .algorithm(a)
+            .block_for(Duration::from_secs(600));
+        assert_eq!(allowed(&l, &login, "ip", 3).await, 2, "{a:?}");
+        clock.advance(Duration::from_secs(120)); // the window is long gone...
+        let d = l.check(&login, "ip", 1).await.unwrap();
+        assert!(!d.allowed, "{a:?}: ...but the penalty box holds");
+        assert!(d.retry_after.unwrap() > Duration::from_secs(400), "{a:?}");
+        clock.advance(Duration::from_secs(500));
+        assert!(l.check(&login, "ip", 1).await.unwrap().allowed, "{a:?}");
 
-    let shadow = Policy::new("shadow", Quota::per_minute(1).unwrap())
-        .unwrap()
-        .shadow(true);
-    assert!(l.check(&shadow, "k", 1).await.unwrap().allowed);
-    let d = l.check(&shadow, "k", 1).await.unwrap();
-    assert!(d.allowed && d.shadow_limited);
+        let shadow = policy("shadow", Quota::per_minute(1).unwrap(), a).shadow(true);
+        assert!(l.check(&shadow, "k", 1).await.unwrap().allowed, "{a:?}");
+        let d = l.check(&shadow, "k", 1).await.unwrap();
+        assert!(d.allowed && d.shadow_limited, "{a:?}");
+        assert_eq!(d.retry_after, None, "{a:?}: shadow mode never asks to wait");
+    }
 }
 
 #[tokio::test]

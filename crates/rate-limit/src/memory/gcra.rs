@@ -4,36 +4,65 @@
 use std::sync::atomic::Ordering;
 
 use super::slot::Slot;
-use super::{Mode, blocked, commits, finish};
-use crate::algorithm::{AlgoState, gcra};
+use super::{Mode, blocked_until, commits, penalize, report};
+use crate::algorithm::GcraStep;
 use crate::decision::Decision;
 use crate::quota::{Policy, Quota};
 
-/// One GCRA check of `slot` at `now`.
+/// Decides a GCRA check of `slot` at `now` and moves its TAT: the part that needs the key.
+/// `Err(until)` while the key is in the penalty box.
 #[inline]
-pub(super) fn decide(policy: &Policy, slot: &Slot, now: u64, cost: u64, mode: Mode) -> Decision {
-    if let Some(blocked) = blocked(policy, slot, now) {
-        return blocked;
+pub(super) fn step(
+    policy: &Policy,
+    slot: &Slot,
+    now: u64,
+    cost: u64,
+    mode: Mode,
+) -> Result<GcraStep, u64> {
+    let until = slot.blocked_until.load(Ordering::Relaxed);
+    if until > now {
+        return Err(until);
     }
     let params = &policy.inner().gcra;
     loop {
         let bits = slot.load_tat();
         let tat = (bits != 0).then(|| f64::from_bits(bits));
-        let out = gcra(params, tat, now, cost, mode == Mode::Consume);
-        if commits(mode, out.allowed) {
-            let new = match out.consumed {
-                AlgoState::Gcra { tat } => tat.to_bits(),
-                _ => bits, // GCRA always evaluates to a GCRA state
-            };
-            if slot
+        let step = params.step(tat, now, cost, mode == Mode::Consume);
+        if commits(mode, step.allowed)
+            && slot
                 .tat
-                .compare_exchange_weak(bits, new, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange_weak(
+                    bits,
+                    step.stored.to_bits(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_err()
-            {
-                continue; // another check moved the TAT: evaluate again
-            }
+        {
+            continue; // another check moved the TAT: evaluate again
         }
-        return finish(policy, slot, &out, now, cost, mode);
+        penalize(policy, slot, step.allowed, now, mode);
+        return Ok(step);
+    }
+}
+
+/// The decision of a [`step`] (built once the key is released).
+#[inline]
+pub(super) fn decision(
+    policy: &Policy,
+    step: Result<GcraStep, u64>,
+    now: u64,
+    cost: u64,
+    mode: Mode,
+) -> Decision {
+    match step {
+        Ok(step) => report(
+            policy,
+            &step.outcome(&policy.inner().gcra, now, cost),
+            cost,
+            mode,
+        ),
+        Err(until) => blocked_until(policy, until, now),
     }
 }
 

@@ -281,13 +281,17 @@ impl MemoryLimiter {
         mode: Mode,
     ) -> Result<Decision> {
         validate(policy, key, cost, mode == Mode::Peek)?;
-        Ok(self.with_slot(policy, key, |slot| {
+        if policy.algorithm_kind() == Algorithm::Gcra {
+            // Only the compare-and-swap runs while the key's shard is locked; the decision is
+            // built after (GCRA tolerates a clock read before the lookup: the TAT never moves back).
             let now = self.now();
-            if policy.algorithm_kind() == Algorithm::Gcra {
-                gcra::decide(policy, slot, now, cost, mode)
-            } else {
-                decide(policy, slot, &mut slot.lock(), now, cost, mode)
-            }
+            let step = self.with_slot(policy, key, |slot| {
+                gcra::step(policy, slot, now, cost, mode)
+            });
+            return Ok(gcra::decision(policy, step, now, cost, mode));
+        }
+        Ok(self.with_slot(policy, key, |slot| {
+            decide(policy, slot, &mut slot.lock(), self.now(), cost, mode)
         }))
     }
 
@@ -491,10 +495,14 @@ pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
 #[inline]
 pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision> {
     let until = slot.blocked_until.load(Ordering::Relaxed);
-    (until > now).then(|| {
-        let wait = std::time::Duration::from_micros(until - now);
-        shadowed(policy, Decision::blocked(reported_limit(policy), wait))
-    })
+    (until > now).then(|| blocked_until(policy, until, now))
+}
+
+/// The decision of a key in the penalty box until `until` (> `now`).
+#[inline]
+pub(crate) fn blocked_until(policy: &Policy, until: u64, now: u64) -> Decision {
+    let wait = std::time::Duration::from_micros(until - now);
+    shadowed(policy, Decision::blocked(reported_limit(policy), wait))
 }
 
 /// The decision of an evaluation: sets the penalty box on a denial, applies shadow mode.
@@ -507,13 +515,25 @@ pub(crate) fn finish(
     cost: u64,
     mode: Mode,
 ) -> Decision {
-    let limit = reported_limit(policy);
-    if !out.allowed && mode == Mode::Check && !policy.is_shadow() {
+    penalize(policy, slot, out.allowed, now, mode);
+    report(policy, out, cost, mode)
+}
+
+/// Puts the key in the policy's penalty box when a check was denied.
+#[inline]
+pub(crate) fn penalize(policy: &Policy, slot: &Slot, allowed: bool, now: u64, mode: Mode) {
+    if !allowed && mode == Mode::Check && !policy.is_shadow() {
         if let Some(block) = policy.block_duration() {
             let until = now.saturating_add(u64::try_from(block.as_micros()).unwrap_or(u64::MAX));
             slot.blocked_until.store(until, Ordering::Relaxed);
         }
     }
+}
+
+/// The decision reported for an evaluation, with shadow mode applied.
+#[inline]
+pub(crate) fn report(policy: &Policy, out: &Outcome, cost: u64, mode: Mode) -> Decision {
+    let limit = reported_limit(policy);
     // A peek reports what is left now, not after the hypothetical unit it evaluated.
     let remaining = if mode == Mode::Peek && out.allowed {
         out.remaining.saturating_add(cost).min(limit)
