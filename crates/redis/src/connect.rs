@@ -38,7 +38,10 @@ pub async fn connect(config: &RedisConfig) -> Result<Pool> {
     let handles = pool.connect_pool();
     // A little more than the connect timeout: fred applies it per connection attempt.
     let budget = config.connect_timeout() + Duration::from_millis(250);
-    match tokio::time::timeout(budget, pool.wait_for_connect()).await {
+    let connected = connected(pool.wait_for_connect(), || {
+        pool.clients().iter().all(ClientLike::is_connected)
+    });
+    match tokio::time::timeout(budget, connected).await {
         Ok(Ok(())) => {
             tracing::debug!(target: "nilecare_redis", redis = %config, topology = %config.topology(), "connected");
             Ok(pool)
@@ -54,6 +57,28 @@ pub async fn connect(config: &RedisConfig) -> Result<Pool> {
                 after: config.connect_timeout(),
             })
         }
+    }
+}
+
+/// Waits for fred's `wait_for_connect` or for `is_connected` to hold, whichever comes first.
+///
+/// fred's `wait_for_connect` reads the client state and then subscribes to the connect
+/// notification: a connection made between the two is never announced to it, and it waits
+/// forever (seen as a rare start-up timeout on a loaded machine). Checking the state every few
+/// milliseconds closes that window; errors of the first attempt still come from fred.
+pub(crate) async fn connected<E>(
+    wait: impl Future<Output = std::result::Result<(), E>>,
+    is_connected: impl Fn() -> bool,
+) -> std::result::Result<(), E> {
+    let polled = async {
+        while !is_connected() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let (wait, polled) = (std::pin::pin!(wait), std::pin::pin!(polled));
+    match futures_util::future::select(wait, polled).await {
+        futures_util::future::Either::Left((result, _)) => result,
+        futures_util::future::Either::Right(((), _)) => Ok(()),
     }
 }
 
@@ -82,5 +107,37 @@ async fn shut_down(pool: &Pool, handles: Vec<fred::types::ConnectHandle>) {
     let _ = tokio::time::timeout(Duration::from_millis(200), pool.quit()).await;
     for handle in handles {
         handle.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missed_connect_notification_is_caught_by_the_state() {
+        // fred's wait that missed its notification never resolves; the state says connected.
+        let up = Arc::new(AtomicBool::new(false));
+        let flag = up.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        let missed = std::future::pending::<std::result::Result<(), ()>>();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(2),
+            connected(missed, || up.load(Ordering::SeqCst)),
+        )
+        .await;
+        assert_eq!(waited, Ok(Ok(())));
+    }
+
+    #[tokio::test]
+    async fn an_error_of_the_first_attempt_still_comes_through() {
+        let failed = async { Err::<(), _>("refused") };
+        assert_eq!(connected(failed, || false).await, Err("refused"));
     }
 }

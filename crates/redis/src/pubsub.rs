@@ -78,7 +78,11 @@ pub async fn listen(
     let mut reconnects = client.reconnect_rx();
     let handle = client.connect();
     let budget = config.connect_timeout() + Duration::from_millis(250);
-    let connected = tokio::time::timeout(budget, client.wait_for_connect()).await;
+    let connected = tokio::time::timeout(
+        budget,
+        crate::connect::connected(client.wait_for_connect(), || client.is_connected()),
+    )
+    .await;
     let failure = match connected {
         Ok(Ok(())) => client.subscribe(channel).await.err().map(Error::Redis),
         Ok(Err(e)) => Some(Error::Redis(e)),
