@@ -175,6 +175,25 @@ fn redis(c: &mut Criterion) {
             })
         });
     }
+    // Many clients: each check on one of 1024 keys, so a script call seldom sees a key twice.
+    let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
+    let l = limiter.clone();
+    group.bench_function("check_sliding_window_1024_keys", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+            async move {
+                spread_over_tasks(TASKS, iters, true, move |i| {
+                    let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                    async move {
+                        let key = &keys[(i % 1024) as usize];
+                        l.check(&policy, key, 1).await.expect("check");
+                    }
+                })
+                .await
+                .elapsed
+            }
+        })
+    });
     group.finish();
     drop(server);
 }

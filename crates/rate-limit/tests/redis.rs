@@ -164,6 +164,44 @@ async fn check_many_peek_refund_reset_penalty_and_shadow() {
     assert!(d.allowed && d.shadow_limited);
 }
 
+#[tokio::test]
+async fn check_many_counts_the_same_key_twice() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    for a in ALL {
+        let once = Policy::new(
+            format!("once-{}", a.as_str()),
+            Quota::per_minute(1).unwrap(),
+        )
+        .unwrap()
+        .algorithm(a);
+        let d = l
+            .check_many(&[(&once, "k", 1), (&once, "k", 1)])
+            .await
+            .unwrap();
+        assert!(d.iter().all(|d| !d.allowed), "{a:?}: {d:?}");
+        assert!(l.check(&once, "k", 1).await.unwrap().allowed, "{a:?}");
+        assert!(!l.check(&once, "k", 1).await.unwrap().allowed, "{a:?}");
+
+        let three = Policy::new(
+            format!("three-{}", a.as_str()),
+            Quota::per_minute(3).unwrap(),
+        )
+        .unwrap()
+        .algorithm(a);
+        let d = l
+            .check_many(&[(&three, "k", 1), (&three, "k", 2)])
+            .await
+            .unwrap();
+        assert!(d.iter().all(|d| d.allowed), "{a:?}: {d:?}");
+        assert_eq!(d[1].remaining, 0, "{a:?}: the second entry sees the first");
+        assert!(
+            !l.check(&three, "k", 1).await.unwrap().allowed,
+            "{a:?}: both consumed"
+        );
+    }
+}
+
 /// 4 limiters with their own pools hammer one key concurrently.
 async fn distributed(url: &str) {
     let limiters: Vec<RedisLimiter> = futures_join(url).await;
@@ -399,6 +437,69 @@ async fn concurrent_checks_share_script_calls_and_decide_as_if_one_by_one() {
     );
     // A denied check in the same call does not deny the others.
     assert!(cold.iter().all(|d| d.allowed), "{cold:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_call_writes_each_key_once_and_decides_as_if_one_by_one() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url())
+        .await
+        .with_max_in_flight(1)
+        .unwrap();
+    for a in [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::TokenBucket,
+        Algorithm::Gcra,
+    ] {
+        // A day-long quota: nothing refills or rolls over while the test runs.
+        let p = Policy::new(format!("hot-{}", a.as_str()), Quota::per_day(100).unwrap())
+            .unwrap()
+            .algorithm(a);
+        assert_eq!(l.peek(&p, "h").await.unwrap().remaining, 100); // loads the script
+        server.reset_stats();
+        let d = decisions(spawn_checks(&l, &p, "h", 300)).await;
+        let (calls, sets) = (server.command_calls("evalsha"), server.command_calls("set"));
+        let mut remaining: Vec<u64> = d
+            .iter()
+            .filter(|d| d.allowed)
+            .map(|d| d.remaining)
+            .collect();
+        remaining.sort_unstable();
+        assert_eq!(remaining, (0..100).collect::<Vec<u64>>(), "{a:?}");
+        assert!(calls < 100, "{a:?}: 300 checks took {calls} script calls");
+        assert!(
+            (1..=calls).contains(&sets),
+            "{a:?}: {sets} writes of one key in {calls} script calls"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_state_it_did_not_write_reads_as_a_fresh_key() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    let nan = [0xffu8; 24]; // three NaN doubles
+    for (i, garbage) in [&b"not a state"[..], &nan[..], &[0u8; 3][..]]
+        .iter()
+        .enumerate()
+    {
+        for a in [
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+            Algorithm::TokenBucket,
+            Algorithm::Gcra,
+        ] {
+            let p = Policy::new(format!("p{i}-{}", a.as_str()), Quota::per_day(2).unwrap())
+                .unwrap()
+                .algorithm(a);
+            let key = format!("nilecare:rl:{{k}}:p{i}-{}", a.as_str());
+            server.command(&[b"SET".as_slice(), key.as_bytes(), garbage]);
+            l.refund(&p, "k", 1).await.unwrap();
+            assert_eq!(allowed(&l, &p, "k", 3).await, 2, "{a:?} over {garbage:?}");
+            assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 0, "{a:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,12 @@
 -- nilecare-rate-limit: evaluate groups of checks in order; a group is consumed only if every
 -- check in it passes (check_many is one group; a batch of independent checks is one group each,
--- with the same outcome as running them one after the other).
+-- with the same outcome as running them one after the other). Every entry sees the units taken
+-- by the entries before it, in its own group and in earlier groups.
 -- KEYS per entry: the state; then the sequence only for the sliding log, and the penalty box
 -- only for a policy with a block time (block_us > 0).
--- State: a string "a:b:c" (window index:count:previous, tokens:last, tat) set with PX, or a
--- sorted set of unit timestamps for the sliding log.
+-- State: three doubles packed little-endian (struct '<ddd', 24 bytes: window index, count,
+-- previous count / tokens, last refill µs / TAT µs) set with PX, or a sorted set of unit
+-- timestamps for the sliding log. A string of any other shape reads as a fresh key.
 -- ARGV: the number of distinct policies P, then 6 per policy: algorithm, limit, window_us,
 -- burst, block_us, shadow; then the number of groups; each group: its entry count, then 3 per
 -- entry: policy index (1-based), cost, mode.
@@ -12,37 +14,54 @@
 --   mode: 1 check, 2 peek, 3 consume (penalty: consume even when denied)
 -- Returns 5 integers per entry: allowed, remaining, reset_after_us, retry_after_us (-1 = none),
 -- shadow_limited. Time comes from the server (TIME), in microseconds.
-local t = redis.call('TIME')
+local call, floor, ceil, max, min = redis.call, math.floor, math.ceil, math.max, math.min
+local format, pack, unpack = string.format, struct.pack, struct.unpack
+local t = call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local GCRA_TOLERANCE = 0.5
 
-local function ms(us) return math.max(1, math.ceil(us / 1000)) end
+-- Milliseconds for PX as an integer string (Redis prints a Lua number argument with %.17g).
+local function ms(us) return format('%d', max(1, ceil(us / 1000))) end
 
--- Integers (window indexes, counts, µs timestamps) print as integers; only fractional values
--- (tokens, a GCRA TAT) need the 17 significant digits that round-trip a double.
-local function num(x)
-  if x == math.floor(x) and x < 9007199254740992 and x > -9007199254740992 then
-    return string.format('%d', x)
-  end
-  return string.format('%.17g', x)
-end
+-- Writes are kept here and made once per key at the end of the call: `states` maps a state key
+-- to {a, b, c, ttl_us}, `logs` a sliding-log key to {units added, sequence key, window_us}.
+-- `staged_*` hold the current group's writes until every entry of the group has passed.
+local states, logs = {}, {}
+local staged_states, staged_logs = nil, nil
 
--- State of the hash-free algorithms: one string "a:b:c" written with SET PX (one call).
 local function load(k)
-  local v = redis.call('GET', k)
-  if not v then return nil end
-  local a, b, c = string.match(v, '^([^:]*):([^:]*):([^:]*)$')
-  return tonumber(a), tonumber(b), tonumber(c)
+  local s = (staged_states and staged_states[k]) or states[k]
+  if s then return s[1], s[2], s[3] end
+  local v = call('GET', k)
+  if type(v) ~= 'string' or #v ~= 24 then return nil end
+  local a, b, c = unpack('<ddd', v)
+  -- x - x is 0 only for a finite x: a NaN or infinity (not written here) reads as a fresh key.
+  if a - a ~= 0 or b - b ~= 0 or c - c ~= 0 then return nil end
+  return a, b, c
 end
 
-local function store(k, a, b, c, ttl_us)
-  redis.call('SET', k, num(a) .. ':' .. num(b) .. ':' .. num(c), 'PX', ms(ttl_us))
+-- Units added to a sliding log by this call and not yet written.
+local function pending(k)
+  local n = 0
+  if staged_logs and staged_logs[k] then n = staged_logs[k][1] end
+  if logs[k] then n = n + logs[k][1] end
+  return n
 end
 
+local function keep(into_states, into_logs, k, write)
+  if write[4] then
+    into_states[k] = write
+  elseif write[1] > 0 then
+    local prev = into_logs[k]
+    if prev then prev[1] = prev[1] + write[1] else into_logs[k] = write end
+  end
+end
+
+-- Returns allowed, remaining, reset, retry, and the write that consumes the request:
+-- {a, b, c, ttl_us} for a state, {units, sequence key, window_us} for the sliding log.
 local function evaluate(k, aux, algo, limit, w, burst, cost, force)
-  -- returns allowed, remaining, reset, retry, commit (function or nil)
   if algo == 1 or algo == 2 then
-    local idx = math.floor(now / w)
+    local idx = floor(now / w)
     local i0, c0, p0 = load(k)
     c0, p0 = c0 or 0, p0 or 0
     if algo == 1 then
@@ -54,9 +73,7 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
       local reset = (idx + 1) * w - now
       local retry = -1
       if not allowed and cost <= limit then retry = reset end
-      return allowed, math.max(0, limit - used), reset, retry, function()
-        store(k, idx, used, 0, reset)
-      end
+      return allowed, max(0, limit - used), reset, retry, { idx, used, 0, reset }
     end
     local curr, prev = 0, 0
     if i0 == idx then curr, prev = c0, p0 elseif i0 == idx - 1 then curr, prev = 0, c0 end
@@ -65,82 +82,75 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
     local allowed = estimate + cost <= limit
     local charged = 0
     if allowed or force then charged = cost end
-    local remaining = math.max(0, math.floor(limit - estimate - charged))
+    local remaining = max(0, floor(limit - estimate - charged))
     local count = curr + charged
     local reset = 0
     if count > 0 then reset = (w - elapsed) + w elseif prev > 0 then reset = w - elapsed end
     local retry = -1
     if not allowed and cost <= limit then
       if curr + cost <= limit then
-        local at = math.max(0, math.ceil(w - (limit - curr - cost) * w / prev))
-        retry = math.max(1, at - elapsed)
+        local at = max(0, ceil(w - (limit - curr - cost) * w / prev))
+        retry = max(1, at - elapsed)
       else
-        local at = math.max(0, math.ceil(w - (limit - cost) * w / math.max(curr, 1)))
+        local at = max(0, ceil(w - (limit - cost) * w / max(curr, 1)))
         retry = (w - elapsed) + at
       end
     end
-    return allowed, remaining, reset, retry, function()
-      store(k, idx, count, prev, (idx + 2) * w - now)
-    end
+    return allowed, remaining, reset, retry, { idx, count, prev, (idx + 2) * w - now }
   elseif algo == 3 then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - w)
-    local used = redis.call('ZCARD', k)
+    call('ZREMRANGEBYSCORE', k, '-inf', now - w)
+    local stored = call('ZCARD', k)
+    local unwritten = pending(k) -- the newest units, all at `now`
+    local used = stored + unwritten
     local allowed = used + cost <= limit
     local retry = -1
     if not allowed and cost <= limit then
       local kth = used + cost - limit
-      local e = redis.call('ZRANGE', k, kth - 1, kth - 1, 'WITHSCORES')
-      if e[2] then retry = math.max(1, tonumber(e[2]) + w - now) end
+      if kth > stored then
+        retry = w
+      else
+        local e = call('ZRANGE', k, kth - 1, kth - 1, 'WITHSCORES')
+        if e[2] then retry = max(1, tonumber(e[2]) + w - now) end
+      end
     end
     local add = 0
-    if allowed or force then add = math.min(cost, limit * 2) end
+    if allowed or force then add = min(cost, limit * 2) end
     local newest = nil
-    if add > 0 then
+    if add > 0 or unwritten > 0 then
       newest = now
     else
-      local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+      local last = call('ZRANGE', k, -1, -1, 'WITHSCORES')
       if last[2] then newest = tonumber(last[2]) end
     end
     local reset = 0
     if newest then reset = newest + w - now end
-    return allowed, math.max(0, limit - used - add), reset, retry, function()
-      if add > 0 then
-        local seq = redis.call('INCRBY', aux, add)
-        for j = seq - add + 1, seq do redis.call('ZADD', k, now, j) end
-        redis.call('PEXPIRE', k, ms(w))
-        redis.call('PEXPIRE', aux, ms(w))
-      end
-    end
+    return allowed, max(0, limit - used - add), reset, retry, { add, aux, w }
   elseif algo == 4 then
     local rate = limit / w
     local t0, l0 = load(k)
     local tokens = burst
-    if t0 then tokens = math.min(burst, t0 + math.max(0, now - l0) * rate) end
+    if t0 then tokens = min(burst, t0 + max(0, now - l0) * rate) end
     local allowed = tokens >= cost
     local after = tokens
     if allowed or force then after = tokens - cost end
-    local reset = math.max(0, math.ceil((burst - after) / rate))
+    local reset = max(0, ceil((burst - after) / rate))
     local retry = -1
-    if not allowed and cost <= burst then retry = math.max(1, math.ceil((cost - tokens) / rate)) end
-    return allowed, math.max(0, math.floor(after)), reset, retry, function()
-      store(k, after, now, 0, reset)
-    end
+    if not allowed and cost <= burst then retry = max(1, ceil((cost - tokens) / rate)) end
+    return allowed, max(0, floor(after)), reset, retry, { after, now, 0, reset }
   else
     local interval = w / limit
     local tolerance = burst * interval
     local tat = load(k)
-    if tat then tat = math.max(tat, now) else tat = now end
+    if tat then tat = max(tat, now) else tat = now end
     local new_tat = tat + cost * interval
     local allowed = new_tat - now <= tolerance + GCRA_TOLERANCE
     local stored = tat
     if allowed or force then stored = new_tat end
-    local remaining = math.max(0, math.floor((tolerance - (stored - now) + GCRA_TOLERANCE) / interval))
+    local remaining = max(0, floor((tolerance - (stored - now) + GCRA_TOLERANCE) / interval))
     local retry = -1
-    if not allowed and cost <= burst then retry = math.max(1, math.ceil(new_tat - tolerance - now)) end
-    local reset = math.max(0, math.ceil(stored - now))
-    return allowed, remaining, reset, retry, function()
-      store(k, stored, 0, 0, reset)
-    end
+    if not allowed and cost <= burst then retry = max(1, ceil(new_tat - tolerance - now)) end
+    local reset = max(0, ceil(stored - now))
+    return allowed, remaining, reset, retry, { stored, 0, 0, reset }
   end
 end
 
@@ -163,9 +173,10 @@ for _ = 1, groups do
   local n = tonumber(ARGV[arg])
   arg = arg + 1
   local first = entry
-  local commits = {}
-  local blocks = {}
+  local blocks = nil
   local all_ok = true
+  -- A lone entry's write is final once it passes; a larger group stages its writes.
+  if n > 1 then staged_states, staged_logs = {}, {} end
   for _ = 1, n do
     local p = policies[tonumber(ARGV[arg])]
     local cost, mode = tonumber(ARGV[arg + 1]), tonumber(ARGV[arg + 2])
@@ -181,29 +192,34 @@ for _ = 1, groups do
       kb = KEYS[key]
       key = key + 1
     end
-    local allowed, remaining, reset, retry, commit
+    local allowed, remaining, reset, retry, write
     -- Only policies with a penalty box can have a block key: skip the call otherwise.
     local blocked = 0
-    if block > 0 then blocked = redis.call('PTTL', kb) end
+    if block > 0 then blocked = call('PTTL', kb) end
     if blocked > 0 then
-      allowed, remaining, reset, retry, commit = false, 0, blocked * 1000, blocked * 1000, nil
+      allowed, remaining, reset, retry = false, 0, blocked * 1000, blocked * 1000
     else
-      allowed, remaining, reset, retry, commit = evaluate(k, aux, algo, limit, w, burst, cost, mode == 3)
+      allowed, remaining, reset, retry, write = evaluate(k, aux, algo, limit, w, burst, cost, mode == 3)
     end
     -- A peek reports what is left now, not after the hypothetical unit it evaluated.
-    if mode == 2 and allowed then remaining = math.min(remaining + cost, math.max(limit, burst)) end
+    if mode == 2 and allowed then remaining = min(remaining + cost, max(limit, burst)) end
     local shadow_limited = 0
     if not allowed and shadow == 1 then
       allowed, shadow_limited, retry = true, 1, -1
     end
     if not allowed then
       all_ok = false
-      if block > 0 and mode == 1 then blocks[#blocks + 1] = { kb, block } end
+      if block > 0 and mode == 1 then
+        blocks = blocks or {}
+        blocks[#blocks + 1] = { kb, block }
+      end
     end
-    if mode == 3 and commit then
-      commit()
-    elseif mode == 1 and commit and shadow_limited == 0 then
-      commits[#commits + 1] = commit
+    if write then
+      if mode == 3 then
+        keep(states, logs, k, write)
+      elseif mode == 1 and allowed and shadow_limited == 0 then
+        if n > 1 then keep(staged_states, staged_logs, k, write) else keep(states, logs, k, write) end
+      end
     end
     local o = entry * 5
     out[o + 1] = allowed and 1 or 0
@@ -214,10 +230,26 @@ for _ = 1, groups do
     entry = entry + 1
   end
   if all_ok then
-    for _, c in ipairs(commits) do c() end
+    if staged_states then
+      for k, s in pairs(staged_states) do states[k] = s end
+      for k, l in pairs(staged_logs) do keep(states, logs, k, l) end
+    end
   else
     for e = first, entry - 1 do out[e * 5 + 1] = 0 end
-    for _, b in ipairs(blocks) do redis.call('SET', b[1], 1, 'PX', ms(b[2])) end
+    if blocks then
+      for _, b in ipairs(blocks) do call('SET', b[1], '1', 'PX', ms(b[2])) end
+    end
   end
+  staged_states, staged_logs = nil, nil
+end
+for k, s in pairs(states) do
+  call('SET', k, pack('<ddd', s[1], s[2], s[3]), 'PX', ms(s[4]))
+end
+for k, l in pairs(logs) do
+  local add, aux, w = l[1], l[2], l[3]
+  local seq = call('INCRBY', aux, add)
+  for j = seq - add + 1, seq do call('ZADD', k, now, j) end
+  call('PEXPIRE', k, ms(w))
+  call('PEXPIRE', aux, ms(w))
 end
 return out

@@ -347,13 +347,12 @@ local algo, limit, w, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumb
 local k = KEYS[1]
 if algo == 3 then redis.call('ZPOPMAX', k, cost) return 1 end
 local v = redis.call('GET', k)
-if not v then return 0 end
-local a, b, c = string.match(v, '^([^:]*):([^:]*):([^:]*)$')
-a, b, c = tonumber(a), tonumber(b), tonumber(c)
+if type(v) ~= 'string' or #v ~= 24 then return 0 end
+local a, b, c = struct.unpack('<ddd', v)
+if a - a ~= 0 or b - b ~= 0 or c - c ~= 0 then return 0 end
 if algo == 1 or algo == 2 then b = math.max(0, b - cost)
 elseif algo == 4 then a = math.min(burst, a + cost)
 else a = a - cost * (w / limit) end
-local f = function(x) return string.format('%.17g', x) end
-redis.call('SET', k, f(a) .. ':' .. f(b) .. ':' .. f(c), 'KEEPTTL')
+redis.call('SET', k, struct.pack('<ddd', a, b, c), 'KEEPTTL')
 return 1
 ";
