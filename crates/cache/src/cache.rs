@@ -45,6 +45,7 @@ pub(crate) struct Shared<S> {
     reported_evictions: AtomicU64,
     warnings: LogThrottle,
     lookups: m::LookupCounters,
+    durations: m::OperationDurations,
     /// `store.is_remote()`, read once.
     remote: bool,
 }
@@ -66,6 +67,7 @@ impl<S: Store> Shared<S> {
             remote: store.is_remote(),
             store,
             lookups: m::LookupCounters::new(name.clone()),
+            durations: m::OperationDurations::new(name.clone()),
             name,
             root,
             default_ttl,
@@ -539,7 +541,7 @@ impl<S: Store> Cache<S> {
         result: &Result<T>,
     ) {
         if let Some(started) = started {
-            m::duration(&self.shared.name, operation, started.elapsed());
+            self.shared.durations.record(operation, started.elapsed());
         }
         if let Err(e) = result {
             Counters::add(&self.shared.counters.errors, 1);

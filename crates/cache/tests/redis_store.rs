@@ -154,3 +154,51 @@ async fn a_paused_server_cannot_stall_reads() {
     .await;
     assert!(back);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn remote_operations_are_timed_per_operation_and_recorder() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let server = RedisServer::start();
+    let cache = redis_cache(&server).await;
+    let samples = |recorder: &DebuggingRecorder| {
+        let mut by_operation = std::collections::BTreeMap::new();
+        for (k, _, _, v) in recorder.snapshotter().snapshot().into_vec() {
+            let k = k.key();
+            if k.name() != "nilecare_cache_operation_duration_seconds" {
+                continue;
+            }
+            assert!(
+                k.labels()
+                    .any(|l| l.key() == "cache" && l.value() == "faults"),
+                "{k:?}"
+            );
+            let operation = k
+                .labels()
+                .find(|l| l.key() == "operation")
+                .unwrap_or_else(|| panic!("{k:?}"));
+            if let DebugValue::Histogram(s) = v {
+                by_operation.insert(operation.value().to_owned(), s.len());
+            }
+        }
+        by_operation
+    };
+    let first = DebuggingRecorder::new();
+    {
+        let _guard = metrics::set_default_local_recorder(&first);
+        cache.set("k:1", &1u32, None).await.unwrap();
+        let _ = cache.get::<u32>("k:1").await;
+        let _ = cache.get::<u32>("k:2").await;
+        cache.del("k:1").await.unwrap();
+    }
+    let second = DebuggingRecorder::new();
+    {
+        let _guard = metrics::set_default_local_recorder(&second);
+        let _ = cache.get::<u32>("k:1").await;
+    }
+    let (first, second) = (samples(&first), samples(&second));
+    assert_eq!(first.get("set"), Some(&1), "{first:?}");
+    assert_eq!(first.get("get"), Some(&2), "{first:?}");
+    assert_eq!(first.get("del"), Some(&1), "{first:?}");
+    assert_eq!(second.get("get"), Some(&1), "{second:?}");
+    assert_eq!(second.values().sum::<usize>(), 1, "{second:?}");
+}

@@ -1,12 +1,78 @@
-//! [`CachedCounters`]: counter handles kept across calls, for hot paths in library crates.
+//! [`CachedCounters`] and [`CachedHistograms`]: metric handles kept across calls, for hot
+//! paths in library crates.
 
 use std::sync::OnceLock;
 
-use metrics::{Counter, Key, Label, Level, Metadata};
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
 
 /// Where cached registrations come from (the `metrics` metadata of the handles).
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The address of the recorder `metrics` would use right now.
+pub(crate) fn current_recorder() -> usize {
+    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
+}
+
+/// A kind of handle a recorder registers.
+trait Register: Sized {
+    fn register(recorder: &dyn Recorder, key: &Key) -> Self;
+}
+
+impl Register for Counter {
+    fn register(recorder: &dyn Recorder, key: &Key) -> Self {
+        recorder.register_counter(key, &METADATA)
+    }
+}
+
+impl Register for Histogram {
+    fn register(recorder: &dyn Recorder, key: &Key) -> Self {
+        recorder.register_histogram(key, &METADATA)
+    }
+}
+
+/// `N` handles of one metric (one per label set), with the recorder that issued them.
+#[derive(Debug)]
+struct Cached<H, const N: usize> {
+    keys: [Key; N],
+    handles: OnceLock<(usize, [H; N])>,
+}
+
+impl<H: Register, const N: usize> Cached<H, N> {
+    fn new(name: &'static str, label_sets: [Vec<(&'static str, String)>; N]) -> Self {
+        Cached {
+            keys: label_sets.map(|labels| {
+                Key::from_parts(
+                    name,
+                    labels
+                        .into_iter()
+                        .map(|(k, v)| Label::new(k, v))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            handles: OnceLock::new(),
+        }
+    }
+
+    /// Runs `f` on handle `index` of the current recorder (out-of-range indices are ignored).
+    #[inline]
+    fn with(&self, index: usize, f: impl FnOnce(&H)) {
+        if index >= N {
+            return;
+        }
+        let recorder = current_recorder();
+        match self.handles.get() {
+            Some((id, handles)) if *id == recorder => f(&handles[index]),
+            _ => {
+                let handles = metrics::with_recorder(|r| {
+                    std::array::from_fn(|i| H::register(r, &self.keys[i]))
+                });
+                f(&handles[index]);
+                let _ = self.handles.set((recorder, handles));
+            }
+        }
+    }
+}
 
 /// A fixed set of counters (one name, `N` label sets) whose handles are looked up once per
 /// recorder instead of on every increment.
@@ -30,49 +96,47 @@ static METADATA: Metadata<'static> =
 /// lookups.increment(0, 1); // one hit
 /// ```
 #[derive(Debug)]
-pub struct CachedCounters<const N: usize> {
-    keys: [Key; N],
-    handles: OnceLock<(usize, [Counter; N])>,
-}
-
-/// The address of the recorder `metrics` would use right now.
-pub(crate) fn current_recorder() -> usize {
-    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
-}
+pub struct CachedCounters<const N: usize>(Cached<Counter, N>);
 
 impl<const N: usize> CachedCounters<N> {
     /// Counters named `name`, one per label set.
     pub fn new(name: &'static str, label_sets: [Vec<(&'static str, String)>; N]) -> Self {
-        CachedCounters {
-            keys: label_sets.map(|labels| {
-                Key::from_parts(
-                    name,
-                    labels
-                        .into_iter()
-                        .map(|(k, v)| Label::new(k, v))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-            handles: OnceLock::new(),
-        }
+        CachedCounters(Cached::new(name, label_sets))
     }
 
     /// Adds `n` to counter `index` (out-of-range indices are ignored).
+    #[inline]
     pub fn increment(&self, index: usize, n: u64) {
-        if index >= N {
-            return;
-        }
-        let recorder = current_recorder();
-        match self.handles.get() {
-            Some((id, handles)) if *id == recorder => handles[index].increment(n),
-            _ => {
-                let handles = metrics::with_recorder(|r| {
-                    std::array::from_fn(|i| r.register_counter(&self.keys[i], &METADATA))
-                });
-                handles[index].increment(n);
-                let _ = self.handles.set((recorder, handles));
-            }
-        }
+        self.0.with(index, |c| c.increment(n));
+    }
+}
+
+/// A fixed set of histograms (one name, `N` label sets) whose handles are looked up once per
+/// recorder instead of on every sample: the histogram counterpart of [`CachedCounters`], with
+/// the same rule for a recorder that changes.
+///
+/// ```
+/// use nilecare_metrics::CachedHistograms;
+///
+/// let durations = CachedHistograms::new(
+///     "nilecare_ratelimit_check_duration_seconds",
+///     [vec![("policy", "api".to_owned()), ("backend", "redis".to_owned())]],
+/// );
+/// durations.record(0, 0.000_42);
+/// ```
+#[derive(Debug)]
+pub struct CachedHistograms<const N: usize>(Cached<Histogram, N>);
+
+impl<const N: usize> CachedHistograms<N> {
+    /// Histograms named `name`, one per label set.
+    pub fn new(name: &'static str, label_sets: [Vec<(&'static str, String)>; N]) -> Self {
+        CachedHistograms(Cached::new(name, label_sets))
+    }
+
+    /// Records `value` in histogram `index` (out-of-range indices are ignored).
+    #[inline]
+    pub fn record(&self, index: usize, value: f64) {
+        self.0.with(index, |h| h.record(value));
     }
 }
 
@@ -121,5 +185,51 @@ mod tests {
         metrics::with_local_recorder(&second, || c.increment(1, 5));
         assert_eq!(value(&first, "a"), 3);
         assert_eq!(value(&second, "b"), 5);
+    }
+
+    /// Every histogram's samples by its `policy` label (a snapshot drains histograms).
+    fn samples(recorder: &DebuggingRecorder) -> std::collections::BTreeMap<String, Vec<f64>> {
+        recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(k, _, _, v)| match v {
+                DebugValue::Histogram(values) => Some((
+                    k.key()
+                        .labels()
+                        .find(|l| l.key() == "policy")
+                        .map(|l| l.value().to_owned())
+                        .unwrap_or_default(),
+                    values.into_iter().map(|v| v.into_inner()).collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn samples_reach_the_current_recorder_even_when_it_changes() {
+        let h = CachedHistograms::new(
+            "t_seconds",
+            [
+                vec![("policy", "a".to_owned())],
+                vec![("policy", "b".to_owned())],
+            ],
+        );
+        let first = DebuggingRecorder::new();
+        metrics::with_local_recorder(&first, || {
+            h.record(0, 0.5);
+            h.record(1, 2.0);
+            h.record(0, 1.5);
+            h.record(9, 1.0); // ignored
+        });
+        let second = DebuggingRecorder::new();
+        metrics::with_local_recorder(&second, || h.record(1, 3.0));
+        let (first, second) = (samples(&first), samples(&second));
+        assert_eq!(first["a"], vec![0.5, 1.5]);
+        assert_eq!(first["b"], vec![2.0]);
+        assert_eq!(second["b"], vec![3.0]);
+        assert!(second.get("a").is_none_or(Vec::is_empty), "{second:?}");
     }
 }

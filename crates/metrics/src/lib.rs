@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use handler::{TEXT_FORMAT, metrics_handler};
-pub use handles::CachedCounters;
+pub use handles::{CachedCounters, CachedHistograms};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use layer::{HttpMetrics, HttpMetricsLayer, StatusLabel, future};

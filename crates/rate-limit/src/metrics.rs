@@ -5,10 +5,6 @@
 //! | `nilecare_ratelimit_decisions_total` | counter | `policy`, `result` = `allowed` / `limited` / `shadow_limited` / `fallback` |
 //! | `nilecare_ratelimit_check_duration_seconds` | histogram | `policy`, `backend` (Redis checks only) |
 
-use std::sync::Arc;
-
-use metrics::SharedString;
-
 use crate::decision::Decision;
 use crate::quota::Policy;
 
@@ -30,14 +26,14 @@ pub fn describe() {
     );
 }
 
-/// The decision counters of one policy (handles cached per recorder: a registry lookup costs
-/// about as much as a whole in-memory check) and its shared label.
+/// The decision counters and the Redis check duration of one policy (handles cached per
+/// recorder: a registry lookup costs about as much as a whole in-memory check).
 #[derive(Debug)]
 pub(crate) struct DecisionCounters {
-    /// The `policy` label of the duration histogram (only remote backends are timed).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    policy: SharedString,
     counters: nilecare_metrics::CachedCounters<4>,
+    /// `backend="redis"`: only remote backends are timed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    redis_durations: nilecare_metrics::CachedHistograms<1>,
 }
 
 /// The `result` labels, in counter order.
@@ -48,8 +44,14 @@ impl DecisionCounters {
         let label =
             |result: &str| vec![("policy", policy.to_owned()), ("result", result.to_owned())];
         DecisionCounters {
-            policy: SharedString::from_shared(Arc::from(policy)),
             counters: nilecare_metrics::CachedCounters::new(DECISIONS_TOTAL, RESULTS.map(label)),
+            redis_durations: nilecare_metrics::CachedHistograms::new(
+                CHECK_DURATION_SECONDS,
+                [vec![
+                    ("policy", policy.to_owned()),
+                    ("backend", "redis".to_owned()),
+                ]],
+            ),
         }
     }
 }
@@ -77,14 +79,14 @@ pub(crate) fn record(policy: &Policy, decision: &Decision) {
         .increment(result_index(decision), 1);
 }
 
+/// Records the duration of a check against Redis.
 #[cfg(feature = "redis")]
-pub(crate) fn duration(policy: &Policy, backend: &'static str, elapsed: std::time::Duration) {
-    metrics::histogram!(
-        CHECK_DURATION_SECONDS,
-        "policy" => policy.inner().metrics.policy.clone(),
-        "backend" => backend
-    )
-    .record(elapsed.as_secs_f64());
+pub(crate) fn redis_duration(policy: &Policy, elapsed: std::time::Duration) {
+    policy
+        .inner()
+        .metrics
+        .redis_durations
+        .record(0, elapsed.as_secs_f64());
 }
 
 #[cfg(test)]

@@ -202,6 +202,78 @@ async fn check_many_counts_the_same_key_twice() {
     }
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn redis_checks_are_counted_and_timed_per_policy() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let server = RedisServer::start();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    for max_batch in [64, 1] {
+        let l = redis_limiter(&server.url())
+            .await
+            .with_max_batch(max_batch)
+            .unwrap();
+        let p = Policy::new(format!("timed-{max_batch}"), Quota::per_minute(2).unwrap()).unwrap();
+        assert_eq!(allowed(&l, &p, "k", 3).await, 2);
+        let snapshot = snapshotter.snapshot().into_vec();
+        let of_policy = |name: &str| {
+            snapshot
+                .iter()
+                .filter(|(k, _, _, _)| {
+                    k.key().name() == name
+                        && k.key()
+                            .labels()
+                            .any(|l| l.key() == "policy" && l.value() == p.name())
+                })
+                .map(|(k, _, _, v)| {
+                    (
+                        k.key()
+                            .labels()
+                            .map(|l| l.value().to_owned())
+                            .collect::<Vec<_>>(),
+                        v,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let durations = of_policy("nilecare_ratelimit_check_duration_seconds");
+        assert_eq!(durations.len(), 1, "{durations:?}");
+        assert!(
+            durations[0].0.contains(&"redis".to_owned()),
+            "{durations:?}"
+        );
+        match &durations[0].1 {
+            DebugValue::Histogram(samples) => {
+                assert_eq!(samples.len(), 3, "one sample per check");
+                assert!(
+                    samples
+                        .iter()
+                        .all(|s| s.into_inner() > 0.0 && s.into_inner() < 1.0)
+                );
+            }
+            other => panic!("not a histogram: {other:?}"),
+        }
+        let decisions = of_policy("nilecare_ratelimit_decisions_total");
+        let count = |result: &str| {
+            decisions
+                .iter()
+                .find(|(labels, _)| labels.contains(&result.to_owned()))
+                .map(|(_, v)| *v)
+        };
+        assert_eq!(
+            count("allowed"),
+            Some(&DebugValue::Counter(2)),
+            "{decisions:?}"
+        );
+        assert_eq!(
+            count("limited"),
+            Some(&DebugValue::Counter(1)),
+            "{decisions:?}"
+        );
+    }
+}
+
 /// 4 limiters with their own pools hammer one key concurrently.
 async fn distributed(url: &str) {
     let limiters: Vec<RedisLimiter> = futures_join(url).await;

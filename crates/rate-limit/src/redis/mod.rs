@@ -208,7 +208,7 @@ impl RedisLimiter {
             .iter()
             .zip(reply.chunks_exact(REPLY_PER_ENTRY))
             .map(|((policy, _, _, _), r)| {
-                crate::metrics::duration(policy, "redis", elapsed);
+                crate::metrics::redis_duration(policy, elapsed);
                 decision(policy, r)
             })
             .collect())
@@ -260,7 +260,7 @@ impl RedisLimiter {
             }
             Err(_) => return Err(timeout_error(self.timeout)),
         };
-        crate::metrics::duration(policy, "redis", started.elapsed());
+        crate::metrics::redis_duration(policy, started.elapsed());
         Ok(decision(policy, &r))
     }
 }
