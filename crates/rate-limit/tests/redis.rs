@@ -165,6 +165,39 @@ async fn check_many_peek_refund_reset_penalty_and_shadow() {
 }
 
 #[tokio::test]
+async fn every_algorithm_peeks_consumes_refunds_and_resets() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    for a in ALL {
+        // A day-long quota: nothing refills or rolls over while the test runs.
+        let p = Policy::new(format!("p-{}", a.as_str()), Quota::per_day(3).unwrap())
+            .unwrap()
+            .algorithm(a);
+        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3, "{a:?}");
+        assert_eq!(
+            l.peek(&p, "k").await.unwrap().remaining,
+            3,
+            "{a:?}: peek consumed"
+        );
+        assert_eq!(l.check(&p, "k", 1).await.unwrap().remaining, 2, "{a:?}");
+        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 2, "{a:?}");
+        assert!(!l.consume(&p, "k", 5).await.unwrap().allowed, "{a:?}");
+        assert!(!l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
+        l.refund(&p, "k", 4).await.unwrap();
+        assert!(
+            l.check(&p, "k", 1).await.unwrap().allowed,
+            "{a:?}: the refund gave units back"
+        );
+        assert!(
+            !l.check(&p, "k", 1).await.unwrap().allowed,
+            "{a:?}: only 4 of 6"
+        );
+        l.reset(&p, "k").await.unwrap();
+        assert_eq!(allowed(&l, &p, "k", 5).await, 3, "{a:?}");
+    }
+}
+
+#[tokio::test]
 async fn check_many_counts_the_same_key_twice() {
     let server = RedisServer::start();
     let l = redis_limiter(&server.url()).await;
