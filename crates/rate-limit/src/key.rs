@@ -64,17 +64,33 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The key of an IP: IPv4 as is; IPv6 grouped by its /`v6_prefix` network (one subscriber
-/// usually owns a whole /64, so per-address keys would be trivial to evade).
-pub(crate) fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
+/// Appends the key of an IP: IPv4 as is; IPv6 grouped by its /`v6_prefix` network (one
+/// subscriber usually owns a whole /64, so per-address keys would be trivial to evade).
+pub(crate) fn push_ip_key(out: &mut String, ip: IpAddr, v6_prefix: u8) {
     match canonical(ip) {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                crate::text::push_decimal(out, u64::from(octet));
+            }
+        }
         IpAddr::V6(v6) => {
+            use std::fmt::Write;
             let prefix = v6_prefix.min(128);
             let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            format!("{}/{prefix}", Ipv6Addr::from(u128::from(v6) & mask))
+            let _ = write!(out, "{}/{prefix}", Ipv6Addr::from(u128::from(v6) & mask));
         }
     }
+}
+
+/// The key of an IP (see [`push_ip_key`]).
+#[cfg(test)]
+fn ip_key(ip: IpAddr, v6_prefix: u8) -> String {
+    let mut key = String::new();
+    push_ip_key(&mut key, ip, v6_prefix);
+    key
 }
 
 /// Parses one `X-Forwarded-For` / `Forwarded: for=` element: `1.2.3.4`, `1.2.3.4:80`,
@@ -182,7 +198,12 @@ impl KeyExtractor {
         KeyExtractor {
             name: "peer_ip",
             extract: Arc::new(move |parts, trusted| {
-                client_ip(parts, trusted).map(|ip| format!("ip:{}", ip_key(ip, v6_prefix)))
+                client_ip(parts, trusted).map(|ip| {
+                    let mut key = String::with_capacity(24);
+                    key.push_str("ip:");
+                    push_ip_key(&mut key, ip, v6_prefix);
+                    key
+                })
             }),
         }
     }
@@ -272,6 +293,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, "2001:db8:1:2::/64");
         assert_eq!(ip_key("::ffff:1.2.3.4".parse().unwrap(), 64), "1.2.3.4");
+        assert_eq!(ip_key("0.10.255.100".parse().unwrap(), 64), "0.10.255.100");
     }
 
     #[test]

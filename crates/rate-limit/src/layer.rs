@@ -266,19 +266,19 @@ fn policy_header(policies: &[Policy]) -> String {
 
 /// `"name";r=remaining;t=reset` items.
 fn state_header(policies: &[Policy], decisions: &[Decision]) -> String {
-    policies
-        .iter()
-        .zip(decisions)
-        .map(|(p, d)| {
-            format!(
-                "\"{}\";r={};t={}",
-                p.name(),
-                d.remaining,
-                secs(d.reset_after)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(32 * policies.len());
+    for (i, (p, d)) in policies.iter().zip(decisions).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(p.name());
+        out.push_str("\";r=");
+        crate::text::push_decimal(&mut out, d.remaining);
+        out.push_str(";t=");
+        crate::text::push_decimal(&mut out, secs(d.reset_after));
+    }
+    out
 }
 
 impl Config {

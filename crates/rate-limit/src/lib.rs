@@ -17,6 +17,8 @@ mod redis;
 #[cfg(feature = "redis")]
 mod resilient;
 mod store;
+#[cfg(feature = "axum")]
+mod text;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::Decision;
