@@ -53,10 +53,11 @@ async fn the_middleware_stack_adds_few_allocations_per_request() {
     let stack = blocks_per_request(&support::Client::new(app.addr), "/api/v1/hello", 1000).await;
     let added = stack - bare;
     eprintln!("bare {bare:.1}, stack {stack:.1}: the stack adds {added:.1} blocks per request");
-    // Measured: 46 (request id, headers, extensions, the rate-limit check, one boxed stack per
-    // route). One `Router::layer` call per middleware instead of one per stack adds 37 more.
+    // Measured: 36 (request id, headers, extensions, the rate-limit check, one boxed stack per
+    // route). One `Router::layer` call per middleware instead of one per stack adds 37 more;
+    // versioning through `axum::middleware::from_fn` (a boxed stack and future per request) 10.
     assert!(
-        added < 55.0,
+        added < 45.0,
         "the stack adds {added:.1} allocations per request"
     );
     app.shutdown().await;

@@ -105,7 +105,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
     )?;
     // Versioning rewrites the path, so it runs before the router.
     let service = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(versioning::negotiate_layer))
+        .layer(versioning::VersioningLayer)
         .service(app);
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await?;
     let addr = listener.local_addr()?;

@@ -10,8 +10,9 @@
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapOk, Ready, ready};
 use nilecare::error_handler::ApiError;
 
 /// The version header, asked for and echoed.
@@ -57,39 +58,80 @@ fn negotiate(path: &str, headers: &axum::http::HeaderMap) -> Result<Option<ApiVe
 /// Before routing: picks the version, rewrites the path to it, records it, and echoes it in
 /// the response. An unsupported `X-API-Version` is answered here with 400 problem+json: it must
 /// never reach the response cache, which would answer it with a cached v1 entry.
-pub async fn negotiate_layer(mut request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let version = match negotiate(path, request.headers()) {
-        Ok(version) => version,
-        Err(value) => return unsupported(&value).into_response(),
-    };
-    if let Some(version) = version {
-        if version == ApiVersion::V2 && path.starts_with("/api/v1") {
-            let rewritten = format!(
-                "/api/v2{}{}",
-                &path["/api/v1".len()..],
-                request
-                    .uri()
-                    .query()
-                    .map(|q| format!("?{q}"))
-                    .unwrap_or_default()
-            );
-            if let Ok(uri) = rewritten.parse::<Uri>() {
-                *request.uri_mut() = uri;
-            }
-        }
-        request.extensions_mut().insert(version);
+///
+/// A tower layer rather than `axum::middleware::from_fn`: that one boxes the rest of the stack
+/// and the response future on every request (10 of the stack's 46 allocations per request).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VersioningLayer;
+
+impl<S> tower::Layer<S> for VersioningLayer {
+    type Service = Versioning<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Versioning { inner }
     }
-    let mut response = next.run(request).await;
-    if let Some(version) = version {
-        let value = match version {
-            ApiVersion::V1 => "1",
-            ApiVersion::V2 => "2",
+}
+
+/// The service of [`VersioningLayer`].
+#[derive(Clone, Debug)]
+pub struct Versioning<S> {
+    inner: S,
+}
+
+/// Echoes a version in the response (a plain function, so the future type can be named).
+type Echo = fn(Response) -> Response;
+
+impl<S> tower::Service<Request> for Versioning<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, MapOk<S::Future, Echo>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let version = match negotiate(path, request.headers()) {
+            Ok(version) => version,
+            Err(value) => return Either::Left(ready(Ok(unsupported(&value).into_response()))),
         };
-        response
-            .headers_mut()
-            .insert(X_API_VERSION, HeaderValue::from_static(value));
+        let on_response: Echo = match version {
+            None => |response| response,
+            Some(ApiVersion::V1) => |response| echo(response, "1"),
+            Some(ApiVersion::V2) => |response| echo(response, "2"),
+        };
+        if let Some(version) = version {
+            if version == ApiVersion::V2 && path.starts_with("/api/v1") {
+                let rewritten = format!(
+                    "/api/v2{}{}",
+                    &path["/api/v1".len()..],
+                    request
+                        .uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                );
+                if let Ok(uri) = rewritten.parse::<Uri>() {
+                    *request.uri_mut() = uri;
+                }
+            }
+            request.extensions_mut().insert(version);
+        }
+        Either::Right(self.inner.call(request).map_ok(on_response))
     }
+}
+
+fn echo(mut response: Response, version: &'static str) -> Response {
+    response
+        .headers_mut()
+        .insert(X_API_VERSION, HeaderValue::from_static(version));
     response
 }
 
