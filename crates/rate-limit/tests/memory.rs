@@ -1,19 +1,15 @@
 //! The memory limiter against a manual clock: boundaries, refill, all-or-nothing, extras.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod support;
+
+use support::{ALL, allowed};
+
 use std::time::Duration;
 
 use nilecare_rate_limit::{
     Algorithm, Error, ManualClock, MemoryLimiter, Policy, Quota, RateLimiter,
 };
-
-const ALL: [Algorithm; 5] = [
-    Algorithm::FixedWindow,
-    Algorithm::SlidingWindow,
-    Algorithm::SlidingLog,
-    Algorithm::TokenBucket,
-    Algorithm::Gcra,
-];
 
 fn limiter() -> (MemoryLimiter, ManualClock) {
     let clock = ManualClock::new();
@@ -29,16 +25,6 @@ fn limiter() -> (MemoryLimiter, ManualClock) {
 
 fn policy(name: &str, q: Quota, a: Algorithm) -> Policy {
     Policy::new(name, q).unwrap().algorithm(a)
-}
-
-async fn allowed(l: &MemoryLimiter, p: &Policy, key: &str, n: usize) -> usize {
-    let mut ok = 0;
-    for _ in 0..n {
-        if l.check(p, key, 1).await.unwrap().allowed {
-            ok += 1;
-        }
-    }
-    ok
 }
 
 #[tokio::test]
@@ -152,21 +138,7 @@ async fn reset_consume_refund_and_peek() {
     for a in ALL {
         let (l, _clock) = limiter();
         let p = policy("p", Quota::per_minute(3).unwrap(), a);
-        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3, "{a:?}");
-        assert_eq!(
-            l.peek(&p, "k").await.unwrap().remaining,
-            3,
-            "{a:?}: peek consumed"
-        );
-        assert_eq!(l.check(&p, "k", 1).await.unwrap().remaining, 2, "{a:?}");
-        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 2, "{a:?}");
-        let d = l.consume(&p, "k", 5).await.unwrap(); // a penalty beyond the limit
-        assert!(!d.allowed, "{a:?}");
-        assert!(!l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
-        l.refund(&p, "k", 4).await.unwrap();
-        assert!(l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
-        l.reset(&p, "k").await.unwrap();
-        assert_eq!(allowed(&l, &p, "k", 5).await, 3, "{a:?}");
+        support::peek_consume_refund_reset(&l, &p).await;
     }
 }
 

@@ -2,6 +2,10 @@
 //! instances (standalone and cluster), faults with the resilient limiter.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod support;
+
+use support::{ALL, allowed};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,14 +14,6 @@ use nilecare_rate_limit::{
 };
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
 use nilecare_test_support::{RedisCluster, RedisServer, eventually};
-
-const ALL: [Algorithm; 5] = [
-    Algorithm::FixedWindow,
-    Algorithm::SlidingWindow,
-    Algorithm::SlidingLog,
-    Algorithm::TokenBucket,
-    Algorithm::Gcra,
-];
 
 async fn redis_limiter(url: &str) -> RedisLimiter {
     let config = RedisConfig::from_url(url)
@@ -31,16 +27,6 @@ async fn redis_limiter(url: &str) -> RedisLimiter {
     RedisLimiter::new(connect(&config).await.unwrap())
         .with_timeout(Duration::from_millis(300))
         .unwrap()
-}
-
-async fn allowed(l: &impl RateLimiter, p: &Policy, key: &str, n: usize) -> usize {
-    let mut ok = 0;
-    for _ in 0..n {
-        if l.check(p, key, 1).await.unwrap().allowed {
-            ok += 1;
-        }
-    }
-    ok
 }
 
 /// Sleeps until 5 ms after the next full second of the server's clock (`TIME`), so that a burst
@@ -173,27 +159,7 @@ async fn every_algorithm_peeks_consumes_refunds_and_resets() {
         let p = Policy::new(format!("p-{}", a.as_str()), Quota::per_day(3).unwrap())
             .unwrap()
             .algorithm(a);
-        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 3, "{a:?}");
-        assert_eq!(
-            l.peek(&p, "k").await.unwrap().remaining,
-            3,
-            "{a:?}: peek consumed"
-        );
-        assert_eq!(l.check(&p, "k", 1).await.unwrap().remaining, 2, "{a:?}");
-        assert_eq!(l.peek(&p, "k").await.unwrap().remaining, 2, "{a:?}");
-        assert!(!l.consume(&p, "k", 5).await.unwrap().allowed, "{a:?}");
-        assert!(!l.check(&p, "k", 1).await.unwrap().allowed, "{a:?}");
-        l.refund(&p, "k", 4).await.unwrap();
-        assert!(
-            l.check(&p, "k", 1).await.unwrap().allowed,
-            "{a:?}: the refund gave units back"
-        );
-        assert!(
-            !l.check(&p, "k", 1).await.unwrap().allowed,
-            "{a:?}: only 4 of 6"
-        );
-        l.reset(&p, "k").await.unwrap();
-        assert_eq!(allowed(&l, &p, "k", 5).await, 3, "{a:?}");
+        support::peek_consume_refund_reset(&l, &p).await;
     }
 }
 
