@@ -564,7 +564,9 @@ async fn a_state_it_did_not_write_reads_as_a_fresh_key() {
             let p = Policy::new(format!("p{i}-{}", a.as_str()), Quota::per_day(2).unwrap())
                 .unwrap()
                 .algorithm(a);
-            let key = format!("nilecare:rl:{{k}}:p{i}-{}", a.as_str());
+            let key = nilecare_redis::KeyPrefix::default()
+                .segment("rl")
+                .tagged_key("k", p.name());
             server.command(&[b"SET".as_slice(), key.as_bytes(), garbage]);
             l.refund(&p, "k", 1).await.unwrap();
             assert_eq!(allowed(&l, &p, "k", 3).await, 2, "{a:?} over {garbage:?}");

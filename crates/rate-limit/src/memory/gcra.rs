@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::slot::Slot;
-use super::{Mode, blocked_until, commits, penalize, report};
+use super::{Mode, blocked_until, commits, penalize, penalty_until, report};
 use crate::algorithm::GcraStep;
 use crate::decision::Decision;
 use crate::quota::{Policy, Quota};
@@ -19,8 +19,7 @@ pub(super) fn step(
     cost: u64,
     mode: Mode,
 ) -> Result<GcraStep, u64> {
-    let until = slot.blocked_until.load(Ordering::Relaxed);
-    if until > now {
+    if let Some(until) = penalty_until(slot, now) {
         return Err(until);
     }
     let params = &policy.inner().gcra;

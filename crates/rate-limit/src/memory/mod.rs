@@ -494,8 +494,14 @@ pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
 /// The decision while the key is in the penalty box, if it is.
 #[inline]
 pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision> {
+    penalty_until(slot, now).map(|until| blocked_until(policy, until, now))
+}
+
+/// When the key's penalty box ends, if it is in one at `now`.
+#[inline]
+pub(crate) fn penalty_until(slot: &Slot, now: u64) -> Option<u64> {
     let until = slot.blocked_until.load(Ordering::Relaxed);
-    (until > now).then(|| blocked_until(policy, until, now))
+    (until > now).then_some(until)
 }
 
 /// The decision of a key in the penalty box until `until` (> `now`).
