@@ -164,6 +164,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Duration of rate-limit checks.",
     ),
     m(
+        "nilecare_ratelimit_layer_failures_total",
+        Counter,
+        &["reason", "action"],
+        "nilecare-rate-limit",
+        "Requests the rate-limit layer could not check (unavailable, invalid_input, no_peer_address) and whether it allowed or denied them.",
+    ),
+    m(
         "nilecare_circuit_breaker_state",
         Gauge,
         &["name", "state"],

@@ -15,8 +15,10 @@ use nilecare_error_handler::ApiError;
 use tower::{Layer, Service};
 
 use crate::decision::Decision;
-use crate::error::Result;
-use crate::key::{IpNet, KeyExtractor};
+use crate::error::{Error, Result};
+use crate::forwarded::{ForwardedHeader, TrustedProxies, in_networks, parse_networks};
+use crate::key::KeyExtractor;
+use crate::metrics::LayerFailure;
 use crate::quota::Policy;
 use crate::store::{AnyLimiter, RateLimiter};
 
@@ -38,25 +40,44 @@ struct Config {
     default: Vec<Policy>,
     rules: Vec<Rule>,
     key: KeyExtractor,
-    trusted: Vec<IpNet>,
+    trusted: TrustedProxies,
     allow_keys: Vec<String>,
-    allow_ips: Vec<IpNet>,
+    allow_ips: Vec<ipnet::IpNet>,
     headers: bool,
+    on_unavailable: OnUnavailable,
     /// `RateLimit-Policy` values, built once: the default set first, then one per rule.
     policy_headers: std::sync::OnceLock<Vec<Option<HeaderValue>>>,
+}
+
+/// What [`RateLimitLayer`] does when the limiter cannot decide because its backend is
+/// unavailable (Redis down or too slow, and no local fallback decided instead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnUnavailable {
+    /// Fail open (default): let the request through unchecked, with a warning and the
+    /// `unavailable`/`allowed` failure counted. With a `ResilientLimiter` the local fallback
+    /// decides first, so this is reached only by a limiter without one.
+    #[default]
+    Allow,
+    /// Fail closed: answer 503 problem+json (`UPSTREAM_UNAVAILABLE`, `Retry-After: 1`).
+    Deny,
 }
 
 /// A tower layer that rate-limits requests per client key.
 ///
 /// - **Policies**: a default set for every route, and per route template / method rules (first
 ///   match wins). All policies of a request are checked with one atomic `check_many`.
-/// - **Keys**: [`KeyExtractor`] (client IP by default; `X-Forwarded-For` / `Forwarded` honoured
-///   only from [trusted proxies](Self::trusted_proxies)); requests without a key share the key `-`.
+/// - **Keys**: [`KeyExtractor`] (client IP by default; `X-Forwarded-For` or `Forwarded` honoured
+///   only from [trusted proxies](Self::trusted_proxies)); requests without a key share the key
+///   `-`. Keys longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) count under their digest.
 /// - **Responses**: `RateLimit-Policy` and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers-10)
 ///   on every limited route; a denied request gets 429 problem+json (code `RATE_LIMITED`) with
 ///   `Retry-After`. Shadow policies report in metrics and never deny.
-/// - **Failures**: if the limiter errors (a Redis limiter without fallback), the request is let
-///   through and a warning logged (use `ResilientLimiter` to decide locally instead).
+/// - **Failures**: a backend that is unavailable (a Redis limiter without fallback) lets the
+///   request through ([`OnUnavailable::Allow`], default) or answers 503
+///   ([`OnUnavailable::Deny`]); a check rejected as bad input is never let through (400); keying by
+///   peer IP on a server without `ConnectInfo` answers 500 and logs how to fix it. Each case is
+///   counted in `nilecare_ratelimit_layer_failures_total`.
 ///
 /// Add it with `Router::layer` so the route template (`MatchedPath`) is known.
 ///
@@ -101,10 +122,11 @@ impl RateLimitLayer {
                 default: Vec::new(),
                 rules: Vec::new(),
                 key: KeyExtractor::peer_ip(),
-                trusted: Vec::new(),
+                trusted: TrustedProxies::default(),
                 allow_keys: Vec::new(),
                 allow_ips: Vec::new(),
                 headers: true,
+                on_unavailable: OnUnavailable::default(),
                 policy_headers: std::sync::OnceLock::new(),
             }),
         }
@@ -127,6 +149,7 @@ impl RateLimitLayer {
                     allow_keys: c.allow_keys.clone(),
                     allow_ips: c.allow_ips.clone(),
                     headers: c.headers,
+                    on_unavailable: c.on_unavailable,
                     policy_headers: std::sync::OnceLock::new(),
                 };
                 f(&mut copy);
@@ -171,15 +194,27 @@ impl RateLimitLayer {
         self.edit(|c| c.key = key)
     }
 
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR or address);
-    /// the client is the rightmost hop that is not one of them. Invalid networks are errors.
+    /// Proxies whose forwarding header is believed (CIDR or address); the client is the
+    /// rightmost hop that is not one of them. Invalid networks are errors naming
+    /// `trusted_proxies` and the text.
     pub fn trusted_proxies<I, S>(self, networks: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let nets = parse_networks(networks)?;
-        Ok(self.edit(|c| c.trusted = nets))
+        let nets = parse_networks("trusted_proxies", networks)?;
+        Ok(self.edit(|c| c.trusted.networks = nets))
+    }
+
+    /// The header the trusted proxies write (default [`ForwardedHeader::XForwardedFor`]); the
+    /// other one is ignored, since a proxy passes a client's copy of it through.
+    pub fn forwarded_header(self, header: ForwardedHeader) -> Self {
+        self.edit(|c| c.trusted.header = header)
+    }
+
+    /// Fail open or closed when the limiter's backend is unavailable (default open).
+    pub fn on_unavailable(self, action: OnUnavailable) -> Self {
+        self.edit(|c| c.on_unavailable = action)
     }
 
     /// Client networks that are never limited (monitoring, internal callers).
@@ -188,7 +223,7 @@ impl RateLimitLayer {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let nets = parse_networks(networks)?;
+        let nets = parse_networks("allow_ips", networks)?;
         Ok(self.edit(|c| c.allow_ips = nets))
     }
 
@@ -230,17 +265,6 @@ impl<S> std::fmt::Debug for RateLimitService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimitService").finish_non_exhaustive()
     }
-}
-
-fn parse_networks<I, S>(networks: I) -> Result<Vec<IpNet>>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    networks
-        .into_iter()
-        .map(|n| IpNet::parse(n.as_ref()))
-        .collect()
 }
 
 /// Whole seconds, rounded up, at least 1 for a non-zero duration.
@@ -325,9 +349,70 @@ impl Config {
             return true;
         }
         !self.allow_ips.is_empty()
-            && crate::key::client_ip(parts, &self.trusted)
-                .is_some_and(|ip| self.allow_ips.iter().any(|n| n.contains(ip)))
+            && crate::forwarded::client_ip(parts, &self.trusted)
+                .is_some_and(|ip| in_networks(&self.allow_ips, ip))
     }
+
+    /// The answer when the limiter could not decide: through (fail open) or an error response.
+    fn on_error(&self, error: &Error) -> Option<Response> {
+        if error.is_unavailable() {
+            return match self.on_unavailable {
+                OnUnavailable::Allow => {
+                    LayerFailure::Unavailable.record(true);
+                    tracing::warn!(%error, "rate limiter unavailable; letting the request through (fail open)");
+                    None
+                }
+                OnUnavailable::Deny => {
+                    LayerFailure::Unavailable.record(false);
+                    tracing::warn!(%error, "rate limiter unavailable; refusing the request (fail closed)");
+                    Some(
+                        ApiError::new(
+                            nilecare_error_handler::ErrorCode::UPSTREAM_UNAVAILABLE,
+                            "Rate limiting is unavailable; try again shortly.",
+                        )
+                        .with_retry_after(Duration::from_secs(1))
+                        .into_response(),
+                    )
+                }
+            };
+        }
+        LayerFailure::InvalidInput.record(false);
+        tracing::warn!(%error, "rate-limit check rejected; refusing the request");
+        Some(match error {
+            Error::InvalidInput { .. } => ApiError::bad_request(error.to_string()).into_response(),
+            _ => ApiError::internal("The rate-limit check failed.")
+                .with_source(ErrorText(error.to_string()))
+                .into_response(),
+        })
+    }
+}
+
+/// An error's text, as an error source for the log (the limiter's error stays with the caller).
+#[derive(Debug)]
+struct ErrorText(String);
+
+impl std::fmt::Display for ErrorText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ErrorText {}
+
+/// Keying by peer IP on a server that gives no peer address: answered 500, logged once per
+/// process (with the fix), counted every time.
+fn missing_peer_address() -> Response {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::error!(
+            "RateLimitLayer keys by client IP but the request has no peer address: serve the \
+             router with `into_make_service_with_connect_info::<SocketAddr>()`, or key by \
+             something else (KeyExtractor::header, ::extension, ::global)"
+        );
+    });
+    LayerFailure::NoPeerAddress.record(false);
+    ApiError::internal("Rate limiting by client IP is misconfigured: no peer address.")
+        .into_response()
 }
 
 impl<S> Service<Request<Body>> for RateLimitService<S>
@@ -354,16 +439,23 @@ where
             .get::<MatchedPath>()
             .map(MatchedPath::as_str);
         let (set, policies) = config.policies_for(route, &parts.method);
-        let key = config
-            .key
-            .key(&parts, &config.trusted)
-            .unwrap_or_else(|| "-".to_owned());
-        let skip = policies.is_empty() || config.allowed_without_check(&parts, &key);
+        let key = match config.key.key(&parts, &config.trusted) {
+            Some(key) => Some(key),
+            None if config.key.needs_peer() && crate::forwarded::peer_ip(&parts).is_none() => None,
+            None => Some("-".to_owned()),
+        };
+        let skip = policies.is_empty()
+            || key
+                .as_ref()
+                .is_some_and(|key| config.allowed_without_check(&parts, key));
         let req = Request::from_parts(parts, body);
         Box::pin(async move {
             if skip {
                 return inner.call(req).await;
             }
+            let Some(key) = key else {
+                return Ok(missing_peer_address());
+            };
             let policies = config.policies_at(set);
             // One policy (the common case) is a plain check: on Redis it can share a script call
             // with concurrent requests; several policies are all-or-nothing.
@@ -376,8 +468,10 @@ where
             let decisions = match decided {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::warn!(error = %e, "rate limiter failed; letting the request through");
-                    return inner.call(req).await;
+                    return match config.on_error(&e) {
+                        None => inner.call(req).await,
+                        Some(refused) => Ok(refused),
+                    };
                 }
             };
             let headers = config.headers.then(|| {

@@ -6,6 +6,9 @@ mod clock;
 mod decision;
 mod error;
 #[cfg(feature = "axum")]
+mod forwarded;
+mod input;
+#[cfg(feature = "axum")]
 mod key;
 #[cfg(feature = "axum")]
 mod layer;
@@ -25,10 +28,13 @@ pub use decision::Decision;
 pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use key::{IpNet, KeyExtractor};
+pub use forwarded::ForwardedHeader;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{RateLimitLayer, RateLimitService};
+pub use key::KeyExtractor;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{OnUnavailable, RateLimitLayer, RateLimitService};
 pub use memory::{MemoryLimiter, MemoryLimiterBuilder};
 pub use quota::{Algorithm, MAX_LIMIT, MAX_WINDOW, Policy, Quota};
 #[cfg(feature = "redis")]
@@ -37,4 +43,5 @@ pub use redis::RedisLimiter;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use resilient::{OnRedisFailure, ResilientLimiter};
-pub use store::{AnyLimiter, Check, MAX_KEY_LEN, RateLimiter};
+pub use input::{DIGEST_PREFIX, MAX_KEY_LEN, stored_key};
+pub use store::{AnyLimiter, Check, RateLimiter};

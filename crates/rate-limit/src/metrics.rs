@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `nilecare_ratelimit_decisions_total` | counter | `policy`, `result` = `allowed` / `limited` / `shadow_limited` / `fallback` |
 //! | `nilecare_ratelimit_check_duration_seconds` | histogram | `policy`, `backend` (Redis checks only) |
+//! | `nilecare_ratelimit_layer_failures_total` | counter | `reason` = `unavailable` / `invalid_input` / `no_peer_address`, `action` = `allowed` / `denied` |
 
 use crate::decision::Decision;
 use crate::quota::Policy;
@@ -12,6 +13,9 @@ use crate::quota::Policy;
 pub const DECISIONS_TOTAL: &str = "nilecare_ratelimit_decisions_total";
 /// Duration of checks against a remote backend.
 pub const CHECK_DURATION_SECONDS: &str = "nilecare_ratelimit_check_duration_seconds";
+
+/// Requests the layer could not check, by reason and what it did with them.
+pub const LAYER_FAILURES_TOTAL: &str = "nilecare_ratelimit_layer_failures_total";
 
 /// Registers the metric descriptions with the installed recorder.
 pub fn describe() {
@@ -24,6 +28,36 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Duration of rate-limit checks against a remote backend."
     );
+    metrics::describe_counter!(
+        LAYER_FAILURES_TOTAL,
+        "Requests the rate-limit layer could not check, by reason and action (allowed or denied)."
+    );
+}
+
+/// Why the layer could not check a request (the `reason` label).
+#[cfg(feature = "axum")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LayerFailure {
+    /// The backend was down or too slow.
+    Unavailable,
+    /// The limiter rejected the check's input.
+    InvalidInput,
+    /// Keyed by peer IP, but the server provides no peer address.
+    NoPeerAddress,
+}
+
+#[cfg(feature = "axum")]
+impl LayerFailure {
+    /// Counts one request the layer `allowed` through or denied.
+    pub(crate) fn record(self, allowed: bool) {
+        let reason = match self {
+            LayerFailure::Unavailable => "unavailable",
+            LayerFailure::InvalidInput => "invalid_input",
+            LayerFailure::NoPeerAddress => "no_peer_address",
+        };
+        let action = if allowed { "allowed" } else { "denied" };
+        metrics::counter!(LAYER_FAILURES_TOTAL, "reason" => reason, "action" => action).increment(1);
+    }
 }
 
 /// The decision counters and the Redis check duration of one policy (handles cached per

@@ -3,32 +3,11 @@
 use std::future::Future;
 
 use crate::decision::Decision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::quota::Policy;
 
 /// One entry of [`RateLimiter::check_many`]: (policy, key, cost).
 pub type Check<'a> = (&'a Policy, &'a str, u32);
-
-/// Longest accepted key, in bytes.
-pub const MAX_KEY_LEN: usize = 512;
-
-/// Checks a key and cost before any backend sees them.
-pub(crate) fn validate(policy: &Policy, key: &str, cost: u64, allow_zero_cost: bool) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(Error::InvalidInput {
-            field: "key",
-            message: format!("must be 1 to {MAX_KEY_LEN} bytes, got {}", key.len()),
-        });
-    }
-    if cost == 0 && !allow_zero_cost {
-        return Err(Error::InvalidInput {
-            field: "cost",
-            message: "must be at least 1".into(),
-        });
-    }
-    let _ = policy;
-    Ok(())
-}
 
 /// A rate limiter: decides whether `cost` units may be spent on `key` under a [`Policy`].
 ///

@@ -185,3 +185,128 @@ async fn allow_lists_shadow_mode_and_garbage_headers() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_long_key_is_limited_like_any_other_never_let_through() {
+    let layer = RateLimitLayer::new(MemoryLimiter::new())
+        .policy(policy("api", 1))
+        .key(KeyExtractor::header("x-api-key"));
+    let addr = serve_with_connect_info(app(layer)).await;
+    let long = "k".repeat(4_000);
+    let first = fetch(addr, "/api/v1/patients", &[("x-api-key", &long)]).await;
+    assert_eq!(first.status, 200);
+    for _ in 0..3 {
+        let again = fetch(addr, "/api/v1/patients", &[("x-api-key", &long)]).await;
+        assert_eq!(again.status, 429, "a 4 000-byte key must not escape its limit");
+    }
+    // Another long key (same length, one byte apart) has its own quota.
+    let mut other = long.clone();
+    other.replace_range(3_999.., "j");
+    let r = fetch(addr, "/api/v1/patients", &[("x-api-key", &other)]).await;
+    assert_eq!(r.status, 200);
+    // A short key posing as the long key's digest does not share its bucket.
+    let digest = nilecare_rate_limit::stored_key(&format!("h:{long}"))
+        .unwrap()
+        .into_owned();
+    let posed = digest.trim_start_matches("h:");
+    let r = fetch(addr, "/api/v1/patients", &[("x-api-key", posed)]).await;
+    assert_eq!(r.status, 200);
+}
+
+/// A counter as (name, label values, value).
+type Counted = (String, Vec<String>, u64);
+
+/// Serves `router` as a tower service on this thread (no `ConnectInfo`), with a local metrics
+/// recorder, and returns the response and the recorder's counters.
+fn oneshot_with_metrics(
+    router: Router,
+    requests: usize,
+) -> (Vec<axum::response::Response>, Vec<Counted>) {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tower::ServiceExt;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let responses = metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut out = Vec::new();
+            for _ in 0..requests {
+                let req = http::Request::get("/api/v1/patients")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                out.push(router.clone().oneshot(req).await.unwrap());
+            }
+            out
+        })
+    });
+    let counters = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(k, _, _, v)| match v {
+            DebugValue::Counter(n) => Some((
+                k.key().name().to_owned(),
+                k.key().labels().map(|l| l.value().to_owned()).collect(),
+                n,
+            )),
+            _ => None,
+        })
+        .collect();
+    (responses, counters)
+}
+
+#[test]
+fn peer_ip_keys_without_connect_info_are_a_loud_500_not_one_shared_bucket() {
+    let layer = RateLimitLayer::new(MemoryLimiter::new()).policy(policy("api", 100));
+    let (responses, counters) = oneshot_with_metrics(app(layer), 3);
+    for r in &responses {
+        assert_eq!(r.status(), 500);
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{r:?}"
+        );
+    }
+    let failures: Vec<_> = counters
+        .iter()
+        .filter(|(name, _, _)| name == "nilecare_ratelimit_layer_failures_total")
+        .collect();
+    assert_eq!(
+        failures,
+        [&(
+            "nilecare_ratelimit_layer_failures_total".to_owned(),
+            vec!["no_peer_address".to_owned(), "denied".to_owned()],
+            3
+        )]
+    );
+    // Keyed by something else, the same server needs no peer address.
+    let layer = RateLimitLayer::new(MemoryLimiter::new())
+        .policy(policy("api", 100))
+        .key(KeyExtractor::global());
+    let (responses, _) = oneshot_with_metrics(app(layer), 1);
+    assert_eq!(responses[0].status(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_header_is_read_only_when_configured() {
+    let behind_rfc7239_proxy = RateLimitLayer::new(MemoryLimiter::new())
+        .policy(policy("api", 1))
+        .trusted_proxies(["127.0.0.0/8"])
+        .unwrap()
+        .forwarded_header(nilecare_rate_limit::ForwardedHeader::Forwarded);
+    let addr = serve_with_connect_info(app(behind_rfc7239_proxy)).await;
+    for client in ["for=198.51.100.1", "for=\"[2001:db8::1]:4711\""] {
+        let r = fetch(addr, "/api/v1/patients", &[("forwarded", client)]).await;
+        assert_eq!(r.status, 200, "{client}");
+    }
+    let r = fetch(addr, "/api/v1/patients", &[("forwarded", "for=198.51.100.1;proto=https")]).await;
+    assert_eq!(r.status, 429);
+    // X-Forwarded-For is ignored here: both requests are the proxy's own (127.0.0.1).
+    let r = fetch(addr, "/api/v1/patients", &[("x-forwarded-for", "198.51.100.9")]).await;
+    assert_eq!(r.status, 200);
+    let r = fetch(addr, "/api/v1/patients", &[("x-forwarded-for", "198.51.100.10")]).await;
+    assert_eq!(r.status, 429);
+}

@@ -613,3 +613,97 @@ async fn a_batch_of_one_sends_every_check_in_its_own_call() {
         "{e:?}"
     );
 }
+
+/// The layer over a Redis limiter whose server is paused: fail open by default, 503 when told to
+/// fail closed; both counted with `reason="unavailable"`.
+#[cfg(feature = "axum")]
+#[tokio::test(flavor = "current_thread")]
+async fn layer_fails_open_or_closed_as_configured_when_redis_is_unavailable() {
+    use axum::Router;
+    use axum::routing::get;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use nilecare_rate_limit::{KeyExtractor, OnUnavailable, RateLimitLayer};
+    use tower::ServiceExt;
+
+    let server = RedisServer::start();
+    let limiter = redis_limiter(&server.url()).await;
+    let policy = Policy::new("api", Quota::per_minute(100).unwrap()).unwrap();
+    let app = |on: OnUnavailable| {
+        Router::new().route("/r", get(|| async { "ok" })).layer(
+            RateLimitLayer::new(limiter.clone())
+                .policy(policy.clone())
+                .key(KeyExtractor::global())
+                .on_unavailable(on),
+        )
+    };
+    let call = |router: Router| async move {
+        let req = http::Request::get("/r")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        router.oneshot(req).await.unwrap()
+    };
+    // Up: checked and counted.
+    let r = call(app(OnUnavailable::Allow)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("ratelimit"));
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    server.pause();
+    let open = call(app(OnUnavailable::Allow)).await;
+    assert_eq!(open.status(), 200, "fail open lets the request through");
+    assert!(!open.headers().contains_key("ratelimit"), "no decision, no state header");
+    let closed = call(app(OnUnavailable::Deny)).await;
+    assert_eq!(closed.status(), 503, "fail closed refuses");
+    assert_eq!(closed.headers()["retry-after"], "1");
+    assert_eq!(closed.headers()["content-type"], "application/problem+json");
+    server.resume();
+
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counted = |action: &str| {
+        snapshot
+            .iter()
+            .find(|(k, _, _, _)| {
+                k.key().name() == "nilecare_ratelimit_layer_failures_total"
+                    && k.key().labels().any(|l| l.value() == "unavailable")
+                    && k.key().labels().any(|l| l.value() == action)
+            })
+            .map(|(_, _, _, v)| v)
+    };
+    assert_eq!(counted("allowed"), Some(&DebugValue::Counter(1)));
+    assert_eq!(counted("denied"), Some(&DebugValue::Counter(1)));
+}
+
+/// A key longer than `MAX_KEY_LEN` is stored under its digest (the documented layout), limited
+/// like any other on Redis, and reset and refunded through the same digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_key_is_stored_under_its_digest_and_limited() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    let long = "k".repeat(4_000);
+    let digest = nilecare_rate_limit::stored_key(&long).unwrap().into_owned();
+    assert!(digest.starts_with(nilecare_rate_limit::DIGEST_PREFIX));
+    for a in ALL {
+        let p = Policy::new(format!("long-{}", a.as_str()), Quota::per_day(2).unwrap())
+            .unwrap()
+            .algorithm(a);
+        assert_eq!(allowed(&l, &p, &long, 4).await, 2, "{a:?}");
+        let key = nilecare_redis::KeyPrefix::default()
+            .segment("rl")
+            .tagged_key(&digest, p.name());
+        assert_eq!(
+            server.command(&["EXISTS", &key]),
+            nilecare_test_support::Reply::Integer(1),
+            "{a:?}: state under {key}"
+        );
+        l.refund(&p, &long, 1).await.unwrap();
+        assert_eq!(allowed(&l, &p, &long, 2).await, 1, "{a:?}: refunded through the digest");
+        l.reset(&p, &long).await.unwrap();
+        assert_eq!(
+            server.command(&["EXISTS", &key]),
+            nilecare_test_support::Reply::Integer(0),
+            "{a:?}: reset through the digest"
+        );
+    }
+}

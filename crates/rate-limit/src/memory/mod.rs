@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::quota::{Algorithm, Policy};
-use crate::store::{Check, validate};
+use crate::store::Check;
 
 mod gcra;
 mod slot;
@@ -280,7 +280,7 @@ impl MemoryLimiter {
         cost: u64,
         mode: Mode,
     ) -> Result<Decision> {
-        validate(policy, key, cost, mode == Mode::Peek)?;
+        let key = &*crate::input::checked(key, cost, mode == Mode::Peek)?;
         if policy.algorithm_kind() == Algorithm::Gcra {
             // Only the compare-and-swap runs while the key's shard is locked; the decision is
             // built after (GCRA tolerates a clock read before the lookup: the TAT never moves back).
@@ -305,10 +305,15 @@ impl MemoryLimiter {
     }
 
     pub(crate) fn decide_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
-        for (policy, key, cost) in checks {
-            validate(policy, key, u64::from(*cost), false)?;
-        }
-        let slots: Vec<Arc<Slot>> = checks.iter().map(|(p, k, _)| self.slot(p, k)).collect();
+        let keys = checks
+            .iter()
+            .map(|(_, key, cost)| crate::input::checked(key, u64::from(*cost), false))
+            .collect::<Result<Vec<_>>>()?;
+        let slots: Vec<Arc<Slot>> = checks
+            .iter()
+            .zip(&keys)
+            .map(|((p, _, _), k)| self.slot(p, k))
+            .collect();
         // Hold each distinct slot once, in address order: atomic and deadlock-free.
         let mut order: Vec<usize> = (0..slots.len()).collect();
         order.sort_by_key(|&i| Arc::as_ptr(&slots[i]) as usize);
@@ -379,7 +384,7 @@ impl MemoryLimiter {
     }
 
     pub(crate) fn refund_one(&self, policy: &Policy, key: &str, cost: u64) -> Result<()> {
-        validate(policy, key, cost, false)?;
+        let key = &*crate::input::checked(key, cost, false)?;
         let quota = policy.quota();
         self.with_slot(policy, key, |slot| {
             if policy.algorithm_kind() == Algorithm::Gcra {
@@ -392,7 +397,7 @@ impl MemoryLimiter {
     }
 
     pub(crate) fn reset_one(&self, policy: &Policy, key: &str) -> Result<()> {
-        validate(policy, key, 1, true)?;
+        let key = &*crate::input::stored_key(key)?;
         if self
             .with_policy(policy, |map| map.keys.remove(key))
             .is_some()

@@ -15,7 +15,7 @@ use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::memory::reported_limit;
 use crate::quota::Policy;
-use crate::store::{Check, RateLimiter, validate};
+use crate::store::{Check, RateLimiter};
 
 mod args;
 mod batch;
@@ -229,7 +229,7 @@ impl RedisLimiter {
 
     /// One check through the batcher (or its own call when batching is off).
     async fn one(&self, policy: &Policy, key: &str, cost: u64, mode: u64) -> Result<Decision> {
-        validate(policy, key, cost, mode == MODE_PEEK)?;
+        let key = &*crate::input::checked(key, cost, mode == MODE_PEEK)?;
         if self.max_batch == 1 {
             let mut d = self.run_group(&[(policy, key, cost, mode)]).await?;
             return d.pop().ok_or_else(|| Error::InvalidInput {
@@ -293,12 +293,14 @@ impl RateLimiter for RedisLimiter {
     }
 
     async fn check_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
-        for (policy, key, cost) in checks {
-            validate(policy, key, u64::from(*cost), false)?;
-        }
+        let keys = checks
+            .iter()
+            .map(|(_, key, cost)| crate::input::checked(key, u64::from(*cost), false))
+            .collect::<Result<Vec<_>>>()?;
         let entries: Vec<_> = checks
             .iter()
-            .map(|(p, k, c)| (*p, *k, u64::from(*c), MODE_CHECK))
+            .zip(&keys)
+            .map(|((p, _, c), k)| (*p, &**k, u64::from(*c), MODE_CHECK))
             .collect();
         let decisions = self.run_group(&entries).await?;
         for ((policy, _, _), d) in checks.iter().zip(&decisions) {
@@ -316,7 +318,7 @@ impl RateLimiter for RedisLimiter {
     }
 
     async fn refund(&self, policy: &Policy, key: &str, cost: u32) -> Result<()> {
-        validate(policy, key, u64::from(cost), false)?;
+        let key = &*crate::input::checked(key, u64::from(cost), false)?;
         let state = CheckKeys::state_key(&self.prefix, policy, key);
         let q = policy.quota();
         let args = vec![
@@ -331,7 +333,7 @@ impl RateLimiter for RedisLimiter {
     }
 
     async fn reset(&self, policy: &Policy, key: &str) -> Result<()> {
-        validate(policy, key, 1, true)?;
+        let key = &*crate::input::stored_key(key)?;
         nilecare_redis::unlink_keys(&self.pool, CheckKeys::all(&self.prefix, policy, key)).await?;
         Ok(())
     }
