@@ -109,11 +109,49 @@ mod cases {
         );
         assert_eq!(limited.json()["code"], "RATE_LIMITED");
         assert!(limited.header("retry-after").is_some());
+        // The 429 carries the request's context like every other problem.
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let limited = client
+            .send(
+                "GET",
+                "/api/v1/appointments",
+                &[("x-request-id", "rl-ctx-1"), ("traceparent", traceparent)],
+                "",
+            )
+            .await;
+        assert_eq!(limited.status, 429);
+        let body = limited.json();
+        assert_eq!(body["instance"], "/api/v1/appointments", "{body}");
+        assert_eq!(body["request_id"], "rl-ctx-1", "{body}");
+        assert_eq!(body["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{body}");
         assert_eq!(
             client.get("/health").await.status,
             200,
             "operations routes are not limited"
         );
+        app.shutdown().await;
+    }
+
+    pub(super) async fn cache_stats_are_never_cached(redis_url: Option<String>) {
+        let app = orchestrator(settings(redis_url)).await;
+        let client = Client::new(app.addr);
+        let first = client.get("/api/v1/cache/stats").await;
+        assert_eq!(first.status, 200);
+        assert_eq!(first.header("cache-control"), Some("no-store"));
+        client.get("/api/v1/patients/2").await;
+        client.get("/api/v1/patients/2").await; // a hit
+        let second = client.get("/api/v1/cache/stats").await;
+        assert_ne!(second.header("cache-status"), Some("nilecare; hit"));
+        assert!(
+            second.json()["hits"].as_u64().unwrap() > first.json()["hits"].as_u64().unwrap(),
+            "frozen stats: {} then {}",
+            first.text(),
+            second.text()
+        );
+        for path in ["/health", "/ready", "/metrics"] {
+            let r = client.get(path).await;
+            assert_eq!(r.header("cache-status"), None, "{path} went through the cache");
+        }
         app.shutdown().await;
     }
 
@@ -353,11 +391,51 @@ macro_rules! both_backends {
 
 both_backends!(
     cache_miss_hit_and_invalidation,
+    cache_stats_are_never_cached,
     rate_limit_then_429,
     breaker_opens_and_recovers,
     versioning_precedence,
     problems_traces_and_metrics,
 );
+
+/// A panicking handler behind the orchestrator's own layer functions: the 500 is problem+json
+/// with the request's `instance`, `request_id` and `trace_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_a_problem_with_the_request_context() {
+    use nilecare::rate_limit::{KeyExtractor, MemoryLimiter, Policy, Quota, RateLimitLayer};
+    support::observability();
+    let api = axum::Router::new().route(
+        "/api/v1/boom",
+        axum::routing::get(|| async {
+            if true {
+                panic!("handler bug");
+            }
+            "unreachable"
+        }),
+    );
+    let limits = RateLimitLayer::new(MemoryLimiter::new())
+        .policy(Policy::new("api", Quota::per_minute(100).unwrap()).unwrap())
+        .key(KeyExtractor::global());
+    let router = service::app::with_service_layers(service::app::with_api_layers(api, limits));
+    let addr = nilecare_test_support::http::serve_with_connect_info(router).await;
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = Client::new(addr)
+        .send(
+            "GET",
+            "/api/v1/boom",
+            &[("x-request-id", "panic-ctx-1"), ("traceparent", traceparent)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let body = r.json();
+    assert_eq!(body["code"], "INTERNAL", "{body}");
+    assert_eq!(body["instance"], "/api/v1/boom", "{body}");
+    assert_eq!(body["request_id"], "panic-ctx-1", "{body}");
+    assert_eq!(body["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{body}");
+    assert!(!r.text().contains("handler bug"), "the panic message stays in the log");
+}
 
 #[test]
 fn bad_configuration_is_reported_all_at_once() {

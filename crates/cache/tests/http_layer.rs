@@ -292,3 +292,50 @@ async fn redis_store() {
         .unwrap();
     suite("redis", cache).await;
 }
+
+/// Operational answers are never frozen: the stats handler says `no-store` (so even mounted
+/// inside the cache layer it is never stored), and `exclude_route` keeps a route out entirely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_excluded_routes_are_never_cached() {
+    let cache: Cache = Cache::builder()
+        .name("ops")
+        .build(AnyStore::from(MemoryStore::with_max_entries(100).unwrap()))
+        .unwrap();
+    let calls = Calls::default();
+    let layer = ResponseCacheLayer::new(cache.clone())
+        .exclude_route("/admin/{page}")
+        .unwrap();
+    let router = Router::new()
+        .route("/api/v1/cache/stats", stats_handler(cache.clone()))
+        .route(
+            "/admin/{page}",
+            get(|State(c): State<Calls>| async move { format!("{}", c.next()) }),
+        )
+        .route(
+            "/api/v1/patients/{id}",
+            get(|State(c): State<Calls>| async move { format!("{}", c.next()) }),
+        )
+        .layer(layer)
+        .with_state(calls.clone());
+    let addr = serve(router).await;
+    let first = send(addr, "GET", "/api/v1/cache/stats", &[]).await;
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    // A cached route in between changes the counters the next stats call must show.
+    send(addr, "GET", "/api/v1/patients/1", &[]).await;
+    send(addr, "GET", "/api/v1/patients/1", &[]).await;
+    let second = send(addr, "GET", "/api/v1/cache/stats", &[]).await;
+    assert_ne!(cache_status(&second), "nilecare; hit", "stats were served from the cache");
+    assert!(
+        second.json()["hits"].as_u64().unwrap() > first.json()["hits"].as_u64().unwrap(),
+        "frozen stats: {} then {}",
+        first.text(),
+        second.text()
+    );
+    for _ in 0..3 {
+        let r = send(addr, "GET", "/admin/overview", &[]).await;
+        assert_eq!(r.header("cache-status"), None, "excluded routes pass untouched");
+    }
+    assert_eq!(calls.count(), 2 + 3 - 1, "patients once (then a hit), admin three times");
+    let bad = ResponseCacheLayer::new(cache).exclude_route("admin").unwrap_err();
+    assert!(bad.to_string().contains("exclude_route"), "{bad}");
+}

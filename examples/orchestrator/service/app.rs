@@ -1,6 +1,10 @@
 //! The router and its middleware, in the documented order (docs/architecture.md): request id →
-//! access log → tracing → metrics → rate limit → error handling → routes. Versioning runs
-//! before routing; the response cache sits right around the API routes.
+//! access log → tracing → metrics → error rendering → panic catching → rate limit → routes.
+//! Versioning runs before routing; the response cache sits right around the API routes.
+//!
+//! Error rendering (`ProblemLayer`) sits inside request id and tracing, so every problem+json
+//! (404s, 429s, a panic's 500) carries `instance`, `request_id` and `trace_id`, and outside the
+//! panic catcher and the rate limiter, whose answers it renders.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,20 +57,17 @@ pub fn router(
             .tag_route(&format!("/api/{version}/patients"), &["patients"])?;
     }
     let policy = Policy::new("api", Quota::per_minute(u64::from(rate_limit_per_minute))?)?;
-    // Each stack goes on with one `layer` call: axum boxes a route's service once per call and
-    // clones the boxes on every request, so one call per stack keeps that to one box.
-    let api_stack = ServiceBuilder::new()
-        .layer(catch_panic_layer())
-        .layer(RateLimitLayer::new(state.limiter.clone()).policy(policy))
-        .layer(ProblemLayer::new(ProblemConfig::default()));
+    // Operational answers are never cached: the stats route is mounted outside the cache layer,
+    // excluded from it by name as well, and answers `Cache-Control: no-store`.
+    let cache_layer = cache_layer.exclude_route("/api/v1/cache/stats")?;
     let api = Router::new()
         .nest("/api/v1", api())
         .nest("/api/v2", api())
-        .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         .layer(cache_layer)
+        .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         // Not cached: the benchmark's measure of the middleware stack alone.
-        .route("/api/v1/hello", get(routes::hello))
-        .route_layer(api_stack);
+        .route("/api/v1/hello", get(routes::hello));
+    let api = with_api_layers(api, RateLimitLayer::new(state.limiter.clone()).policy(policy));
     let operations = Router::new()
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
@@ -75,18 +76,41 @@ pub fn router(
             axum::routing::post(routes::demo_failure),
         )
         .merge(metrics.router());
-    let outer_stack = ServiceBuilder::new()
-        .layer(RequestIdLayer::new())
-        .layer(AccessLogLayer::new().quiet(["/health", "/ready", "/metrics"]))
-        .layer(TraceLayer::new().response_traceparent(true))
-        .layer(
-            HttpMetricsLayer::new()
-                .exclude_path("/metrics")
-                .exclude_path("/health"),
-        );
-    Ok(api
-        .merge(operations)
-        .fallback(not_found)
-        .with_state(state)
-        .layer(outer_stack))
+    Ok(with_service_layers(
+        api.merge(operations)
+            .fallback(not_found)
+            .with_state(state),
+    ))
+}
+
+/// The layers of the API routes, outermost first: panic catching, then rate limiting.
+///
+/// Each stack goes on with one `layer` call: axum boxes a route's service once per call and
+/// clones the boxes on every request, so one call per stack keeps that to one box.
+pub fn with_api_layers<S>(api: Router<S>, rate_limit: RateLimitLayer) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    api.route_layer(
+        ServiceBuilder::new()
+            .layer(catch_panic_layer())
+            .layer(rate_limit),
+    )
+}
+
+/// The layers around every route, outermost first: request id, access log, tracing, RED
+/// metrics, problem+json rendering.
+pub fn with_service_layers(router: Router) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(RequestIdLayer::new())
+            .layer(AccessLogLayer::new().quiet(["/health", "/ready", "/metrics"]))
+            .layer(TraceLayer::new().response_traceparent(true))
+            .layer(
+                HttpMetricsLayer::new()
+                    .exclude_path("/metrics")
+                    .exclude_path("/health"),
+            )
+            .layer(ProblemLayer::new(ProblemConfig::default())),
+    )
 }

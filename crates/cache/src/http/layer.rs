@@ -14,7 +14,7 @@ use tower::{Layer, Service};
 
 use super::directives::{CacheControl, NotStored, storable};
 use super::entry::StoredResponse;
-use super::routes::{TagRoute, tags_for};
+use super::routes::{RoutePattern, TagRoute, tags_for};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::store::{AnyStore, Store};
@@ -29,6 +29,7 @@ struct Config<S: Store> {
     statuses: Vec<u16>,
     tenant: Option<Arc<TenantFn>>,
     routes: Vec<TagRoute>,
+    excluded: Vec<RoutePattern>,
     max_body_bytes: usize,
     cache_authorized: bool,
 }
@@ -41,6 +42,7 @@ impl<S: Store> Clone for Config<S> {
             statuses: self.statuses.clone(),
             tenant: self.tenant.clone(),
             routes: self.routes.clone(),
+            excluded: self.excluded.clone(),
             max_body_bytes: self.max_body_bytes,
             cache_authorized: self.cache_authorized,
         }
@@ -61,6 +63,7 @@ impl<S: Store> Clone for Config<S> {
 ///   `no-store` skips both.
 /// - **`Cache-Status`** (RFC 9211): `nilecare; hit`, `nilecare; fwd=miss; stored`,
 ///   `nilecare; fwd=miss; detail=<why not stored>`, `nilecare; fwd=request`, plus `Age` on hits.
+/// - **Excluded routes** ([`exclude_route`](Self::exclude_route)) pass through untouched.
 /// - **Invalidation**: a successful mutation deletes the entry of its own path and invalidates
 ///   the tags of every matching [`tag_route`](Self::tag_route).
 ///
@@ -118,6 +121,7 @@ impl<S: Store> ResponseCacheLayer<S> {
                 statuses: vec![200],
                 tenant: None,
                 routes: Vec::new(),
+                excluded: Vec::new(),
                 max_body_bytes: 1 << 20,
                 cache_authorized: false,
             },
@@ -169,6 +173,17 @@ impl<S: Store> ResponseCacheLayer<S> {
     ) -> Self {
         self.config.tenant = Some(Arc::new(tenant));
         self
+    }
+
+    /// Never caches (nor looks up, nor invalidates on) paths matching `pattern`
+    /// (`/api/v1/cache/stats`, `/admin/{page}`): for operational answers that must always be
+    /// current. Handlers can also opt out per response with `Cache-Control: no-store`. Errors
+    /// name `exclude_route` and the pattern.
+    pub fn exclude_route(mut self, pattern: &str) -> Result<Self> {
+        self.config
+            .excluded
+            .push(RoutePattern::new("exclude_route", pattern)?);
+        Ok(self)
     }
 
     /// Tags cached GETs of paths matching `pattern` (`/api/v1/patients/{id}`) with `tags`
@@ -356,6 +371,9 @@ where
                 method,
                 Method::POST | Method::PUT | Method::PATCH | Method::DELETE
             );
+            if config.excluded.iter().any(|p| p.matches(parts.uri.path())) {
+                return inner.call(Request::from_parts(parts, body)).await;
+            }
             let key = cache_key(&parts.uri);
             let view = config.view(&parts).filter(|v| v.full_key(&key).is_ok());
             let (Some(view), true) = (view, readable || mutation) else {

@@ -9,23 +9,22 @@ enum Segment {
     Param(String),
 }
 
-/// One route pattern with its tag templates.
+/// A route template (`/api/v1/patients/{id}`): literal segments and captured parameters.
 #[derive(Clone, Debug)]
-pub(crate) struct TagRoute {
+pub(crate) struct RoutePattern {
     segments: Vec<Segment>,
-    tags: Vec<String>,
 }
 
-impl TagRoute {
-    pub(crate) fn new(pattern: &str, tags: &[&str]) -> Result<Self> {
-        let bad = |message: String| Error::InvalidConfig {
-            field: "tag_route",
-            message,
-        };
+impl RoutePattern {
+    /// Parses a template; `field` names the setting in the error.
+    pub(crate) fn new(field: &'static str, pattern: &str) -> Result<Self> {
         if !pattern.starts_with('/') {
-            return Err(bad(format!("pattern must start with `/`: {pattern:?}")));
+            return Err(Error::InvalidConfig {
+                field,
+                message: format!("pattern must start with `/`: {pattern:?}"),
+            });
         }
-        let segments: Vec<Segment> = pattern
+        let segments = pattern
             .split('/')
             .skip(1)
             .map(
@@ -35,6 +34,53 @@ impl TagRoute {
                 },
             )
             .collect();
+        Ok(RoutePattern { segments })
+    }
+
+    fn captures_name(&self, name: &str) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Param(p) if p == name))
+    }
+
+    /// The captured (name, value) pairs when `path` matches.
+    pub(crate) fn captures<'a>(&'a self, path: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
+        let parts: Vec<&str> = path.split('/').skip(1).collect();
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut captured = Vec::new();
+        for (segment, part) in self.segments.iter().zip(parts) {
+            match segment {
+                Segment::Literal(l) if l == part => {}
+                Segment::Param(name) if !part.is_empty() => captured.push((name.as_str(), part)),
+                _ => return None,
+            }
+        }
+        Some(captured)
+    }
+
+    /// Whether `path` matches.
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        self.captures(path).is_some()
+    }
+}
+
+/// One route pattern with its tag templates.
+#[derive(Clone, Debug)]
+pub(crate) struct TagRoute {
+    pattern: RoutePattern,
+    tags: Vec<String>,
+}
+
+impl TagRoute {
+    pub(crate) fn new(pattern: &str, tags: &[&str]) -> Result<Self> {
+        let bad = |message: String| Error::InvalidConfig {
+            field: "tag_route",
+            message,
+        };
+        let template = pattern;
+        let pattern = RoutePattern::new("tag_route", template)?;
         for tag in tags {
             let mut rest = *tag;
             while let Some(open) = rest.find('{') {
@@ -42,40 +88,26 @@ impl TagRoute {
                     return Err(bad(format!("unclosed `{{` in tag {tag:?}")));
                 };
                 let name = &rest[open + 1..open + close];
-                let known = segments
-                    .iter()
-                    .any(|s| matches!(s, Segment::Param(p) if p == name));
-                if !known {
+                if !pattern.captures_name(name) {
                     return Err(bad(format!(
-                        "tag {tag:?} uses `{{{name}}}`, which {pattern:?} does not capture"
+                        "tag {tag:?} uses `{{{name}}}`, which {template:?} does not capture"
                     )));
                 }
                 rest = &rest[open + close + 1..];
             }
         }
         if tags.is_empty() {
-            return Err(bad(format!("{pattern:?} has no tags")));
+            return Err(bad(format!("{template:?} has no tags")));
         }
         Ok(TagRoute {
-            segments,
+            pattern,
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         })
     }
 
     /// The tags for `path` when it matches.
     pub(crate) fn tags_for(&self, path: &str) -> Option<Vec<String>> {
-        let parts: Vec<&str> = path.split('/').skip(1).collect();
-        if parts.len() != self.segments.len() {
-            return None;
-        }
-        let mut captured: Vec<(&str, &str)> = Vec::new();
-        for (segment, part) in self.segments.iter().zip(&parts) {
-            match segment {
-                Segment::Literal(l) if l == part => {}
-                Segment::Param(name) if !part.is_empty() => captured.push((name, part)),
-                _ => return None,
-            }
-        }
+        let captured = self.pattern.captures(path)?;
         Some(
             self.tags
                 .iter()

@@ -24,7 +24,8 @@ struct StatsBody {
 }
 
 /// A ready `GET` handler answering with the cache's counters:
-/// `router.route("/api/v1/cache/stats", stats_handler(cache.clone()))`.
+/// `router.route("/api/v1/cache/stats", stats_handler(cache.clone()))`. The answer carries
+/// `Cache-Control: no-store`: a response cache (this crate's included) never stores it.
 pub fn stats_handler<S: Store, St: Clone + Send + Sync + 'static>(
     cache: Cache<S>,
 ) -> MethodRouter<St> {
@@ -44,6 +45,9 @@ pub fn stats_handler<S: Store, St: Clone + Send + Sync + 'static>(
             load_errors: s.load_errors,
             refreshes: s.refreshes,
         };
-        std::future::ready(Json(body))
+        std::future::ready((
+            [(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"))],
+            Json(body),
+        ))
     })
 }
