@@ -454,6 +454,53 @@ fn bad_configuration_is_reported_all_at_once() {
     }
 }
 
+/// Every variable's typo is a named error, all reported at once (none silently accepted).
+#[test]
+fn every_variable_typo_is_a_named_error() {
+    use nilecare::config_validator::Source;
+    let cases = [
+        ("LOG_LEVEL", "loud"),
+        ("LOG_FORMAT", "xml"),
+        ("APP_ENV", "prodcution"),
+        ("HOST", "0.0.0.0:8080"),
+        ("REDIS_URL", "redis://localhost:6379/notadb"),
+        ("REDIS_POOL_SIZE", "0"),
+        ("REDIS_COMMAND_TIMEOUT", "fast"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ("DEMO_SERVICES", "maybe"),
+        ("DEMO_LATENCY", "1h"),
+        ("DOWNSTREAM_TIMEOUT", "0s"),
+        ("DOWNSTREAM_ATTEMPTS", "99"),
+        ("BREAKER_WAIT", "0s"),
+        ("REGISTRY_TTL", "0s"),
+        ("SHUTDOWN_GRACE", "1d"),
+        ("CACHE_TTL", "0s"),
+    ];
+    let report = service::Settings::from_source(&Source::from_pairs(cases)).unwrap_err();
+    let text = report.to_string();
+    for (name, value) in cases {
+        assert!(
+            text.lines().any(|line| line.contains(name)),
+            "{name}={value} not reported:\n{text}"
+        );
+    }
+    assert!(text.contains("loud"), "the bad value is named:\n{text}");
+    assert!(text.contains("target=level"), "the accepted forms are named:\n{text}");
+    // One at a time, each alone is an error too (not hidden behind another).
+    for (name, value) in cases {
+        let report = service::Settings::from_source(&Source::from_pairs([(name, value)]));
+        assert!(report.is_err(), "{name}={value} was accepted");
+    }
+    // Levels and directives are accepted and normalized.
+    let settings = service::Settings::from_source(&Source::from_pairs([(
+        "LOG_LEVEL",
+        " WARN, nilecare=Debug",
+    )]))
+    .unwrap();
+    assert_eq!(settings.log_level, "warn,nilecare=debug");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_in_flight_requests_and_deregisters() {
     use nilecare::service_discovery::Registry;

@@ -64,15 +64,15 @@ pub fn otel() -> Vec<Var> {
     ]
 }
 
-/// Logging: `LOG_LEVEL` (`RUST_LOG` syntax, default `info`), `LOG_FORMAT` (`json` or `pretty`,
-/// optional: unset picks pretty on a terminal, JSON otherwise).
+/// Logging: `LOG_LEVEL` (a level or `target=level` directives, checked by
+/// [`Var::log_filter`]; default `info`), `LOG_FORMAT` (`json` or `pretty`, optional: unset picks
+/// pretty on a terminal, JSON otherwise).
 pub fn logging() -> Vec<Var> {
     vec![
-        Var::string("LOG_LEVEL")
-            .matches(r"^[A-Za-z0-9_:=,\-\.\[\]\{\}\*\x22 ]+$")
+        Var::log_filter("LOG_LEVEL")
             .default("info")
             .dev_default("debug")
-            .description("log filter in RUST_LOG syntax")
+            .description("log level or target=level directives")
             .example("info,nilecare=debug"),
         Var::one_of("LOG_FORMAT", ["json", "pretty"])
             .optional()
@@ -84,9 +84,29 @@ pub fn logging() -> Vec<Var> {
 pub fn http_server() -> Vec<Var> {
     vec![
         Var::string("HOST")
+            .check(|value| match value {
+                crate::Value::String(host) if valid_host(host) => Ok(()),
+                _ => Err("must be an IP address or a host name (no port, no scheme)".into()),
+            })
             .default("0.0.0.0")
             .dev_default("127.0.0.1")
             .description("listen address"),
         Var::port("PORT").default(8080).description("listen port"),
     ]
+}
+
+/// An IP address or a DNS host name (letters, digits, `-`, dots; labels of 1 to 63 bytes).
+fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

@@ -4,6 +4,7 @@
 mod config;
 mod error;
 pub mod fragments;
+mod log_filter;
 mod parse;
 mod report;
 mod schema;
@@ -13,6 +14,7 @@ mod var;
 
 pub use config::Config;
 pub use error::{Error, Result};
+pub use log_filter::{LOG_FILTER_EXPECTED, LOG_LEVELS, parse_log_filter};
 pub use parse::ItemKind;
 pub use report::{Problem, ProblemKind, Report};
 pub use schema::{EX_CONFIG, Mode, Schema};

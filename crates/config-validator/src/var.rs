@@ -210,6 +210,19 @@ impl Var {
         var
     }
 
+    /// A log filter ([`parse_log_filter`](crate::parse_log_filter)): a level or `target=level`
+    /// directives; a bare word like `loud` is an error listing the accepted forms, never a
+    /// filter that silently drops every line. The value is the normalized filter text.
+    pub fn log_filter(name: impl Into<String>) -> Self {
+        Self::custom(
+            name,
+            crate::log_filter::LOG_FILTER_EXPECTED,
+            |text: &str| -> Result<Value, String> {
+                crate::log_filter::parse_log_filter(text).map(Value::String)
+            },
+        )
+    }
+
     /// Must be set (the default).
     pub fn required(mut self) -> Self {
         self.required = true;

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use nilecare::config_validator::{Mode, Schema, Source, Var, fragments};
+use nilecare::config_validator::{Mode, Schema, Source, Value, Var, fragments};
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
 
 /// Everything the orchestrator reads at startup (each field is the variable of the same name,
 /// lowercased; the schema holds every default).
@@ -42,7 +46,7 @@ pub struct Settings {
     /// The deployment environment (`APP_ENV`).
     #[serde(rename = "app_env")]
     pub environment: String,
-    /// `LOG_LEVEL` (`RUST_LOG` syntax).
+    /// `LOG_LEVEL`: a level or `target=level` directives (checked and normalized).
     pub log_level: String,
     /// `LOG_FORMAT`: `json` or `pretty` (none: JSON unless on a terminal).
     pub log_format: Option<String>,
@@ -55,14 +59,25 @@ impl Settings {
             .mode(mode)
             .vars(fragments::http_server())
             // A request must not wait 2 s (the fragment's default) on a struggling Redis.
-            .vars(fragments::redis().into_iter().map(|var| {
-                if var.name() == "REDIS_COMMAND_TIMEOUT" {
-                    var.default("500ms")
-                } else {
-                    var
-                }
+            .vars(fragments::redis().into_iter().map(|var| match var.name() {
+                "REDIS_COMMAND_TIMEOUT" => var.default("500ms"),
+                // The scheme check of the fragment, plus everything the Redis crate checks
+                // (database number, sentinel service name, node list), at startup.
+                "REDIS_URL" => var.check(|value| match value {
+                    Value::Url(url) => nilecare::redis::RedisConfig::from_url(url.as_str())
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    _ => Ok(()),
+                }),
+                _ => var,
             }))
-            .var(Var::string("APP_ENV").default("production"))
+            .var(
+                Var::one_of(
+                    "APP_ENV",
+                    ["production", "staging", "development", "dev", "local", "test"],
+                )
+                .default("production"),
+            )
             .vars(fragments::logging())
             .vars(fragments::otel())
             .var(
@@ -71,14 +86,30 @@ impl Settings {
                     .range(1..=1_000_000_000)
                     .description("API requests per minute per client IP"),
             )
-            .var(Var::duration("CACHE_TTL").default("60s"))
+            .var(Var::duration("CACHE_TTL").default("60s").range(secs(1)..=secs(86_400)))
             .var(Var::bool("DEMO_SERVICES").default(true))
-            .var(Var::duration("DEMO_LATENCY").default("20ms"))
-            .var(Var::duration("DOWNSTREAM_TIMEOUT").default("2s"))
+            .var(
+                Var::duration("DEMO_LATENCY")
+                    .default("20ms")
+                    .range(Duration::ZERO..=secs(10)),
+            )
+            .var(
+                Var::duration("DOWNSTREAM_TIMEOUT")
+                    .default("2s")
+                    .range(Duration::from_millis(1)..=secs(300)),
+            )
             .var(Var::integer("DOWNSTREAM_ATTEMPTS").default(3).range(1..=10))
-            .var(Var::duration("BREAKER_WAIT").default("5s"))
-            .var(Var::duration("REGISTRY_TTL").default("15s"))
-            .var(Var::duration("SHUTDOWN_GRACE").default("10s"))
+            .var(
+                Var::duration("BREAKER_WAIT")
+                    .default("5s")
+                    .range(Duration::from_millis(1)..=secs(3600)),
+            )
+            .var(Var::duration("REGISTRY_TTL").default("15s").range(secs(1)..=secs(3600)))
+            .var(
+                Var::duration("SHUTDOWN_GRACE")
+                    .default("10s")
+                    .range(Duration::ZERO..=secs(600)),
+            )
     }
 
     /// Reads and checks every variable; the error (a `Report`) lists every problem at once.
