@@ -123,7 +123,10 @@ mod cases {
         let body = limited.json();
         assert_eq!(body["instance"], "/api/v1/appointments", "{body}");
         assert_eq!(body["request_id"], "rl-ctx-1", "{body}");
-        assert_eq!(body["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{body}");
+        assert_eq!(
+            body["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{body}"
+        );
         assert_eq!(
             client.get("/health").await.status,
             200,
@@ -150,7 +153,11 @@ mod cases {
         );
         for path in ["/health", "/ready", "/metrics"] {
             let r = client.get(path).await;
-            assert_eq!(r.header("cache-status"), None, "{path} went through the cache");
+            assert_eq!(
+                r.header("cache-status"),
+                None,
+                "{path} went through the cache"
+            );
         }
         app.shutdown().await;
     }
@@ -423,7 +430,10 @@ async fn a_panic_is_a_problem_with_the_request_context() {
         .send(
             "GET",
             "/api/v1/boom",
-            &[("x-request-id", "panic-ctx-1"), ("traceparent", traceparent)],
+            &[
+                ("x-request-id", "panic-ctx-1"),
+                ("traceparent", traceparent),
+            ],
             "",
         )
         .await;
@@ -433,8 +443,14 @@ async fn a_panic_is_a_problem_with_the_request_context() {
     assert_eq!(body["code"], "INTERNAL", "{body}");
     assert_eq!(body["instance"], "/api/v1/boom", "{body}");
     assert_eq!(body["request_id"], "panic-ctx-1", "{body}");
-    assert_eq!(body["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{body}");
-    assert!(!r.text().contains("handler bug"), "the panic message stays in the log");
+    assert_eq!(
+        body["trace_id"], "0af7651916cd43dd8448eb211c80319c",
+        "{body}"
+    );
+    assert!(
+        !r.text().contains("handler bug"),
+        "the panic message stays in the log"
+    );
 }
 
 #[test]
@@ -486,7 +502,10 @@ fn every_variable_typo_is_a_named_error() {
         );
     }
     assert!(text.contains("loud"), "the bad value is named:\n{text}");
-    assert!(text.contains("target=level"), "the accepted forms are named:\n{text}");
+    assert!(
+        text.contains("target=level"),
+        "the accepted forms are named:\n{text}"
+    );
     // One at a time, each alone is an error too (not hidden behind another).
     for (name, value) in cases {
         let report = service::Settings::from_source(&Source::from_pairs([(name, value)]));

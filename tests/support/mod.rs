@@ -18,6 +18,7 @@ pub fn settings(redis_url: Option<String>) -> Settings {
         host: "127.0.0.1".to_owned(),
         port: 0,
         redis_url,
+        redis_tls_ca_file: None,
         redis_pool_size: 4,
         redis_connect_timeout: Duration::from_secs(5),
         redis_command_timeout: Duration::from_millis(500),

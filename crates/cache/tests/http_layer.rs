@@ -324,7 +324,11 @@ async fn stats_and_excluded_routes_are_never_cached() {
     send(addr, "GET", "/api/v1/patients/1", &[]).await;
     send(addr, "GET", "/api/v1/patients/1", &[]).await;
     let second = send(addr, "GET", "/api/v1/cache/stats", &[]).await;
-    assert_ne!(cache_status(&second), "nilecare; hit", "stats were served from the cache");
+    assert_ne!(
+        cache_status(&second),
+        "nilecare; hit",
+        "stats were served from the cache"
+    );
     assert!(
         second.json()["hits"].as_u64().unwrap() > first.json()["hits"].as_u64().unwrap(),
         "frozen stats: {} then {}",
@@ -333,9 +337,19 @@ async fn stats_and_excluded_routes_are_never_cached() {
     );
     for _ in 0..3 {
         let r = send(addr, "GET", "/admin/overview", &[]).await;
-        assert_eq!(r.header("cache-status"), None, "excluded routes pass untouched");
+        assert_eq!(
+            r.header("cache-status"),
+            None,
+            "excluded routes pass untouched"
+        );
     }
-    assert_eq!(calls.count(), 2 + 3 - 1, "patients once (then a hit), admin three times");
-    let bad = ResponseCacheLayer::new(cache).exclude_route("admin").unwrap_err();
+    assert_eq!(
+        calls.count(),
+        2 + 3 - 1,
+        "patients once (then a hit), admin three times"
+    );
+    let bad = ResponseCacheLayer::new(cache)
+        .exclude_route("admin")
+        .unwrap_err();
     assert!(bad.to_string().contains("exclude_route"), "{bad}");
 }

@@ -7,7 +7,8 @@ use crate::var::Var;
 
 /// Redis: `REDIS_URL` (optional: unset means in-memory backends; any `redis`, `rediss`,
 /// `redis-cluster`, `redis+cluster`, `redis-sentinel`, `redis+sentinel` URL; its password is
-/// masked in every rendering), `REDIS_POOL_SIZE` (1..=256, default 4), `REDIS_CONNECT_TIMEOUT`
+/// masked in every rendering), `REDIS_TLS_CA_FILE` (optional PEM file of the CA to trust for
+/// `rediss://`), `REDIS_POOL_SIZE` (1..=256, default 4), `REDIS_CONNECT_TIMEOUT`
 /// (default 5s), `REDIS_COMMAND_TIMEOUT` (default 2s).
 pub fn redis() -> Vec<Var> {
     vec![
@@ -29,6 +30,10 @@ pub fn redis() -> Vec<Var> {
             .optional()
             .description("Redis deployment; unset = in-memory backends")
             .example("redis://127.0.0.1:6379"),
+        Var::string("REDIS_TLS_CA_FILE")
+            .optional()
+            .description("PEM file of the CA to trust for rediss:// (unset: the system's roots)")
+            .example("/etc/nilecare/redis-ca.pem"),
         Var::integer("REDIS_POOL_SIZE")
             .range(1..=256)
             .default(4)
@@ -107,6 +112,8 @@ fn valid_host(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }

@@ -83,7 +83,10 @@ mod tests {
             ("WARN", "warn"),
             ("off", "off"),
             ("info,nilecare=debug", "info,nilecare=debug"),
-            ("tower_http::trace=warn, ,error", "tower_http::trace=warn,error"),
+            (
+                "tower_http::trace=warn, ,error",
+                "tower_http::trace=warn,error",
+            ),
             ("my-crate.v2=trace", "my-crate.v2=trace"),
         ] {
             assert_eq!(parse_log_filter(input).as_deref(), Ok(want), "{input}");

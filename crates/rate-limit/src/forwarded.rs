@@ -177,13 +177,7 @@ impl<'a> Iterator for ElementsFromRight<'a> {
 
 /// Whether the quote at `i` is escaped (preceded by an odd number of backslashes).
 fn escaped(bytes: &[u8], i: usize) -> bool {
-    bytes[..i]
-        .iter()
-        .rev()
-        .take_while(|&&b| b == b'\\')
-        .count()
-        % 2
-        == 1
+    bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
 }
 
 fn trim(mut b: &[u8]) -> &[u8] {
@@ -292,8 +286,11 @@ mod tests {
 
     #[test]
     fn networks_match_v4_v6_and_mapped_and_bad_text_names_the_field() {
-        let nets = parse_networks("trusted_proxies", ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])
-            .unwrap();
+        let nets = parse_networks(
+            "trusted_proxies",
+            ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"],
+        )
+        .unwrap();
         assert!(in_networks(&nets, ip("10.1.2.3")));
         assert!(in_networks(&nets, ip("::ffff:10.1.2.3")));
         assert!(!in_networks(&nets, ip("11.0.0.1")));
@@ -356,7 +353,10 @@ mod tests {
             ("for=192.0.2.43, for=198.51.100.17", "198.51.100.17"),
             ("for=unknown", "10.0.0.2"),
             ("for=192.0.2.43:_port1", "192.0.2.43"),
-            ("for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.1", "2001:db8::7"),
+            (
+                "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.1",
+                "2001:db8::7",
+            ),
             // a quoted comma or semicolon in another parameter does not split the element
             ("for=192.0.2.9;note=\"a,b;c\"", "192.0.2.9"),
         ] {
@@ -364,7 +364,10 @@ mod tests {
             assert_eq!(client_ip(&p, &t), Some(ip(want)), "{value}");
         }
         // An obfuscated hop behind trusted proxies stops the walk at the proxy that wrote it.
-        let p = parts("10.0.0.2:80", &[("forwarded", "for=1.2.3.4, for=_x, for=10.0.0.9")]);
+        let p = parts(
+            "10.0.0.2:80",
+            &[("forwarded", "for=1.2.3.4, for=_x, for=10.0.0.9")],
+        );
         assert_eq!(client_ip(&p, &t), Some(ip("10.0.0.9")));
     }
 
@@ -385,7 +388,10 @@ mod tests {
     #[test]
     fn garbage_from_a_trusted_proxy_falls_back_to_that_proxy() {
         let t = trusted(ForwardedHeader::XForwardedFor);
-        let p = parts("10.0.0.2:80", &[("x-forwarded-for", "not-an-ip, 300.1.1.1")]);
+        let p = parts(
+            "10.0.0.2:80",
+            &[("x-forwarded-for", "not-an-ip, 300.1.1.1")],
+        );
         assert_eq!(client_ip(&p, &t), Some(ip("10.0.0.2")));
         let p = parts("10.0.0.2:80", &[("x-forwarded-for", "1.2.3.4:123456")]);
         assert_eq!(client_ip(&p, &t), Some(ip("10.0.0.2")));
@@ -394,7 +400,10 @@ mod tests {
     #[test]
     fn no_peer_address_is_none() {
         let (parts, ()) = http::Request::new(()).into_parts();
-        assert_eq!(client_ip(&parts, &trusted(ForwardedHeader::Forwarded)), None);
+        assert_eq!(
+            client_ip(&parts, &trusted(ForwardedHeader::Forwarded)),
+            None
+        );
     }
 
     mod properties {
@@ -411,7 +420,9 @@ mod tests {
                 (11u8..=223, any::<[u8; 3]>())
                     .prop_map(|(a, [b, c, d])| IpAddr::from([a, b, c, d])),
                 any::<[u16; 7]>().prop_map(|rest| {
-                    IpAddr::from([0x2001, rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6]])
+                    IpAddr::from([
+                        0x2001, rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6],
+                    ])
                 }),
             ]
         }
@@ -431,9 +442,13 @@ mod tests {
         fn forwarded_node(ip: IpAddr, style: u8) -> String {
             match (ip, style % 2) {
                 (IpAddr::V4(v4), 0) => format!("for={v4}"),
-                (IpAddr::V4(v4), _) => format!("for=\"{v4}:{}\";proto=https", 1024 + u32::from(style)),
+                (IpAddr::V4(v4), _) => {
+                    format!("for=\"{v4}:{}\";proto=https", 1024 + u32::from(style))
+                }
                 (IpAddr::V6(v6), 0) => format!("for=\"[{v6}]\""),
-                (IpAddr::V6(v6), _) => format!("For=\"[{v6}]:{}\";by=_proxy", 1024 + u32::from(style)),
+                (IpAddr::V6(v6), _) => {
+                    format!("For=\"[{v6}]:{}\";by=_proxy", 1024 + u32::from(style))
+                }
             }
         }
 

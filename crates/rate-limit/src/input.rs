@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn short_keys_are_kept_and_long_ones_digested() {
-        assert!(matches!(stored_key("ip:1.2.3.4").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            stored_key("ip:1.2.3.4").unwrap(),
+            Cow::Borrowed(_)
+        ));
         let at_limit = "x".repeat(MAX_KEY_LEN);
         assert_eq!(stored_key(&at_limit).unwrap(), at_limit);
         let long = "x".repeat(4000);
@@ -79,9 +82,15 @@ mod tests {
         assert_eq!(d.len(), DIGEST_PREFIX.len() + 64);
         // A key posing as a digest is digested itself.
         let posed = stored_key("sha256:abc").unwrap();
-        assert!(posed.starts_with(DIGEST_PREFIX) && posed.len() == 71, "{posed}");
+        assert!(
+            posed.starts_with(DIGEST_PREFIX) && posed.len() == 71,
+            "{posed}"
+        );
         // SHA-256 known answer for "abc" (FIPS 180-2, appendix B.1): the digest is SHA-256.
-        let hex: String = Sha256::digest(b"abc").iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = Sha256::digest(b"abc")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -107,7 +116,10 @@ mod tests {
         let e = stored_key("").unwrap_err();
         assert!(matches!(e, Error::InvalidInput { field: "key", .. }), "{e}");
         let e = checked("k", 0, false).unwrap_err();
-        assert!(matches!(e, Error::InvalidInput { field: "cost", .. }), "{e}");
+        assert!(
+            matches!(e, Error::InvalidInput { field: "cost", .. }),
+            "{e}"
+        );
         assert!(checked("k", 0, true).is_ok());
     }
 }

@@ -29,6 +29,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use forwarded::ForwardedHeader;
+pub use input::{DIGEST_PREFIX, MAX_KEY_LEN, stored_key};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use key::KeyExtractor;
@@ -43,5 +44,4 @@ pub use redis::RedisLimiter;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use resilient::{OnRedisFailure, ResilientLimiter};
-pub use input::{DIGEST_PREFIX, MAX_KEY_LEN, stored_key};
 pub use store::{AnyLimiter, Check, RateLimiter};

@@ -56,7 +56,8 @@ impl LayerFailure {
             LayerFailure::NoPeerAddress => "no_peer_address",
         };
         let action = if allowed { "allowed" } else { "denied" };
-        metrics::counter!(LAYER_FAILURES_TOTAL, "reason" => reason, "action" => action).increment(1);
+        metrics::counter!(LAYER_FAILURES_TOTAL, "reason" => reason, "action" => action)
+            .increment(1);
     }
 }
 

@@ -197,7 +197,10 @@ async fn a_long_key_is_limited_like_any_other_never_let_through() {
     assert_eq!(first.status, 200);
     for _ in 0..3 {
         let again = fetch(addr, "/api/v1/patients", &[("x-api-key", &long)]).await;
-        assert_eq!(again.status, 429, "a 4 000-byte key must not escape its limit");
+        assert_eq!(
+            again.status, 429,
+            "a 4 000-byte key must not escape its limit"
+        );
     }
     // Another long key (same length, one byte apart) has its own quota.
     let mut other = long.clone();
@@ -302,11 +305,26 @@ async fn forwarded_header_is_read_only_when_configured() {
         let r = fetch(addr, "/api/v1/patients", &[("forwarded", client)]).await;
         assert_eq!(r.status, 200, "{client}");
     }
-    let r = fetch(addr, "/api/v1/patients", &[("forwarded", "for=198.51.100.1;proto=https")]).await;
+    let r = fetch(
+        addr,
+        "/api/v1/patients",
+        &[("forwarded", "for=198.51.100.1;proto=https")],
+    )
+    .await;
     assert_eq!(r.status, 429);
     // X-Forwarded-For is ignored here: both requests are the proxy's own (127.0.0.1).
-    let r = fetch(addr, "/api/v1/patients", &[("x-forwarded-for", "198.51.100.9")]).await;
+    let r = fetch(
+        addr,
+        "/api/v1/patients",
+        &[("x-forwarded-for", "198.51.100.9")],
+    )
+    .await;
     assert_eq!(r.status, 200);
-    let r = fetch(addr, "/api/v1/patients", &[("x-forwarded-for", "198.51.100.10")]).await;
+    let r = fetch(
+        addr,
+        "/api/v1/patients",
+        &[("x-forwarded-for", "198.51.100.10")],
+    )
+    .await;
     assert_eq!(r.status, 429);
 }

@@ -653,7 +653,10 @@ async fn layer_fails_open_or_closed_as_configured_when_redis_is_unavailable() {
     server.pause();
     let open = call(app(OnUnavailable::Allow)).await;
     assert_eq!(open.status(), 200, "fail open lets the request through");
-    assert!(!open.headers().contains_key("ratelimit"), "no decision, no state header");
+    assert!(
+        !open.headers().contains_key("ratelimit"),
+        "no decision, no state header"
+    );
     let closed = call(app(OnUnavailable::Deny)).await;
     assert_eq!(closed.status(), 503, "fail closed refuses");
     assert_eq!(closed.headers()["retry-after"], "1");
@@ -698,7 +701,11 @@ async fn a_long_key_is_stored_under_its_digest_and_limited() {
             "{a:?}: state under {key}"
         );
         l.refund(&p, &long, 1).await.unwrap();
-        assert_eq!(allowed(&l, &p, &long, 2).await, 1, "{a:?}: refunded through the digest");
+        assert_eq!(
+            allowed(&l, &p, &long, 2).await,
+            1,
+            "{a:?}: refunded through the digest"
+        );
         l.reset(&p, &long).await.unwrap();
         assert_eq!(
             server.command(&["EXISTS", &key]),

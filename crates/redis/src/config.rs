@@ -207,6 +207,7 @@ pub struct RedisConfig {
     connect_timeout: Duration,
     command_timeout: Duration,
     reconnect: ReconnectPolicy,
+    tls: bool,
 }
 
 impl RedisConfig {
@@ -262,6 +263,7 @@ impl RedisConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             reconnect: ReconnectPolicy::default(),
+            tls,
         })
     }
 
@@ -297,6 +299,66 @@ impl RedisConfig {
     pub fn with_fail_fast(mut self, fail_fast: bool) -> Self {
         self.fred.fail_fast = fail_fast;
         self
+    }
+
+    /// Trust only the certificate authorities in `pem` (one or more PEM `CERTIFICATE` blocks)
+    /// for a `rediss://` URL, instead of the system's roots: a private CA, or a self-signed
+    /// server certificate. Errors name `tls_ca`.
+    ///
+    /// ```no_run
+    /// # fn demo(pem: &[u8]) -> nilecare_redis::Result<()> {
+    /// let config = nilecare_redis::RedisConfig::from_url("rediss://app:secret@redis.internal:6380")?
+    ///     .with_tls_ca_pem(pem)?;
+    /// # let _ = config; Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls_ca_pem(mut self, pem: &[u8]) -> Result<Self> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        if !self.tls {
+            return Err(Error::config(
+                "tls_ca",
+                format!(
+                    "a CA was given but the URL {} is not TLS: use rediss://",
+                    self.redacted_url
+                ),
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| Error::config("tls_ca", format!("unreadable PEM: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                Error::config("tls_ca", format!("not a usable CA certificate: {e}"))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(Error::config("tls_ca", "holds no PEM CERTIFICATE block"));
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config("tls_ca", e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.fred.tls = Some(fred::types::config::TlsConnector::from(client).into());
+        Ok(self)
+    }
+
+    /// [`with_tls_ca_pem`](Self::with_tls_ca_pem) from a file (e.g. `REDIS_TLS_CA_FILE`); the
+    /// error names `tls_ca` and the path.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_tls_ca_file(self, path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::config("tls_ca", format!("cannot read {}: {e}", path.display())))?;
+        self.with_tls_ca_pem(&pem)
+    }
+
+    /// Whether the URL asks for TLS (`rediss://`).
+    pub fn uses_tls(&self) -> bool {
+        self.tls
     }
 
     /// Use RESP3 (needed for server-assisted client-side caching). Default RESP2.

@@ -48,7 +48,10 @@ pub async fn connect(config: &RedisConfig) -> Result<Pool> {
         }
         Ok(Err(e)) => {
             shut_down(&pool, handles).await;
-            Err(Error::Redis(e))
+            Err(Error::Connect {
+                target: config.redacted_url().to_owned(),
+                source: e,
+            })
         }
         Err(_) => {
             shut_down(&pool, handles).await;

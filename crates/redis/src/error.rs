@@ -35,6 +35,17 @@ pub enum Error {
         /// The configured connect timeout.
         after: Duration,
     },
+    /// The first connection failed: refused, a TLS certificate not trusted, a wrong password.
+    /// `target` is the redacted URL; the cause comes from fred (it names hosts, never
+    /// credentials).
+    #[cfg(feature = "client")]
+    #[error("could not connect to Redis at {target}: {source}")]
+    Connect {
+        /// The redacted URL of the deployment.
+        target: String,
+        /// What failed.
+        source: fred::error::Error,
+    },
     /// A command failed: the server answered with an error, the connection broke or the command
     /// timed out (`fred`'s `ErrorKind::Timeout`).
     #[cfg(feature = "client")]
@@ -53,7 +64,7 @@ impl Error {
             #[cfg(feature = "client")]
             Error::ConnectTimeout { .. } => true,
             #[cfg(feature = "client")]
-            Error::Redis(e) => matches!(
+            Error::Redis(e) | Error::Connect { source: e, .. } => matches!(
                 e.kind(),
                 ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Backpressure
             ),

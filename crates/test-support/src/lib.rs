@@ -31,10 +31,12 @@ pub fn criterion_config() -> criterion::Criterion {
 }
 mod resp;
 mod server;
+mod tls;
 
 pub use cluster::RedisCluster;
 pub use resp::Reply;
 pub use server::{RedisServer, RedisServerBuilder, redis_server_binary};
+pub use tls::{IssuedCert, TestCa};
 
 /// Polls `check` every 20 ms until it returns `true` or `timeout` passes; returns whether it
 /// succeeded. For eventually-true conditions (reconnects, propagation) without fixed sleeps.

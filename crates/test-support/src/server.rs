@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::resp::{Connection, Reply};
+use crate::tls::IssuedCert;
 
 /// How long a server may take to answer its first PING.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -64,6 +65,8 @@ pub(crate) fn port_is_free(port: u16) -> bool {
 #[derive(Clone, Debug, Default)]
 pub struct RedisServerBuilder {
     password: Option<String>,
+    user: Option<(String, String)>,
+    tls: Option<IssuedCert>,
     args: Vec<String>,
     cluster_bus_port: bool,
 }
@@ -72,6 +75,21 @@ impl RedisServerBuilder {
     /// Require this password (`--requirepass`); [`RedisServer::url`] then includes it.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Serve TLS too, with a certificate for `127.0.0.1` and `localhost` issued by `ca`:
+    /// [`RedisServer::url`] becomes `rediss://` on the TLS port (the harness keeps a plain port
+    /// for its own commands). Clients must trust [`TestCa::pem`](crate::TestCa::pem).
+    pub fn tls(mut self, ca: &crate::TestCa) -> Self {
+        self.tls = Some(ca.issue(&["127.0.0.1", "localhost"]));
+        self
+    }
+
+    /// An ACL user with this password and every permission (`--user`); [`RedisServer::url`]
+    /// then logs in as it (`redis://user:password@...`).
+    pub fn acl_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some((user.into(), password.into()));
         self
     }
 
@@ -115,11 +133,17 @@ impl RedisServerBuilder {
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir)
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            let tls_port = self
+                .tls
+                .as_ref()
+                .map(|_| free_port(|p| p != port && port_is_free(p)));
             let mut server = RedisServer {
                 binary: binary.clone(),
                 port,
                 dir,
                 password: self.password.clone(),
+                user: self.user.clone(),
+                tls: self.tls.clone().zip(tls_port),
                 args: self.args.clone(),
                 child: None,
             };
@@ -150,6 +174,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     password: Option<String>,
+    user: Option<(String, String)>,
+    tls: Option<(IssuedCert, u16)>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -168,12 +194,24 @@ impl RedisServer {
         RedisServerBuilder::default()
     }
 
-    /// `redis://[:password@]127.0.0.1:<port>`.
+    /// `redis://[:password@]127.0.0.1:<port>`; `rediss://` on the TLS port for a
+    /// [`tls`](RedisServerBuilder::tls) server; `user:password@` for an
+    /// [`acl_user`](RedisServerBuilder::acl_user).
     pub fn url(&self) -> String {
-        match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+        let (scheme, port) = match &self.tls {
+            Some((_, tls_port)) => ("rediss", *tls_port),
+            None => ("redis", self.port),
+        };
+        match (&self.user, &self.password) {
+            (Some((user, p)), _) => format!("{scheme}://{user}:{p}@127.0.0.1:{port}"),
+            (None, Some(p)) => format!("{scheme}://:{p}@127.0.0.1:{port}"),
+            (None, None) => format!("{scheme}://127.0.0.1:{port}"),
         }
+    }
+
+    /// The TLS port of a [`tls`](RedisServerBuilder::tls) server.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(_, port)| *port)
     }
 
     /// `127.0.0.1:<port>`.
@@ -316,6 +354,22 @@ impl RedisServer {
             .stderr(Stdio::null());
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
+        }
+        if let Some((user, password)) = &self.user {
+            let password = format!(">{password}");
+            cmd.args(["--user", user, "on", &password, "~*", "&*", "+@all"]);
+        }
+        if let Some((cert, tls_port)) = &self.tls {
+            let (cert_file, key_file) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+            fs::write(&cert_file, &cert.cert_pem).map_err(|e| format!("write cert: {e}"))?;
+            fs::write(&key_file, &cert.key_pem).map_err(|e| format!("write key: {e}"))?;
+            cmd.arg("--tls-port")
+                .arg(tls_port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&cert_file)
+                .arg("--tls-key-file")
+                .arg(&key_file)
+                .args(["--tls-auth-clients", "no"]);
         }
         let child = cmd
             .spawn()

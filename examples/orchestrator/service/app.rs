@@ -67,7 +67,10 @@ pub fn router(
         .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello));
-    let api = with_api_layers(api, RateLimitLayer::new(state.limiter.clone()).policy(policy));
+    let api = with_api_layers(
+        api,
+        RateLimitLayer::new(state.limiter.clone()).policy(policy),
+    );
     let operations = Router::new()
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
@@ -77,9 +80,7 @@ pub fn router(
         )
         .merge(metrics.router());
     Ok(with_service_layers(
-        api.merge(operations)
-            .fallback(not_found)
-            .with_state(state),
+        api.merge(operations).fallback(not_found).with_state(state),
     ))
 }
 

@@ -65,7 +65,11 @@ pub async fn connect_all(
             redis: None,
         });
     };
-    let redis = RedisConfig::from_url(url)?
+    let mut redis = RedisConfig::from_url(url)?;
+    if let Some(ca) = &settings.redis_tls_ca_file {
+        redis = redis.with_tls_ca_file(ca)?;
+    }
+    let redis = redis
         .with_pool_size(settings.redis_pool_size)
         .with_connect_timeout(settings.redis_connect_timeout)
         .with_command_timeout(settings.redis_command_timeout);

@@ -10,7 +10,7 @@ const fn secs(n: u64) -> Duration {
 
 /// Everything the orchestrator reads at startup (each field is the variable of the same name,
 /// lowercased; the schema holds every default).
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 pub struct Settings {
     /// Listen address.
     pub host: String,
@@ -19,6 +19,8 @@ pub struct Settings {
     /// `redis://`, `rediss://`, `redis-cluster://`, `redis-sentinel://`; none: every backend in
     /// memory.
     pub redis_url: Option<String>,
+    /// PEM file of the CA to trust for `rediss://` (none: the system's roots).
+    pub redis_tls_ca_file: Option<String>,
     /// Connections in the Redis pool.
     pub redis_pool_size: usize,
     /// Limit of the first Redis connection.
@@ -52,6 +54,39 @@ pub struct Settings {
     pub log_format: Option<String>,
 }
 
+/// Every field, with the Redis URL's password (and a sentinel password) shown as `***`.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redis_url = self.redis_url.as_deref().map(|url| {
+            nilecare::redis::RedisConfig::from_url(url).map_or_else(
+                |_| "<unparsable, hidden>".to_owned(),
+                |c| c.redacted_url().to_owned(),
+            )
+        });
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("redis_url", &redis_url)
+            .field("redis_tls_ca_file", &self.redis_tls_ca_file)
+            .field("redis_pool_size", &self.redis_pool_size)
+            .field("redis_connect_timeout", &self.redis_connect_timeout)
+            .field("redis_command_timeout", &self.redis_command_timeout)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("demo_services", &self.demo_services)
+            .field("demo_latency", &self.demo_latency)
+            .field("downstream_timeout", &self.downstream_timeout)
+            .field("downstream_attempts", &self.downstream_attempts)
+            .field("breaker_wait", &self.breaker_wait)
+            .field("registry_ttl", &self.registry_ttl)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("environment", &self.environment)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
 impl Settings {
     /// The declared variables (shown by `--help` and in every error report).
     pub fn schema(mode: Mode) -> Schema {
@@ -63,18 +98,27 @@ impl Settings {
                 "REDIS_COMMAND_TIMEOUT" => var.default("500ms"),
                 // The scheme check of the fragment, plus everything the Redis crate checks
                 // (database number, sentinel service name, node list), at startup.
-                "REDIS_URL" => var.check(|value| match value {
-                    Value::Url(url) => nilecare::redis::RedisConfig::from_url(url.as_str())
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    _ => Ok(()),
+                "REDIS_URL" => var.check(|value| {
+                    match value {
+                        Value::Url(url) => nilecare::redis::RedisConfig::from_url(url.as_str())
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        _ => Ok(()),
+                    }
                 }),
                 _ => var,
             }))
             .var(
                 Var::one_of(
                     "APP_ENV",
-                    ["production", "staging", "development", "dev", "local", "test"],
+                    [
+                        "production",
+                        "staging",
+                        "development",
+                        "dev",
+                        "local",
+                        "test",
+                    ],
                 )
                 .default("production"),
             )
@@ -86,7 +130,11 @@ impl Settings {
                     .range(1..=1_000_000_000)
                     .description("API requests per minute per client IP"),
             )
-            .var(Var::duration("CACHE_TTL").default("60s").range(secs(1)..=secs(86_400)))
+            .var(
+                Var::duration("CACHE_TTL")
+                    .default("60s")
+                    .range(secs(1)..=secs(86_400)),
+            )
             .var(Var::bool("DEMO_SERVICES").default(true))
             .var(
                 Var::duration("DEMO_LATENCY")
@@ -104,7 +152,11 @@ impl Settings {
                     .default("5s")
                     .range(Duration::from_millis(1)..=secs(3600)),
             )
-            .var(Var::duration("REGISTRY_TTL").default("15s").range(secs(1)..=secs(3600)))
+            .var(
+                Var::duration("REGISTRY_TTL")
+                    .default("15s")
+                    .range(secs(1)..=secs(3600)),
+            )
             .var(
                 Var::duration("SHUTDOWN_GRACE")
                     .default("10s")

@@ -46,7 +46,10 @@ pub fn stats_handler<S: Store, St: Clone + Send + Sync + 'static>(
             refreshes: s.refreshes,
         };
         std::future::ready((
-            [(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"))],
+            [(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            )],
             Json(body),
         ))
     })
