@@ -5,7 +5,7 @@ use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::Registry;
 
@@ -100,7 +100,7 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
         .with_resource(resource)
         .build();
     opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
+        Box::new(crate::propagation::W3cTraceContext::new()),
         Box::new(BaggagePropagator::new()),
     ]));
     #[cfg(feature = "logger")]

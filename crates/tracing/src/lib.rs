@@ -9,6 +9,7 @@ mod error;
 mod init;
 #[cfg(feature = "axum")]
 mod layer;
+mod propagation;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -20,3 +21,6 @@ pub use init::{OtelLayer, TracingGuard, init};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use layer::{TraceLayer, TraceService};
+pub use propagation::{
+    MAX_TRACESTATE_MEMBERS, Traceparent, W3cTraceContext, parse_traceparent, parse_tracestate,
+};
