@@ -368,4 +368,51 @@ mod tests {
             Err(DecodeError::TooLarge(_))
         ));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn gzip_small() -> Envelope {
+            Envelope {
+                codec: Codec::Json,
+                compression: Compression {
+                    threshold: Some(16),
+                    level: 6,
+                },
+                max_value_bytes: 1 << 20,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+            /// Random bytes (foreign values, corruption) never panic the decoder.
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64), header in 0u8..4) {
+                let mut stored = bytes;
+                if header > 0 && !stored.is_empty() {
+                    stored[0] = FORMAT_VERSION; // reach the flag, stamp and gzip paths too
+                }
+                let e = gzip_small();
+                let _ = e.decode::<serde_json::Value>(&stored);
+                let _ = e.decode_stamped::<String>(&stored);
+            }
+
+            /// What is encoded decodes to the same value and stamp; every strict prefix of an
+            /// encoding is an error, never another value.
+            #[test]
+            fn encodings_round_trip_and_truncations_are_errors(
+                value in "[ -~é名]{0,80}",
+                stamp in proptest::option::of(any::<u64>()),
+            ) {
+                let e = gzip_small();
+                let encoded = e.encode_stamped(&value, stamp).unwrap();
+                prop_assert_eq!(e.decode_stamped::<String>(&encoded).unwrap(), (value.clone(), stamp));
+                for cut in 0..encoded.len() {
+                    prop_assert!(e.decode_stamped::<String>(&encoded[..cut]).is_err(), "prefix {} decoded", cut);
+                }
+            }
+        }
+    }
 }

@@ -122,4 +122,43 @@ mod tests {
         );
         assert!(checked("k", 0, true).is_ok());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+            /// Every non-empty key has a stored key of at most `MAX_KEY_LEN` bytes, the same
+            /// each time; short plain keys are themselves; two keys share a stored key only
+            /// when they are equal (a digest never equals a plain key).
+            #[test]
+            fn stored_keys_are_bounded_stable_and_distinct(
+                a in (0usize..600, any::<char>()).prop_map(|(n, c)| format!("{}{c}", "k".repeat(n))),
+                b in (0usize..600, any::<char>()).prop_map(|(n, c)| format!("{}{c}", "k".repeat(n))),
+                empty in any::<bool>(),
+                posed in any::<bool>(),
+            ) {
+                let a = if posed { format!("{DIGEST_PREFIX}{a}") } else { a };
+                let b = if empty { String::new() } else { b };
+                match (stored_key(&a), stored_key(&b)) {
+                    (Ok(sa), Ok(sb)) => {
+                        prop_assert!(sa.len() <= MAX_KEY_LEN);
+                        prop_assert_eq!(&sa, &stored_key(&a).unwrap());
+                        if a.len() <= MAX_KEY_LEN && !a.starts_with(DIGEST_PREFIX) {
+                            prop_assert_eq!(&*sa, a.as_str());
+                        } else {
+                            prop_assert!(sa.starts_with(DIGEST_PREFIX));
+                        }
+                        prop_assert_eq!(sa == sb, a == b);
+                    }
+                    (ra, rb) => {
+                        prop_assert_eq!(ra.is_err(), a.is_empty());
+                        prop_assert_eq!(rb.is_err(), b.is_empty());
+                    }
+                }
+            }
+        }
+    }
 }

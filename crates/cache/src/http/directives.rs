@@ -179,4 +179,41 @@ mod tests {
             Ok(d)
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+            /// Any `Cache-Control` text (several lines) never panics; `no-store` and `private`
+            /// anywhere in it always keep the response out of the cache.
+            #[test]
+            fn any_cache_control_never_panics_and_no_store_wins(
+                lines in proptest::collection::vec("[ -~\t]{0,40}", 0..3),
+                forbid in prop_oneof![Just("no-store"), Just("NO-STORE"), Just("private"), Just(" no-store ")],
+                at in 0usize..3,
+            ) {
+                let mut h = HeaderMap::new();
+                for line in &lines {
+                    if let Ok(v) = http::HeaderValue::from_str(line) {
+                        h.append(CACHE_CONTROL, v);
+                    }
+                }
+                let _ = CacheControl::of(&h);
+                let _ = storable(&h, StatusCode::OK, &h, &[200], false, Duration::from_secs(60));
+                let mut lines = lines;
+                lines.insert(at.min(lines.len()), forbid.to_owned());
+                let mut response = HeaderMap::new();
+                for line in &lines {
+                    if let Ok(v) = http::HeaderValue::from_str(line) {
+                        response.append(CACHE_CONTROL, v);
+                    }
+                }
+                let verdict = storable(&HeaderMap::new(), StatusCode::OK, &response, &[200], false, Duration::from_secs(60));
+                prop_assert!(verdict.is_err(), "{:?} stored", lines);
+            }
+        }
+    }
 }
