@@ -212,6 +212,14 @@ impl RateLimitLayer {
         self.edit(|c| c.trusted.header = header)
     }
 
+    /// The client address this layer keys a request by: the peer, or behind the configured
+    /// trusted proxies the first hop of the forwarding header that is not one of them. `None`
+    /// when the server provides no peer address (`ConnectInfo`). Use it to log or audit the
+    /// same address the limiter counts.
+    pub fn client_ip(&self, parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+        crate::forwarded::client_ip(parts, &self.config.trusted)
+    }
+
     /// Fail open or closed when the limiter's backend is unavailable (default open).
     pub fn on_unavailable(self, action: OnUnavailable) -> Self {
         self.edit(|c| c.on_unavailable = action)

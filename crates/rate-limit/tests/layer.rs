@@ -328,3 +328,22 @@ async fn forwarded_header_is_read_only_when_configured() {
     .await;
     assert_eq!(r.status, 429);
 }
+
+#[test]
+fn client_ip_is_the_address_the_layer_keys_by() {
+    let layer = RateLimitLayer::new(MemoryLimiter::new())
+        .trusted_proxies(["10.0.0.0/8"])
+        .unwrap();
+    let (mut parts, ()) = http::Request::get("/")
+        .header("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.1")
+        .body(())
+        .unwrap()
+        .into_parts();
+    assert_eq!(layer.client_ip(&parts), None, "no peer address");
+    let peer: std::net::SocketAddr = "10.0.0.2:80".parse().unwrap();
+    parts.extensions.insert(axum::extract::ConnectInfo(peer));
+    assert_eq!(
+        layer.client_ip(&parts),
+        Some("198.51.100.7".parse().unwrap())
+    );
+}
