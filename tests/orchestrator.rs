@@ -162,6 +162,61 @@ mod cases {
         app.shutdown().await;
     }
 
+    pub(super) async fn metrics_have_help_and_pass_promtool(redis_url: Option<String>) {
+        let mut s = settings(redis_url);
+        s.rate_limit_per_minute = 3;
+        let app = orchestrator(s).await;
+        let client = Client::new(app.addr);
+        for path in [
+            "/api/v1/patients/1",
+            "/api/v1/patients/1",
+            "/api/v1/appointments",
+            "/nope",
+        ] {
+            client.get(path).await;
+        }
+        let body = client.get("/metrics").await.text();
+        let families: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert!(
+            families
+                .iter()
+                .filter(|f| f.starts_with("nilecare_"))
+                .count()
+                >= 3,
+            "too few nilecare families:\n{body}"
+        );
+        for family in &families {
+            assert!(
+                body.contains(&format!("# HELP {family} ")),
+                "{family} has no HELP:\n{body}"
+            );
+        }
+        assert!(!body.contains("exported_instance"), "{body}");
+        let mut child = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (the Debian package `prometheus`; scripts/test installs it)");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && report.trim().is_empty(),
+            "promtool check metrics reported:\n{report}"
+        );
+        app.shutdown().await;
+    }
+
     pub(super) async fn breaker_opens_and_recovers(redis_url: Option<String>) {
         let app = orchestrator(settings(redis_url)).await;
         let client = Client::new(app.addr);
@@ -399,6 +454,7 @@ macro_rules! both_backends {
 both_backends!(
     cache_miss_hit_and_invalidation,
     cache_stats_are_never_cached,
+    metrics_have_help_and_pass_promtool,
     rate_limit_then_429,
     breaker_opens_and_recovers,
     versioning_precedence,

@@ -33,8 +33,8 @@ struct Config {
 
 /// A tower layer recording, for every request:
 ///
-/// - `http_server_requests_total{method, route, status}` (counter),
-/// - `http_server_request_duration_seconds{method, route, status}` (histogram),
+/// - `http_server_request_duration_seconds{method, route, status}` (histogram; its `_count`
+///   series counts the requests, so there is no separate request counter),
 /// - `http_server_active_requests{method, route}` (gauge, decremented also when a request is
 ///   cancelled).
 ///

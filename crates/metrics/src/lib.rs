@@ -25,4 +25,4 @@ pub use handles::{CachedCounters, CachedHistograms};
 pub use layer::{HttpMetrics, HttpMetricsLayer, StatusLabel, future};
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
-pub use recorder::{Metrics, MetricsBuilder};
+pub use recorder::{Metrics, MetricsBuilder, SERVICE_INSTANCE_LABEL};

@@ -2,8 +2,6 @@
 
 /// Histogram of server request durations (seconds), labels `method`, `route`, `status`.
 pub const HTTP_SERVER_REQUEST_DURATION_SECONDS: &str = "http_server_request_duration_seconds";
-/// Counter of completed server requests, labels `method`, `route`, `status`.
-pub const HTTP_SERVER_REQUESTS_TOTAL: &str = "http_server_requests_total";
 /// Gauge of requests in flight, labels `method`, `route`.
 pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
 

@@ -10,12 +10,15 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::error::{Error, Result};
 use crate::names::HTTP_DURATION_BUCKETS;
 
+/// The label [`MetricsBuilder::instance`] sets.
+pub const SERVICE_INSTANCE_LABEL: &str = "service_instance_id";
+
 /// Builds and installs the Prometheus recorder.
 ///
 /// ```no_run
 /// let metrics = nilecare_metrics::Metrics::builder()
 ///     .service("orchestrator")
-///     .instance("orchestrator-0")
+///     .instance("orchestrator-0")          // label `service_instance_id`
 ///     .install()?;                       // errors (never panics) when a recorder exists
 /// # Ok::<(), nilecare_metrics::Error>(())
 /// ```
@@ -46,10 +49,11 @@ impl MetricsBuilder {
         self.global_label("service", name)
     }
 
-    /// Global label `instance` on every series (Prometheus adds its own `instance` from the
-    /// scrape target; set this one when several processes share a target).
+    /// Global label `service_instance_id` on every series (OpenTelemetry's
+    /// `service.instance.id`), for several processes behind one scrape target. Not `instance`:
+    /// Prometheus sets that label from the target and would rename ours `exported_instance`.
     pub fn instance(self, id: impl Into<String>) -> Self {
-        self.global_label("instance", id)
+        self.global_label(SERVICE_INSTANCE_LABEL, id)
     }
 
     /// Any global label.
@@ -231,7 +235,7 @@ impl Metrics {
 
     fn describe(&self) {
         self.with_recorder(|| {
-            crate::catalogue::describe_http();
+            crate::catalogue::describe_all();
             #[cfg(feature = "process")]
             if let Some(process) = &self.inner.process {
                 process.describe();

@@ -10,12 +10,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use metrics::{Counter, Gauge, Histogram, SharedString};
+use metrics::{Gauge, Histogram, SharedString};
 
 use crate::handles::current_recorder;
-use crate::names::{
-    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_REQUESTS_TOTAL,
-};
+use crate::names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
 
 /// The method labels, in the order of their slots.
 pub(crate) const METHODS: [&str; 10] = [
@@ -41,8 +39,8 @@ pub(crate) struct RouteHandles {
     route: SharedString,
     /// `http_server_active_requests{method, route}`.
     pub(crate) active: Gauge,
-    /// Per status key: the request counter and the duration histogram.
-    statuses: RwLock<Vec<(u16, Counter, Histogram)>>,
+    /// Per status key: the duration histogram (its `_count` counts the requests).
+    statuses: RwLock<Vec<(u16, Histogram)>>,
 }
 
 impl HandleCache {
@@ -78,34 +76,29 @@ impl HandleCache {
 }
 
 impl RouteHandles {
-    /// Counts one request of the status keyed `key` and records its duration (the status
+    /// Records one request's duration under the status keyed `key` (the status
     /// label, `label()`, is only built when the status is new for this route).
     pub(crate) fn record(&self, key: u16, label: impl FnOnce() -> SharedString, seconds: f64) {
-        let record = |counter: &Counter, histogram: &Histogram| {
-            counter.increment(1);
-            histogram.record(seconds);
-        };
         {
             let statuses = self.statuses.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, c, h)) = statuses.iter().find(|(k, _, _)| *k == key) {
-                return record(c, h);
+            if let Some((_, h)) = statuses.iter().find(|(k, _)| *k == key) {
+                return h.record(seconds);
             }
         }
         let mut statuses = self
             .statuses
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, c, h)) = statuses.iter().find(|(k, _, _)| *k == key) {
-            return record(c, h);
+        if let Some((_, h)) = statuses.iter().find(|(k, _)| *k == key) {
+            return h.record(seconds);
         }
         let labels = [
             ("method", SharedString::const_str(self.method)),
             ("route", self.route.clone()),
             ("status", label()),
         ];
-        let counter = metrics::counter!(HTTP_SERVER_REQUESTS_TOTAL, &labels);
         let histogram = metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels);
-        record(&counter, &histogram);
-        statuses.push((key, counter, histogram));
+        histogram.record(seconds);
+        statuses.push((key, histogram));
     }
 }

@@ -97,7 +97,11 @@ async fn traffic_is_counted_by_route_template_with_one_unmatched_series() {
         ("status", "200"),
     ];
     assert_eq!(
-        sample(&body, "http_server_requests_total", &patients),
+        sample(
+            &body,
+            "http_server_request_duration_seconds_count",
+            &patients
+        ),
         Some(4.0),
         "{body}"
     );
@@ -119,7 +123,7 @@ async fn traffic_is_counted_by_route_template_with_one_unmatched_series() {
     assert_eq!(
         sample(
             &body,
-            "http_server_requests_total",
+            "http_server_request_duration_seconds_count",
             &[
                 ("method", "POST"),
                 ("route", "/api/v1/patients"),
@@ -131,7 +135,7 @@ async fn traffic_is_counted_by_route_template_with_one_unmatched_series() {
     assert_eq!(
         sample(
             &body,
-            "http_server_requests_total",
+            "http_server_request_duration_seconds_count",
             &[("route", "/boom"), ("status", "500")]
         ),
         Some(1.0)
@@ -139,7 +143,7 @@ async fn traffic_is_counted_by_route_template_with_one_unmatched_series() {
     assert_eq!(
         sample(
             &body,
-            "http_server_requests_total",
+            "http_server_request_duration_seconds_count",
             &[("route", "unmatched"), ("status", "404")]
         ),
         Some(60.0)
@@ -196,7 +200,7 @@ async fn in_flight_requests_show_in_the_gauge_and_status_classes_work() {
     assert_eq!(
         sample(
             &after,
-            "http_server_requests_total",
+            "http_server_request_duration_seconds_count",
             &[("route", "/slow"), ("status", "2xx")]
         ),
         Some(1.0),
@@ -272,7 +276,7 @@ async fn one_layer_records_into_whichever_recorder_is_current() {
     for (metrics, requests) in [(&first, 2.0), (&second, 1.0)] {
         let body = metrics.render();
         assert_eq!(
-            sample(&body, "http_server_requests_total", &x),
+            sample(&body, "http_server_request_duration_seconds_count", &x),
             Some(requests),
             "{body}"
         );
@@ -282,4 +286,33 @@ async fn one_layer_records_into_whichever_recorder_is_current() {
             "{body}"
         );
     }
+}
+
+#[test]
+fn the_instance_label_does_not_collide_with_prometheus_target_label() {
+    let metrics = Metrics::builder()
+        .process_metrics(false)
+        .instance("orchestrator-0")
+        .build_local()
+        .unwrap();
+    {
+        let _recorder = metrics.set_thread_default();
+        metrics::counter!("nilecare_cache_requests_total", "cache" => "c", "result" => "hit")
+            .increment(1);
+    }
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"service_instance_id="orchestrator-0""#),
+        "{text}"
+    );
+    assert!(
+        !text
+            .replace("service_instance_id=", "")
+            .contains("instance="),
+        "a bare `instance` label: {text}"
+    );
+    assert!(
+        text.contains("# HELP nilecare_cache_requests_total "),
+        "described on install: {text}"
+    );
 }
