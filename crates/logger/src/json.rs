@@ -289,6 +289,26 @@ fn push_key(out: &mut String, key: &str) {
     out.push(':');
 }
 
+/// OpenTelemetry attributes of a span (`otel.name`, `http.route`, `server.address`, ...): they
+/// describe the exported span, and would repeat on every log line of the request.
+const SPAN_ATTRIBUTE_NAMESPACES: &[&str] = &[
+    "otel.",
+    "http.",
+    "url.",
+    "server.",
+    "client.",
+    "network.",
+    "user_agent.",
+    "error.",
+    "deployment.",
+];
+
+fn is_span_attribute(name: &str) -> bool {
+    SPAN_ATTRIBUTE_NAMESPACES
+        .iter()
+        .any(|namespace| name.starts_with(namespace))
+}
+
 /// Keys the layer writes itself; user fields with these names are prefixed with `field.`.
 const RESERVED: &[&str] = &[
     "timestamp",
@@ -393,7 +413,7 @@ where
                         continue;
                     };
                     for (name, value) in &fields.items {
-                        if names.contains(name) {
+                        if names.contains(name) || is_span_attribute(name) {
                             continue;
                         }
                         names.push(name);

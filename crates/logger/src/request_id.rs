@@ -35,8 +35,10 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Gives every request an id: the incoming `X-Request-Id` when it is sane (1..=128 visible ASCII
 /// characters), a fresh 32-hex-digit id otherwise. The id is put in the request header and
-/// extensions ([`RequestId`], which error bodies and access logs read), in a `request` span
-/// (`request_id` field, so every log line of the request carries it), and in the response header.
+/// extensions ([`RequestId`], which error bodies and access logs read), in the response header,
+/// and in a span so that every log line of the request carries it: the enclosing server span
+/// when it declares a `request_id` field (nilecare-tracing's `TraceLayer`, placed outside this
+/// layer), otherwise a `request` span of its own.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -94,7 +96,15 @@ where
             req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
         req.extensions_mut().insert(RequestId(id.clone()));
-        let span = tracing::info_span!("request", request_id = %id);
+        // Inside a server span that declares `request_id` (nilecare-tracing's TraceLayer), the
+        // id goes on that span: one span per request, whose trace id every log line carries.
+        let current = tracing::Span::current();
+        let span = if current.has_field("request_id") {
+            current.record("request_id", id.as_str());
+            current
+        } else {
+            tracing::info_span!("request", request_id = %id)
+        };
         let future = span.in_scope(|| self.inner.call(req));
         Box::pin(
             async move {

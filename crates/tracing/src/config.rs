@@ -93,7 +93,7 @@ impl TracingConfig {
         self
     }
 
-    /// `deployment.environment`.
+    /// `deployment.environment.name`.
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
         self.environment = Some(environment.into());
         self

@@ -36,16 +36,49 @@ pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 
-/// A client span for an outgoing call (`otel.kind = client`); enter it, then [`inject`].
+/// A client span for an outgoing call (`otel.kind = client`) with the stable OpenTelemetry HTTP
+/// client attributes `http.request.method`, `url.full`, `server.address` and `server.port`
+/// (from the URL); enter it, then [`inject`]. Record the outcome with
+/// [`record_client_response`] or [`record_client_error`].
 pub fn client_span(method: &str, url: &str) -> tracing::Span {
+    let parsed: Option<http::Uri> = url.parse().ok();
+    let host = parsed.as_ref().and_then(http::Uri::host);
+    let port = parsed.as_ref().and_then(|u| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    });
     tracing::info_span!(
         "HTTP client request",
-        otel.name = %format!("{method}"),
+        otel.name = %method,
         otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
         http.request.method = %method,
         url.full = %url,
+        server.address = host,
+        server.port = port,
         http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
     )
+}
+
+/// Records a client call's response on its [`client_span`]: the status code, and for 4xx and
+/// 5xx the span status `Error` with `error.type` set to the status code.
+pub fn record_client_response(span: &tracing::Span, status: http::StatusCode) {
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_client_error() || status.is_server_error() {
+        span.record("error.type", status.as_str());
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Records a client call that got no response (`error_type`: a short, bounded name such as
+/// `timeout` or `connect`) on its [`client_span`]: span status `Error`.
+pub fn record_client_error(span: &tracing::Span, error_type: &str) {
+    span.record("error.type", error_type);
+    span.record("otel.status_code", "ERROR");
 }
 
 #[cfg(feature = "logger")]

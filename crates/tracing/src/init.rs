@@ -51,7 +51,7 @@ impl Drop for TracingGuard {
 }
 
 /// Sets up OTLP export (HTTP/protobuf, or gRPC with the `grpc` feature) with a batch span processor, the resource
-/// (`service.name`, `service.version`, `deployment.environment`), a parent-based ratio sampler,
+/// (`service.name`, `service.version`, `deployment.environment.name`), a parent-based ratio sampler,
 /// and the W3C `traceparent`/`tracestate` + baggage propagator. An unreachable collector only
 /// costs dropped spans (the SDK logs its export errors); the service is unaffected.
 pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
@@ -86,7 +86,7 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
         attributes.push(KeyValue::new("service.version", v.clone()));
     }
     if let Some(e) = &config.environment {
-        attributes.push(KeyValue::new("deployment.environment", e.clone()));
+        attributes.push(KeyValue::new("deployment.environment.name", e.clone()));
     }
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())

@@ -16,12 +16,20 @@ use crate::context::{current_trace_id, extract};
 /// The W3C `traceparent` header name (static: no copy per response).
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
-/// Opens a server span named `METHOD /route/template` for every request, with the OpenTelemetry
-/// HTTP attributes `http.request.method`, `http.route` (the `MatchedPath`), `url.path`,
-/// `http.response.status_code` and, on 5xx, `error.type`. The parent comes from the request's
-/// `traceparent` (a malformed one starts a new trace, no error). The trace id goes into the
-/// request extensions ([`TraceId`], read by problem+json bodies) and, with
-/// [`response_traceparent`](Self::response_traceparent), back to the caller.
+/// Opens a server span named `METHOD /route/template` for every request, with the stable
+/// OpenTelemetry HTTP server attributes: `http.request.method` (an unknown method as `_OTHER`
+/// with `http.request.method_original`), `http.route` (the `MatchedPath`), `url.path`,
+/// `url.scheme`, `server.address`, `server.port`, `network.protocol.version`,
+/// `user_agent.original`, `client.address` (with axum's `ConnectInfo`),
+/// `http.response.status_code`; a 5xx sets the span status to `Error` and `error.type` to the
+/// status code. The parent comes from the request's `traceparent` (a malformed one starts a new
+/// trace, no error). The trace id goes into the request extensions ([`TraceId`], read by
+/// problem+json bodies) and, with [`response_traceparent`](Self::response_traceparent), back to
+/// the caller.
+///
+/// Put it outermost, around `RequestIdLayer` and the access log: the request id is then
+/// recorded on this span (`request_id`), the request is one span, and every log line of the
+/// request (the access line included) carries this span's trace id.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -72,6 +80,42 @@ impl std::fmt::Display for SpanName<'_> {
     }
 }
 
+/// The methods `http.request.method` names as they are; any other is `_OTHER`.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// `network.protocol.version` of an HTTP version.
+fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// `server.address` and `server.port`: the request target's authority, else the `Host` header.
+fn server_address<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| (a.host(), a.port_u16()))
+        .or_else(|| {
+            let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
+            let authority: http::uri::Authority = host.parse().ok()?;
+            // `authority` is dropped here: take the parts as borrowed text of the header.
+            let port = authority.port_u16();
+            let name_len = authority.host().len();
+            Some((&host[..name_len.min(host.len())], port))
+        });
+    match authority {
+        Some((host, port)) => (Some(host), port),
+        None => (None, None),
+    }
+}
+
 /// The service made by [`TraceLayer`].
 #[derive(Clone, Debug)]
 pub struct TraceService<S> {
@@ -98,16 +142,41 @@ where
                 .extensions()
                 .get::<MatchedPath>()
                 .map(MatchedPath::as_str);
-            let method = req.method().as_str();
+            let original = req.method().as_str();
+            let known = KNOWN_METHODS.contains(&original);
+            let method = if known { original } else { "_OTHER" };
+            let (address, port) = server_address(&req);
+            let scheme = req.uri().scheme_str().unwrap_or("http");
+            let port = port.or(match scheme {
+                "https" => Some(443),
+                _ => Some(80),
+            });
+            let client = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            let user_agent = req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok());
             tracing::info_span!(
                 "HTTP request",
-                otel.name = %SpanName(method, route),
+                otel.name = %SpanName(if known { original } else { "HTTP" }, route),
                 otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
                 http.request.method = method,
+                http.request.method_original = (!known).then_some(original),
                 http.route = route,
                 url.path = req.uri().path(),
+                url.scheme = scheme,
+                server.address = address,
+                server.port = port,
+                network.protocol.version = protocol_version(req.version()),
+                user_agent.original = user_agent,
+                client.address = client.map(tracing::field::display),
                 http.response.status_code = tracing::field::Empty,
                 error.type = tracing::field::Empty,
+                request_id = tracing::field::Empty,
             )
         };
         let _ = span.set_parent(extract(req.headers()));
@@ -124,6 +193,7 @@ where
                 record.record("http.response.status_code", status.as_u16());
                 if status.is_server_error() {
                     record.record("error.type", status.as_str());
+                    record.record("otel.status_code", "ERROR");
                 }
                 if response_traceparent {
                     let mut headers = http::HeaderMap::new();

@@ -15,7 +15,10 @@ mod propagation;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use client::{Inject, InjectLayer, spawn};
 pub use config::{Protocol, TracingConfig};
-pub use context::{client_span, current_span_id, current_trace_id, extract, inject};
+pub use context::{
+    client_span, current_span_id, current_trace_id, extract, inject, record_client_error,
+    record_client_response,
+};
 pub use error::{Error, Result};
 pub use init::{OtelLayer, TracingGuard, init};
 #[cfg(feature = "axum")]

@@ -4,71 +4,18 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::routing::{get, post};
 use http::HeaderMap;
 use nilecare_test_support::eventually;
 use nilecare_test_support::http::{request, serve};
 use nilecare_tracing::{TraceLayer, TracingConfig, client_span, init, inject};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use prost::Message;
 use tracing::Instrument;
 
-#[derive(Clone, Debug)]
-struct Received {
-    name: String,
-    kind: i32,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attributes: HashMap<String, String>,
-}
-
-type Spans = Arc<Mutex<Vec<Received>>>;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn receive(State(spans): State<Spans>, body: Bytes) -> &'static str {
-    let request = ExportTraceServiceRequest::decode(body).unwrap();
-    let mut out = spans.lock().unwrap();
-    for resource in request.resource_spans {
-        for scope in resource.scope_spans {
-            for s in scope.spans {
-                let attributes = s
-                    .attributes
-                    .iter()
-                    .map(|kv| {
-                        let v = match kv.value.as_ref().and_then(|v| v.value.clone()) {
-                            Some(AnyValue::StringValue(s)) => s,
-                            Some(AnyValue::IntValue(i)) => i.to_string(),
-                            Some(other) => format!("{other:?}"),
-                            None => String::new(),
-                        };
-                        (kv.key.clone(), v)
-                    })
-                    .collect();
-                out.push(Received {
-                    name: s.name,
-                    kind: s.kind,
-                    trace_id: hex(&s.trace_id),
-                    span_id: hex(&s.span_id),
-                    parent: hex(&s.parent_span_id),
-                    attributes,
-                });
-            }
-        }
-    }
-    ""
-}
+use support::{Spans, receive};
 
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;

@@ -1,5 +1,5 @@
-//! The router and its middleware, in the documented order (docs/architecture.md): request id →
-//! access log → tracing → metrics → error rendering → panic catching → rate limit → routes.
+//! The router and its middleware, in the documented order (docs/architecture.md): tracing →
+//! request id → access log → metrics → error rendering → panic catching → rate limit → routes.
 //! Versioning runs before routing; the response cache sits right around the API routes.
 //!
 //! Error rendering (`ProblemLayer`) sits inside request id and tracing, so every problem+json
@@ -99,14 +99,15 @@ where
     )
 }
 
-/// The layers around every route, outermost first: request id, access log, tracing, RED
+/// The layers around every route, outermost first: tracing (so the request is one span and its
+/// log lines carry that span's trace id), request id (recorded on that span), access log, RED
 /// metrics, problem+json rendering.
 pub fn with_service_layers(router: Router) -> Router {
     router.layer(
         ServiceBuilder::new()
+            .layer(TraceLayer::new().response_traceparent(true))
             .layer(RequestIdLayer::new())
             .layer(AccessLogLayer::new().quiet(["/health", "/ready", "/metrics"]))
-            .layer(TraceLayer::new().response_traceparent(true))
             .layer(
                 HttpMetricsLayer::new()
                     .exclude_path("/metrics")

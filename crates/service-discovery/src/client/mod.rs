@@ -283,8 +283,18 @@ impl<R: Registry> ServiceClient<R> {
             Ok(Ok(response)) => Try::Done(response),
         };
         #[cfg(feature = "trace-context")]
-        if let Try::Done(r) | Try::RetryableStatus(r) = &outcome {
-            span.record("http.response.status_code", r.status().as_u16());
+        match &outcome {
+            Try::Done(r) | Try::RetryableStatus(r) => {
+                nilecare_tracing::record_client_response(&span, r.status());
+            }
+            Try::Failed(reason) => nilecare_tracing::record_client_error(
+                &span,
+                if reason.starts_with("timed out") {
+                    "timeout"
+                } else {
+                    "transport"
+                },
+            ),
         }
         outcome
     }
