@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::config::BreakerConfig;
-use crate::error::{BreakerError, Rejected, Result};
+use crate::error::{BreakerError, IllegalTransition, Rejected, Result};
 use crate::event::BreakerEvent;
 use crate::metrics::BreakerMetrics;
 use crate::state::State;
@@ -70,9 +70,8 @@ struct Core {
     consecutive_opens: u32,
     half_open_since: u64,
     probes_admitted: u32,
-    probes_done: u32,
-    probe_failures: u32,
-    probe_slow: u32,
+    /// Calls `window` needs before its rates count (that of the state that created it).
+    window_minimum: u32,
     rng: u64,
 }
 
@@ -86,6 +85,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<BreakerEvent>,
     metrics: BreakerMetrics,
     rejected: AtomicU64,
+    /// Calls rejected since the last transition (resilience4j's `numberOfNotPermittedCalls`).
+    not_permitted: AtomicU64,
     times_calls: bool,
     /// Outcomes not yet sent to the shared state (set when the breaker is shared through Redis).
     pending: std::sync::OnceLock<Arc<Pending>>,
@@ -118,6 +119,7 @@ impl Inner {
 
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.metrics.call("rejected");
         self.emit(|| BreakerEvent::Rejected {
             name: self.name.to_string(),
@@ -161,9 +163,11 @@ impl Inner {
         core.state = to;
         core.generation += 1;
         core.since = now;
+        self.not_permitted.store(0, Ordering::Relaxed);
         match to {
             State::Closed => {
                 core.window = Window::new(self.config.window);
+                core.window_minimum = self.config.effective_minimum_calls();
                 core.consecutive_opens = 0;
             }
             State::Open => {
@@ -183,14 +187,19 @@ impl Inner {
                     now.saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
             }
             State::HalfOpen => {
+                // As in resilience4j: half-open has a fresh count window of its permitted
+                // calls, whose rates decide and which `metrics()` shows. OPEN keeps the window
+                // of the state it came from (what opened it).
                 core.half_open_since = now;
                 core.probes_admitted = 0;
-                core.probes_done = 0;
-                core.probe_failures = 0;
-                core.probe_slow = 0;
+                core.window = Window::new(crate::config::WindowType::CountBased(
+                    self.config.half_open_permits,
+                ));
+                core.window_minimum = self.config.half_open_minimum_calls();
             }
             State::Disabled | State::ForcedOpen | State::MetricsOnly => {
                 core.window = Window::new(self.config.window);
+                core.window_minimum = self.config.effective_minimum_calls();
             }
         }
         self.word
@@ -250,9 +259,7 @@ impl Inner {
                     pending
                         .failures
                         .fetch_add(u64::from(failure), Ordering::Relaxed);
-                    pending
-                        .slow
-                        .fetch_add(u64::from(slow && !failure), Ordering::Relaxed);
+                    pending.slow.fetch_add(u64::from(slow), Ordering::Relaxed);
                 }
                 // Only time-based windows need the time of every call; count-based ones read
                 // the clock only when they transition.
@@ -269,7 +276,7 @@ impl Inner {
                     failures,
                     slow: slow_calls,
                 } = core.window.totals(second);
-                if calls >= config.minimum_calls
+                if calls >= config.effective_minimum_calls()
                     && (percent(failures, calls) >= config.failure_rate_threshold
                         || percent(slow_calls, calls) >= config.slow_call_rate_threshold)
                 {
@@ -283,14 +290,16 @@ impl Inner {
                     core.probes_admitted = core.probes_admitted.saturating_sub(1);
                     return;
                 }
-                core.probes_done += 1;
-                core.probe_failures += u32::from(failure);
-                core.probe_slow += u32::from(slow && !failure);
-                if core.probes_done >= config.half_open_permits {
-                    let done = core.probes_done;
-                    let reopen = percent(core.probe_failures, done)
-                        >= config.failure_rate_threshold
-                        || percent(core.probe_slow, done) >= config.slow_call_rate_threshold;
+                // The same rule as the closed window: a slow call is slow whether it failed or not.
+                core.window.record(failure, slow, 0);
+                let Totals {
+                    calls,
+                    failures,
+                    slow: slow_calls,
+                } = core.window.totals(0);
+                if calls >= config.half_open_minimum_calls() {
+                    let reopen = percent(failures, calls) >= config.failure_rate_threshold
+                        || percent(slow_calls, calls) >= config.slow_call_rate_threshold;
                     let to = if reopen { State::Open } else { State::Closed };
                     let now = self.now();
                     self.transition(&mut core, to, now);
@@ -346,8 +355,10 @@ impl std::fmt::Debug for CircuitBreaker {
     }
 }
 
-/// A snapshot for health endpoints and dashboards.
+/// A snapshot for health endpoints and dashboards: the window of the current state (in
+/// half-open, the probes; in open, the window that opened it), as resilience4j's `Metrics`.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BreakerSnapshot {
     /// The breaker's name.
     pub name: String,
@@ -355,18 +366,34 @@ pub struct BreakerSnapshot {
     pub state: State,
     /// Time in that state.
     pub since: Duration,
-    /// Calls in the window.
+    /// Calls in the window (resilience4j's buffered calls).
     pub calls: u32,
+    /// Calls of the window that did not fail (slow successes included).
+    pub successful_calls: u32,
     /// Failures in the window.
     pub failures: u32,
     /// Slow calls in the window.
     pub slow_calls: u32,
-    /// Failure percentage of the window (0 when empty).
+    /// Failure percentage of the window (0 when empty). It is only acted on once `calls`
+    /// reaches `minimum_calls` (resilience4j reports -1 until then).
     pub failure_rate: f64,
-    /// Slow-call percentage of the window (0 when empty).
+    /// Slow-call percentage of the window (0 when empty); slow failures count as slow.
     pub slow_call_rate: f64,
-    /// Calls rejected since the breaker was created.
+    /// Calls the window needs before its rates can change the state: in closed,
+    /// `minimum_calls` (capped at a count window's size); in half-open, the same capped at the
+    /// permitted probes.
+    pub minimum_calls: u32,
+    /// Calls rejected since the last state transition (resilience4j's not-permitted calls).
+    pub not_permitted: u64,
+    /// Calls rejected since the breaker was created (never reset: a Prometheus-style total).
     pub rejected: u64,
+}
+
+impl BreakerSnapshot {
+    /// Whether the window holds enough calls for its rates to count.
+    pub fn rates_apply(&self) -> bool {
+        self.calls >= self.minimum_calls
+    }
 }
 
 fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
@@ -412,9 +439,7 @@ impl CircuitBreaker {
                     consecutive_opens: 0,
                     half_open_since: 0,
                     probes_admitted: 0,
-                    probes_done: 0,
-                    probe_failures: 0,
-                    probe_slow: 0,
+                    window_minimum: config.effective_minimum_calls(),
                     rng: RandomState::new().hash_one(origin) | 1,
                 }),
                 word: AtomicU64::new(pack(State::Closed, 0)),
@@ -425,6 +450,7 @@ impl CircuitBreaker {
                 events,
                 metrics,
                 rejected: AtomicU64::new(0),
+                not_permitted: AtomicU64::new(0),
                 pending: std::sync::OnceLock::new(),
             }),
         })
@@ -582,16 +608,24 @@ impl CircuitBreaker {
         let mut core = lock(&self.inner.core);
         let now = self.inner.now();
         self.inner.tick(&mut core, now);
-        let totals = core.window.totals(now / 1_000_000_000);
+        let second = if core.state == State::HalfOpen {
+            0
+        } else {
+            now / 1_000_000_000
+        };
+        let totals = core.window.totals(second);
         BreakerSnapshot {
             name: self.inner.name.to_string(),
             state: core.state,
             since: Duration::from_nanos(now.saturating_sub(core.since)),
             calls: totals.calls,
+            successful_calls: totals.calls - totals.failures,
             failures: totals.failures,
             slow_calls: totals.slow,
             failure_rate: percent(totals.failures, totals.calls),
             slow_call_rate: percent(totals.slow, totals.calls),
+            minimum_calls: core.window_minimum,
+            not_permitted: self.inner.not_permitted.load(Ordering::Relaxed),
             rejected: self.inner.rejected.load(Ordering::Relaxed),
         }
     }
@@ -601,6 +635,7 @@ impl CircuitBreaker {
         let now = self.inner.now();
         if core.state == to && to == State::Closed {
             core.window = Window::new(self.inner.config.window);
+            core.window_minimum = self.inner.config.effective_minimum_calls();
             return;
         }
         self.inner.transition(&mut core, to, now);
@@ -622,6 +657,28 @@ impl CircuitBreaker {
         }
         core.open_until =
             now.saturating_add(u64::try_from(remaining.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Opens the breaker now (as if its rates had been exceeded), whatever its state; the wait
+    /// starts now.
+    pub fn transition_to_open(&self) {
+        self.set(State::Open);
+    }
+
+    /// Moves an OPEN breaker to HALF_OPEN now, without waiting. From any other state this is an
+    /// error naming both states (as resilience4j's illegal state transition).
+    pub fn transition_to_half_open(&self) -> std::result::Result<(), IllegalTransition> {
+        let mut core = lock(&self.inner.core);
+        if core.state != State::Open {
+            return Err(IllegalTransition {
+                name: self.inner.name.to_string(),
+                from: core.state,
+                to: State::HalfOpen,
+            });
+        }
+        let now = self.inner.now();
+        self.inner.transition(&mut core, State::HalfOpen, now);
+        Ok(())
     }
 
     /// Back to CLOSED with an empty window.
@@ -656,10 +713,6 @@ struct Ticket {
 
 impl Ticket {
     fn finish(&mut self, breaker: &Inner, outcome: Outcome) {
-        if self.done {
-            return;
-        }
-        self.done = true;
         let elapsed = (breaker.times_calls && self.started != 0).then(|| {
             Duration::from_nanos(
                 breaker
@@ -667,6 +720,14 @@ impl Ticket {
                     .delta_as_nanos(self.started, breaker.clock.raw()),
             )
         });
+        self.finish_with(breaker, outcome, elapsed);
+    }
+
+    fn finish_with(&mut self, breaker: &Inner, outcome: Outcome, elapsed: Option<Duration>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
         breaker.finish(self.kind, self.generation, outcome, elapsed);
     }
 }
@@ -703,6 +764,14 @@ impl Permit<'_> {
     /// The call finished with `outcome`.
     pub fn record(mut self, outcome: Outcome) {
         self.ticket.finish(self.breaker, outcome);
+    }
+
+    /// The call finished with `outcome` after `elapsed`, measured by the caller (instead of
+    /// the breaker's own clock since the permit was issued): slow when `elapsed` is at least
+    /// the slow-call duration.
+    pub fn record_elapsed(mut self, outcome: Outcome, elapsed: Duration) {
+        self.ticket
+            .finish_with(self.breaker, outcome, Some(elapsed));
     }
 
     /// Moves the ticket out, leaving this permit inert.
@@ -753,6 +822,12 @@ impl OwnedPermit {
     /// The call finished with `outcome`.
     pub fn record(mut self, outcome: Outcome) {
         self.ticket.finish(&self.breaker, outcome);
+    }
+
+    /// The call finished with `outcome` after `elapsed` (see [`Permit::record_elapsed`]).
+    pub fn record_elapsed(mut self, outcome: Outcome, elapsed: Duration) {
+        self.ticket
+            .finish_with(&self.breaker, outcome, Some(elapsed));
     }
 }
 

@@ -228,6 +228,22 @@ impl BreakerConfig {
         Ok(())
     }
 
+    /// The calls a closed window needs before its rates count: `minimum_calls`, capped at the
+    /// size of a count-based window (as resilience4j: a window of 5 with the default minimum of
+    /// 100 would otherwise never open).
+    pub(crate) fn effective_minimum_calls(&self) -> u32 {
+        match self.window {
+            WindowType::CountBased(n) => self.minimum_calls.min(n),
+            WindowType::TimeBased(_) => self.minimum_calls,
+        }
+    }
+
+    /// The probes a half-open round needs before it decides: `minimum_calls` capped at the
+    /// permitted probes.
+    pub(crate) fn half_open_minimum_calls(&self) -> u32 {
+        self.minimum_calls.min(self.half_open_permits)
+    }
+
     /// Whether slow calls are detected at all (a 100 % threshold can never be exceeded, so
     /// calls need not be timed unless a call timeout is set).
     pub(crate) fn times_calls(&self) -> bool {

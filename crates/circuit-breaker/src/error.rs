@@ -22,6 +22,18 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A manual transition the state machine does not allow (e.g. CLOSED to HALF_OPEN).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("circuit breaker '{name}' cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    /// The breaker's name.
+    pub name: String,
+    /// Its state.
+    pub from: State,
+    /// The state asked for.
+    pub to: State,
+}
+
 /// The breaker did not let the call through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {

@@ -18,7 +18,7 @@ mod window;
 pub use any::AnyBreaker;
 pub use breaker::{BreakerSnapshot, CircuitBreaker, Outcome, OwnedPermit, Permit};
 pub use config::{BreakerConfig, WaitStrategy, WindowType};
-pub use error::{BreakerError, Error, Rejected, Result};
+pub use error::{BreakerError, Error, IllegalTransition, Rejected, Result};
 pub use event::BreakerEvent;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
