@@ -50,6 +50,7 @@ pub fn redis() -> Vec<Var> {
 }
 
 /// OpenTelemetry: `OTEL_EXPORTER_OTLP_ENDPOINT` (optional http/https URL; unset = no export),
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` (optional PEM file of the collector's CA),
 /// `OTEL_SERVICE_NAME` (optional), `OTEL_TRACES_SAMPLER_ARG` (ratio 0.0..=1.0, default 1.0).
 pub fn otel() -> Vec<Var> {
     vec![
@@ -62,6 +63,12 @@ pub fn otel() -> Vec<Var> {
             .max_len(128)
             .optional()
             .description("service.name resource attribute"),
+        Var::string("OTEL_EXPORTER_OTLP_CERTIFICATE")
+            .optional()
+            .description(
+                "PEM file of the CA to trust for an https:// collector (unset: the system's roots)",
+            )
+            .example("/etc/nilecare/otel-ca.pem"),
         Var::float("OTEL_TRACES_SAMPLER_ARG")
             .range(0.0..=1.0)
             .default(1.0)

@@ -36,6 +36,7 @@ pub struct TracingConfig {
     pub(crate) protocol: Protocol,
     pub(crate) sample_ratio: f64,
     pub(crate) export_timeout: Duration,
+    pub(crate) ca_pem: Option<Vec<u8>>,
 }
 
 impl TracingConfig {
@@ -49,13 +50,15 @@ impl TracingConfig {
             protocol: Protocol::HttpProtobuf,
             sample_ratio: 1.0,
             export_timeout: Duration::from_secs(5),
+            ca_pem: None,
         }
     }
 
     /// `OTEL_SERVICE_NAME` (else `default_service`), `OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or `grpc`),
-    /// `OTEL_TRACES_SAMPLER_ARG` (a ratio), `DEPLOYMENT_ENVIRONMENT`. A malformed ratio is an error
-    /// naming the variable.
+    /// `OTEL_TRACES_SAMPLER_ARG` (a ratio), `DEPLOYMENT_ENVIRONMENT`, `OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// (a PEM file of the CA to trust for an `https://` endpoint). A malformed ratio or an
+    /// unreadable certificate file is an error naming the variable.
     pub fn from_env(default_service: &str) -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config = TracingConfig::new(
@@ -71,6 +74,14 @@ impl TracingConfig {
             })?;
         }
         config.environment = var("DEPLOYMENT_ENVIRONMENT");
+        if let Some(path) = var("OTEL_EXPORTER_OTLP_CERTIFICATE") {
+            let pem = std::fs::read(path.trim()).map_err(|e| Error::InvalidConfig {
+                field: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                message: format!("cannot read {path:?}: {e}"),
+            })?;
+            crate::tls::parse_ca("OTEL_EXPORTER_OTLP_CERTIFICATE", &pem)?;
+            config.ca_pem = Some(pem);
+        }
         if let Some(protocol) = var("OTEL_EXPORTER_OTLP_PROTOCOL") {
             config.protocol = match protocol.trim() {
                 "grpc" => Protocol::Grpc,
@@ -118,6 +129,13 @@ impl TracingConfig {
         self
     }
 
+    /// Trust only the CA certificates in `pem` for an `https://` endpoint (instead of the
+    /// system's roots, or Mozilla's where the system has none).
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
     /// Time allowed for one export request.
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
@@ -151,6 +169,18 @@ impl TracingConfig {
                 field: "protocol",
                 message: "gRPC export needs the `grpc` feature of nilecare-tracing".into(),
             });
+        }
+        if let Some(pem) = &self.ca_pem {
+            crate::tls::parse_ca("certificate", pem)?;
+            if !self.endpoint.starts_with("https://") {
+                return Err(Error::InvalidConfig {
+                    field: "certificate",
+                    message: format!(
+                        "a CA certificate is set but the endpoint {:?} is not https://",
+                        self.endpoint
+                    ),
+                });
+            }
         }
         if self.export_timeout.is_zero() {
             return Err(Error::InvalidConfig {

@@ -57,11 +57,18 @@ impl Drop for TracingGuard {
 pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
     config.validate()?;
     let exporter = match config.protocol {
-        Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(config.traces_url())
-            .with_timeout(config.export_timeout)
-            .build(),
+        Protocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig;
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(crate::tls::http_client(
+                    config.ca_pem.as_deref(),
+                    config.export_timeout,
+                )?)
+                .with_endpoint(config.traces_url())
+                .with_timeout(config.export_timeout)
+                .build()
+        }
         #[cfg(feature = "grpc")]
         Protocol::Grpc => {
             // tonic's channel lives on the runtime it was created in.
@@ -71,11 +78,18 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
                     message: "gRPC export must be initialised inside a Tokio runtime".into(),
                 });
             }
-            opentelemetry_otlp::SpanExporter::builder()
+            use opentelemetry_otlp::WithTonicConfig;
+            let builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(config.endpoint.clone())
-                .with_timeout(config.export_timeout)
-                .build()
+                .with_timeout(config.export_timeout);
+            if config.endpoint.starts_with("https://") {
+                builder
+                    .with_tls_config(crate::tls::grpc_tls(config.ca_pem.as_deref()))
+                    .build()
+            } else {
+                builder.build()
+            }
         }
         #[cfg(not(feature = "grpc"))]
         Protocol::Grpc => unreachable!("validate() rejects gRPC without the grpc feature"),

@@ -10,6 +10,7 @@ mod init;
 #[cfg(feature = "axum")]
 mod layer;
 mod propagation;
+mod tls;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

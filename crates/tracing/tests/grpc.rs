@@ -83,3 +83,48 @@ async fn spans_reach_a_grpc_collector() {
     .unwrap();
     assert!(outside.to_string().contains("Tokio runtime"), "{outside}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_a_grpc_collector_over_tls() {
+    let ca = nilecare_test_support::TestCa::new("grpc test CA");
+    let cert = ca.issue(&["127.0.0.1", "localhost"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let receiver = Receiver::default();
+    let tls = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(&cert.cert_pem, &cert.key_pem),
+    );
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(TraceServiceServer::new(receiver.clone()))
+        .serve(([127, 0, 0, 1], port).into());
+    tokio::spawn(server);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let guard = init(
+        &TracingConfig::new("grpc-tls-test")
+            .protocol(Protocol::Grpc)
+            .endpoint(format!("https://localhost:{port}"))
+            .ca_certificate_pem(ca.pem()),
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry().with(guard.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let _s = tracing::info_span!("sent over grpc tls").entered();
+    });
+    guard.flush();
+    let arrived = eventually(Duration::from_secs(10), || async {
+        receiver
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == "sent over grpc tls")
+    })
+    .await;
+    assert!(arrived, "{:?}", receiver.0.lock().unwrap());
+}
