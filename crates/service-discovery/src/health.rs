@@ -30,6 +30,8 @@ use crate::instance::ServiceInstance;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheck {
     pub(crate) path: String,
+    /// The CA trusted for `https://` instances (none: the system's roots).
+    pub(crate) tls_ca: Option<Vec<u8>>,
     pub(crate) interval: Duration,
     pub(crate) jitter: Duration,
     pub(crate) timeout: Duration,
@@ -54,12 +56,29 @@ impl HealthCheck {
         }
         Ok(HealthCheck {
             path,
+            tls_ca: None,
             interval: Duration::from_secs(10),
             jitter: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             healthy_threshold: 2,
             unhealthy_threshold: 3,
         })
+    }
+
+    /// Trust only the CA certificates in `pem` when probing `https://` instances (default: the
+    /// system's roots). Errors name `health_check.tls_ca`.
+    pub fn tls_ca_pem(mut self, pem: &[u8]) -> Result<Self> {
+        crate::tls::config_for_ca("health_check.tls_ca", pem)?;
+        self.tls_ca = Some(pem.to_vec());
+        Ok(self)
+    }
+
+    /// The TLS configuration of the probe client.
+    pub(crate) fn tls_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        self.tls_ca
+            .as_deref()
+            .and_then(|pem| crate::tls::config_for_ca("health_check.tls_ca", pem).ok())
+            .unwrap_or_else(crate::tls::default_config)
     }
 
     /// Time between probes of one instance (at least 10 ms).
@@ -153,23 +172,33 @@ impl ProbeResult {
     }
 }
 
-/// An HTTP/1.1 client for probes (connections kept alive between probes).
-pub(crate) type ProbeClient = Client<HttpConnector, Empty<Bytes>>;
+/// The connector of probes and `ServiceClient`: plain HTTP, or TLS for `https://` instances.
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A keep-alive HTTP/1.1 client with `TCP_NODELAY`, for probes and for `ServiceClient`.
-pub(crate) fn http_client<B>() -> Client<HttpConnector, B>
+/// An HTTP/1.1 client for probes (connections kept alive between probes).
+pub(crate) type ProbeClient = Client<Connector, Empty<Bytes>>;
+
+/// A keep-alive HTTP/1.1 client with `TCP_NODELAY` for `http://` and `https://` (trusting
+/// `tls`), for probes and for `ServiceClient`.
+pub(crate) fn http_client<B>(tls: std::sync::Arc<rustls::ClientConfig>) -> Client<Connector, B>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
 {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
-/// Whether `instance` can be probed over plain HTTP.
+/// Whether `instance` can be probed over HTTP(S).
 pub(crate) fn probeable(instance: &ServiceInstance) -> bool {
-    instance.address().starts_with("http://")
+    instance.address().starts_with("http://") || instance.address().starts_with("https://")
 }
 
 /// Probes one instance.

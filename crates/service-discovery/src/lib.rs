@@ -19,6 +19,7 @@ mod redis;
 mod registration;
 mod registry;
 mod resolve;
+mod tls;
 mod watch;
 
 pub use any::AnyRegistry;

@@ -24,8 +24,8 @@ async fn the_resolver_reports_selections_ejections_instances_and_probes() {
     let registry = MemoryRegistry::default();
     let mut registrations = Vec::new();
     for (id, address) in [
-        ("a", "https://a.invalid:443".to_owned()), // https: not probed
-        ("b", "https://b.invalid:443".to_owned()),
+        ("a", "grpc://a.invalid:443".to_owned()), // grpc: not probed over HTTP
+        ("b", "grpc://b.invalid:443".to_owned()),
         ("probed", format!("http://{closed}")),
     ] {
         registrations.push(

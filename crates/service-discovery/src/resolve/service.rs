@@ -376,7 +376,13 @@ async fn run(
     view: Weak<View>,
 ) {
     let far = Duration::from_secs(86_400 * 365);
-    let client: ProbeClient = health::http_client();
+    let client: ProbeClient = health::http_client(
+        state
+            .options
+            .health_check
+            .as_ref()
+            .map_or_else(crate::tls::default_config, health::HealthCheck::tls_config),
+    );
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<(String, ProbeResult)>();
     let mut next_probe = Instant::now();
     loop {
