@@ -144,7 +144,7 @@ async fn suite(label: &str, cache: Cache) {
     let reordered = get("/api/v1/patients/2?a=1&b=2").await;
     assert_eq!(cache_status(&reordered), "nilecare; hit", "{label}");
 
-    // request no-cache skips the lookup and refreshes the entry
+    // request no-cache skips the lookup and refreshes the entry (RFC 9211: fwd=request)
     let before = calls.count();
     let refreshed = send(
         addr,
@@ -155,7 +155,7 @@ async fn suite(label: &str, cache: Cache) {
     .await;
     assert_eq!(
         cache_status(&refreshed),
-        "nilecare; fwd=miss; stored",
+        "nilecare; fwd=request; stored",
         "{label}"
     );
     assert_eq!(calls.count(), before + 1, "{label}");

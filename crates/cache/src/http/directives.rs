@@ -1,114 +1,125 @@
-//! What `Cache-Control` (and friends) allow: whether a response may be stored and for how long.
+//! `Cache-Control` directives (RFC 9111 section 5.2), as requests and responses carry them.
 
-use std::time::Duration;
+use http::HeaderMap;
+use http::header::{CACHE_CONTROL, PRAGMA};
 
-use http::header::{AUTHORIZATION, CACHE_CONTROL, SET_COOKIE, VARY};
-use http::{HeaderMap, StatusCode};
+/// A delta-seconds argument: a valid number of seconds, or text that is not one (RFC 9111
+/// section 1.2.2: such a response is treated as stale, here not stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seconds {
+    Valid(u64),
+    Invalid,
+}
 
-/// The `Cache-Control` directives that matter to a server-side cache.
+/// The largest delta-seconds kept (RFC 9111 section 1.2.2: 2^31).
+const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+fn seconds(arg: Option<&str>) -> Seconds {
+    match arg {
+        Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => {
+            Seconds::Valid(a.parse::<u64>().unwrap_or(u64::MAX).min(MAX_DELTA_SECONDS))
+        }
+        _ => Seconds::Invalid,
+    }
+}
+
+/// The directives of one message's `Cache-Control` lines (unknown ones are ignored, section
+/// 5.2.3).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct CacheControl {
     pub(crate) no_store: bool,
     pub(crate) no_cache: bool,
     pub(crate) private: bool,
     pub(crate) public: bool,
-    /// `s-maxage` if given, else `max-age`.
-    pub(crate) max_age: Option<Duration>,
+    /// `must-revalidate` or `proxy-revalidate` (section 5.2.2.2, 5.2.2.8): never served stale.
+    pub(crate) must_revalidate: bool,
+    pub(crate) only_if_cached: bool,
+    pub(crate) max_age: Option<Seconds>,
+    pub(crate) s_maxage: Option<Seconds>,
+    /// `max-stale` without a value accepts any staleness (`Some(None)`).
+    pub(crate) max_stale: Option<Option<u64>>,
+    pub(crate) min_fresh: Option<u64>,
 }
 
 impl CacheControl {
+    /// Parses every `Cache-Control` line; a request with none but `Pragma: no-cache` counts as
+    /// `no-cache` (section 5.4).
     pub(crate) fn of(headers: &HeaderMap) -> Self {
         let mut cc = CacheControl::default();
-        let mut s_maxage = None;
+        let mut any = false;
         for value in headers.get_all(CACHE_CONTROL) {
             let Ok(value) = value.to_str() else { continue };
-            for directive in value.split(',') {
-                let (name, arg) = match directive.trim().split_once('=') {
-                    Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+            for directive in split_outside_quotes(value) {
+                any = true;
+                let (name, arg) = match directive.split_once('=') {
+                    Some((n, a)) => (n.trim(), Some(unquote(a.trim()))),
                     None => (directive.trim(), None),
-                };
-                let secs = || {
-                    arg.and_then(|a| a.parse::<u64>().ok())
-                        .map(Duration::from_secs)
                 };
                 match name.to_ascii_lowercase().as_str() {
                     "no-store" => cc.no_store = true,
                     "no-cache" => cc.no_cache = true,
                     "private" => cc.private = true,
                     "public" => cc.public = true,
-                    "max-age" => cc.max_age = cc.max_age.or_else(secs),
-                    "s-maxage" => s_maxage = s_maxage.or_else(secs),
+                    "must-revalidate" | "proxy-revalidate" => cc.must_revalidate = true,
+                    "only-if-cached" => cc.only_if_cached = true,
+                    // A repeated directive keeps its first value (section 4.2.1).
+                    "max-age" => cc.max_age = cc.max_age.or(Some(seconds(arg))),
+                    "s-maxage" => cc.s_maxage = cc.s_maxage.or(Some(seconds(arg))),
+                    "max-stale" => {
+                        cc.max_stale = Some(match seconds(arg) {
+                            Seconds::Valid(s) if arg.is_some() => Some(s),
+                            _ => None,
+                        });
+                    }
+                    "min-fresh" => {
+                        if let Seconds::Valid(s) = seconds(arg) {
+                            cc.min_fresh = Some(s);
+                        }
+                    }
                     _ => {}
                 }
             }
         }
-        cc.max_age = s_maxage.or(cc.max_age);
+        if !any
+            && headers
+                .get_all(PRAGMA)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.to_ascii_lowercase().contains("no-cache"))
+        {
+            cc.no_cache = true;
+        }
         cc
     }
 }
 
-/// Why a response was not stored (for the `Cache-Status` `detail`).
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum NotStored {
-    Status,
-    NoStore,
-    SetCookie,
-    Vary,
-    Authorization,
-    ZeroAge,
-    TooLarge,
-}
-
-impl NotStored {
-    pub(crate) fn detail(&self) -> &'static str {
-        match self {
-            NotStored::Status => "status",
-            NotStored::NoStore => "no-store",
-            NotStored::SetCookie => "set-cookie",
-            NotStored::Vary => "vary",
-            NotStored::Authorization => "authorization",
-            NotStored::ZeroAge => "max-age=0",
-            NotStored::TooLarge => "size",
+/// The comma-separated directives of one line; commas inside quoted strings do not split.
+fn split_outside_quotes(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut start) = (false, false, 0);
+    for (i, b) in value.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
         }
     }
+    out.push(&value[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
-/// The TTL to store a response with, or why it must not be stored.
-pub(crate) fn storable(
-    request: &HeaderMap,
-    status: StatusCode,
-    response: &HeaderMap,
-    statuses: &[u16],
-    cache_authorized: bool,
-    default_ttl: Duration,
-) -> Result<Duration, NotStored> {
-    if !statuses.contains(&status.as_u16()) {
-        return Err(NotStored::Status);
-    }
-    let cc = CacheControl::of(response);
-    if cc.no_store || cc.no_cache || cc.private || CacheControl::of(request).no_store {
-        return Err(NotStored::NoStore);
-    }
-    if response.contains_key(SET_COOKIE) {
-        return Err(NotStored::SetCookie);
-    }
-    let varies = response
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| !v.trim().eq_ignore_ascii_case("accept-encoding") && !v.trim().is_empty());
-    if varies {
-        return Err(NotStored::Vary);
-    }
-    if request.contains_key(AUTHORIZATION) && !cache_authorized && !cc.public {
-        return Err(NotStored::Authorization);
-    }
-    match cc.max_age {
-        Some(age) if age.is_zero() => Err(NotStored::ZeroAge),
-        Some(age) => Ok(age),
-        None => Ok(default_ttl),
-    }
+fn unquote(arg: &str) -> &str {
+    arg.strip_prefix('"')
+        .and_then(|a| a.strip_suffix('"'))
+        .unwrap_or(arg)
 }
 
 #[cfg(test)]
@@ -116,104 +127,60 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    fn cc(lines: &[&'static str]) -> CacheControl {
         let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
+        for l in lines {
+            h.append(CACHE_CONTROL, HeaderValue::from_static(l));
         }
-        h
+        CacheControl::of(&h)
     }
 
     #[test]
-    fn directives_parse() {
-        let cc = CacheControl::of(&headers(&[(
-            "cache-control",
-            "public, max-age=60, s-maxage=\"30\"",
-        )]));
-        assert!(cc.public);
-        assert_eq!(cc.max_age, Some(Duration::from_secs(30)));
-        assert!(CacheControl::of(&headers(&[("cache-control", "No-Store")])).no_store);
+    fn directives_parse_with_quotes_case_and_several_lines() {
+        let c = cc(&["public, max-age=60, s-maxage=\"30\"", "Must-Revalidate"]);
+        assert!(c.public && c.must_revalidate);
+        assert_eq!(c.max_age, Some(Seconds::Valid(60)));
+        assert_eq!(c.s_maxage, Some(Seconds::Valid(30)));
+        assert!(cc(&["No-Store"]).no_store);
+        assert!(cc(&["private=\"set-cookie, x\", max-age=5"]).private);
+        assert_eq!(
+            cc(&["private=\"a,b\", max-age=5"]).max_age,
+            Some(Seconds::Valid(5))
+        );
     }
 
     #[test]
-    fn storability() {
-        let ok = StatusCode::OK;
-        let d = Duration::from_secs(5);
-        let none = HeaderMap::new();
-        let check = |req: &HeaderMap, status, resp: &HeaderMap| {
-            storable(req, status, resp, &[200], false, d)
-        };
-        assert_eq!(check(&none, ok, &none), Ok(d));
+    fn rfc9111_1_2_2_invalid_delta_seconds_are_recognised() {
+        for bad in [
+            "max-age=abc",
+            "max-age=-1",
+            "max-age=",
+            "max-age=1.5",
+            "max-age",
+        ] {
+            assert_eq!(cc(&[bad]).max_age, Some(Seconds::Invalid), "{bad}");
+        }
         assert_eq!(
-            check(&none, ok, &headers(&[("cache-control", "max-age=9")])),
-            Ok(Duration::from_secs(9))
-        );
-        assert_eq!(
-            check(&none, StatusCode::NOT_FOUND, &none),
-            Err(NotStored::Status)
-        );
-        assert_eq!(
-            check(&none, ok, &headers(&[("cache-control", "private")])),
-            Err(NotStored::NoStore)
-        );
-        assert_eq!(
-            check(&none, ok, &headers(&[("set-cookie", "a=b")])),
-            Err(NotStored::SetCookie)
-        );
-        assert_eq!(
-            check(&none, ok, &headers(&[("vary", "Accept-Encoding")])),
-            Ok(d)
-        );
-        assert_eq!(
-            check(&none, ok, &headers(&[("vary", "accept-language")])),
-            Err(NotStored::Vary)
-        );
-        assert_eq!(
-            check(&none, ok, &headers(&[("cache-control", "max-age=0")])),
-            Err(NotStored::ZeroAge)
-        );
-        let auth = headers(&[("authorization", "Bearer x")]);
-        assert_eq!(check(&auth, ok, &none), Err(NotStored::Authorization));
-        assert_eq!(
-            check(&auth, ok, &headers(&[("cache-control", "public")])),
-            Ok(d)
+            cc(&["max-age=99999999999999999999"]).max_age,
+            Some(Seconds::Valid(MAX_DELTA_SECONDS))
         );
     }
 
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
+    #[test]
+    fn rfc9111_5_2_1_request_directives() {
+        let c = cc(&["max-stale, min-fresh=10, only-if-cached, max-age=5"]);
+        assert_eq!(c.max_stale, Some(None));
+        assert_eq!(c.min_fresh, Some(10));
+        assert!(c.only_if_cached);
+        assert_eq!(cc(&["max-stale=30"]).max_stale, Some(Some(30)));
+    }
 
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(10_000))]
-
-            /// Any `Cache-Control` text (several lines) never panics; `no-store` and `private`
-            /// anywhere in it always keep the response out of the cache.
-            #[test]
-            fn any_cache_control_never_panics_and_no_store_wins(
-                lines in proptest::collection::vec("[ -~\t]{0,40}", 0..3),
-                forbid in prop_oneof![Just("no-store"), Just("NO-STORE"), Just("private"), Just(" no-store ")],
-                at in 0usize..3,
-            ) {
-                let mut h = HeaderMap::new();
-                for line in &lines {
-                    if let Ok(v) = http::HeaderValue::from_str(line) {
-                        h.append(CACHE_CONTROL, v);
-                    }
-                }
-                let _ = CacheControl::of(&h);
-                let _ = storable(&h, StatusCode::OK, &h, &[200], false, Duration::from_secs(60));
-                let mut lines = lines;
-                lines.insert(at.min(lines.len()), forbid.to_owned());
-                let mut response = HeaderMap::new();
-                for line in &lines {
-                    if let Ok(v) = http::HeaderValue::from_str(line) {
-                        response.append(CACHE_CONTROL, v);
-                    }
-                }
-                let verdict = storable(&HeaderMap::new(), StatusCode::OK, &response, &[200], false, Duration::from_secs(60));
-                prop_assert!(verdict.is_err(), "{:?} stored", lines);
-            }
-        }
+    #[test]
+    fn rfc9111_5_4_pragma_no_cache_only_without_cache_control() {
+        let mut h = HeaderMap::new();
+        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        assert!(CacheControl::of(&h).no_cache);
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=5"));
+        assert!(!CacheControl::of(&h).no_cache);
     }
 }

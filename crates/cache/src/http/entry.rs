@@ -31,6 +31,13 @@ pub(crate) enum Blob {
 }
 
 impl Blob {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Blob::Text(text) => text.as_bytes(),
+            Blob::Binary(bytes) => bytes,
+        }
+    }
+
     fn new(bytes: Vec<u8>) -> Self {
         match String::from_utf8(bytes) {
             Ok(text) => Blob::Text(text),
@@ -53,10 +60,35 @@ pub(crate) struct StoredResponse {
     pub(crate) body: Blob,
     /// Unix milliseconds.
     pub(crate) stored_at_ms: u64,
+    /// Unix milliseconds until which the response is fresh (0 in entries of older versions:
+    /// stale, so never served without `max-stale`).
+    #[serde(default)]
+    pub(crate) fresh_until_ms: u64,
+    /// The response's age when stored (an upstream `Age`), seconds.
+    #[serde(default)]
+    pub(crate) initial_age_s: u64,
+    /// `must-revalidate` / `proxy-revalidate`: never served stale.
+    #[serde(default)]
+    pub(crate) must_revalidate: bool,
+    /// The request's values of the headers named by `Vary`.
+    #[serde(default)]
+    pub(crate) vary: Vec<(String, Blob)>,
 }
 
 impl StoredResponse {
-    pub(crate) fn new(status: StatusCode, headers: &HeaderMap, body: Bytes, now_ms: u64) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+        now_ms: u64,
+        freshness: &super::freshness::Freshness,
+        request: &HeaderMap,
+    ) -> Self {
+        // The age it arrived with (section 4.2.3); the header itself is not kept.
+        let initial_age_s = headers
+            .get(http::header::AGE)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         let headers = headers
             .iter()
             .filter(|(name, _)| !NOT_KEPT.contains(&name.as_str()))
@@ -68,12 +100,37 @@ impl StoredResponse {
             })
             .collect();
         let body = Blob::new(body.to_vec());
+        let fresh_ms = u64::try_from(freshness.fresh_for.as_millis()).unwrap_or(u64::MAX);
         StoredResponse {
             status: status.as_u16(),
             headers,
             body,
             stored_at_ms: now_ms,
+            fresh_until_ms: now_ms.saturating_add(fresh_ms),
+            initial_age_s,
+            must_revalidate: freshness.must_revalidate,
+            vary: freshness
+                .vary
+                .values(request)
+                .into_iter()
+                .map(|(name, value)| (name, Blob::new(value)))
+                .collect(),
         }
+    }
+
+    /// Whether `request` presents the `Vary` headers this response was stored for.
+    pub(crate) fn vary_matches(&self, request: &HeaderMap) -> bool {
+        let stored: Vec<(String, Vec<u8>)> = self
+            .vary
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
+            .collect();
+        super::vary::matches(&stored, request)
+    }
+
+    /// The response's age at `now_ms`, seconds (section 4.2.3).
+    pub(crate) fn age_s(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.stored_at_ms) / 1000 + self.initial_age_s
     }
 
     /// The parts back, or `None` when the entry is malformed (treated as a miss).

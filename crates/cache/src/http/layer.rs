@@ -12,9 +12,11 @@ use http::{Method, Request, Response, request};
 use http_body::Body as _;
 use tower::{Layer, Service};
 
-use super::directives::{CacheControl, NotStored, storable};
+use super::directives::{CacheControl, Seconds};
 use super::entry::StoredResponse;
+use super::freshness::{NotStored, Rules, storable};
 use super::routes::{RoutePattern, TagRoute, tags_for};
+use super::status::CacheStatus;
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::store::{AnyStore, Store};
@@ -32,6 +34,7 @@ struct Config<S: Store> {
     excluded: Vec<RoutePattern>,
     max_body_bytes: usize,
     cache_authorized: bool,
+    serve_stale_for: Duration,
 }
 
 impl<S: Store> Clone for Config<S> {
@@ -45,6 +48,7 @@ impl<S: Store> Clone for Config<S> {
             excluded: self.excluded.clone(),
             max_body_bytes: self.max_body_bytes,
             cache_authorized: self.cache_authorized,
+            serve_stale_for: self.serve_stale_for,
         }
     }
 }
@@ -124,6 +128,7 @@ impl<S: Store> ResponseCacheLayer<S> {
                 excluded: Vec::new(),
                 max_body_bytes: 1 << 20,
                 cache_authorized: false,
+                serve_stale_for: Duration::ZERO,
             },
         }
     }
@@ -143,6 +148,14 @@ impl<S: Store> ResponseCacheLayer<S> {
     /// Largest body stored (default 1 MiB); larger or unknown-size bodies pass through.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// Keep entries this long past their freshness, for requests that accept stale responses
+    /// (`Cache-Control: max-stale`) and responses that allow it (no `must-revalidate`). Default
+    /// zero: an entry goes when it stops being fresh.
+    pub fn serve_stale_for(mut self, window: Duration) -> Self {
+        self.config.serve_stale_for = window;
         self
     }
 
@@ -246,11 +259,17 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn with_status(mut response: Response<Body>, status: &str) -> Response<Body> {
-    if let Ok(v) = HeaderValue::from_str(status) {
-        response.headers_mut().insert(CACHE_STATUS, v);
-    }
+fn with_status(mut response: Response<Body>, status: &CacheStatus) -> Response<Body> {
+    response.headers_mut().insert(CACHE_STATUS, status.render());
     response
+}
+
+/// What a lookup found.
+enum Lookup {
+    /// A stored response this request may be given.
+    Hit(Response<Body>),
+    /// Nothing usable; `fwd` says why (RFC 9211 section 2.2).
+    Forward(&'static str),
 }
 
 impl<S: Store> Config<S> {
@@ -262,10 +281,52 @@ impl<S: Store> Config<S> {
         }
     }
 
-    async fn lookup(&self, view: &Cache<S>, key: &str, head: bool) -> Option<Response<Body>> {
-        let stored: StoredResponse = view.get(key).await?;
-        let age = now_ms().saturating_sub(stored.stored_at_ms) / 1000;
-        let (status, headers, body) = stored.into_parts()?;
+    /// Finds a stored response and decides whether this request may be given it (RFC 9111
+    /// section 4): its `Vary` headers, freshness, and the request's `max-age`, `min-fresh` and
+    /// `max-stale`.
+    async fn lookup(
+        &self,
+        view: &Cache<S>,
+        key: &str,
+        request: &http::HeaderMap,
+        request_cc: &CacheControl,
+        head: bool,
+    ) -> Lookup {
+        let Some(stored) = view.get::<StoredResponse>(key).await else {
+            return Lookup::Forward("miss");
+        };
+        if !stored.vary_matches(request) {
+            return Lookup::Forward("vary-miss");
+        }
+        let now = now_ms();
+        let age = stored.age_s(now);
+        let ttl_ms = i128::from(stored.fresh_until_ms) - i128::from(now);
+        let ttl_s = i64::try_from(ttl_ms.div_euclid(1000)).unwrap_or(i64::MAX);
+        let age_ok = request_cc
+            .max_age
+            .is_none_or(|m| matches!(m, Seconds::Valid(max) if age <= max));
+        let usable = if ttl_ms > 0 {
+            // Section 5.2.1.1 (max-age) and 5.2.1.3 (min-fresh).
+            age_ok
+                && request_cc
+                    .min_fresh
+                    .is_none_or(|min| ttl_s >= i64::try_from(min).unwrap_or(i64::MAX))
+        } else {
+            // Section 4.2.4 and 5.2.1.2: stale only where the request allows it and the
+            // response does not forbid it.
+            let stale_s = u64::try_from(-ttl_ms).unwrap_or(u64::MAX).div_ceil(1000);
+            age_ok
+                && !stored.must_revalidate
+                && request_cc
+                    .max_stale
+                    .is_some_and(|limit| limit.is_none_or(|max| stale_s <= max))
+        };
+        if !usable {
+            return Lookup::Forward(if ttl_ms > 0 { "request" } else { "stale" });
+        }
+        let Some((status, headers, body)) = stored.into_parts() else {
+            return Lookup::Forward("miss");
+        };
         let mut response = Response::new(if head {
             Body::empty()
         } else {
@@ -273,11 +334,18 @@ impl<S: Store> Config<S> {
         });
         *response.status_mut() = status;
         *response.headers_mut() = headers;
+        // Section 5.1: the age of the response as served.
         response.headers_mut().insert(AGE, HeaderValue::from(age));
-        Some(with_status(response, "nilecare; hit"))
+        let status = CacheStatus {
+            hit: true,
+            ttl: (ttl_ms <= 0).then_some(ttl_s),
+            ..Default::default()
+        };
+        Lookup::Hit(with_status(response, &status))
     }
 
-    /// Stores a GET response when allowed; returns it (rebuilt) with its `Cache-Status`.
+    /// Stores a GET response when allowed; returns it (rebuilt) with its `Cache-Status`
+    /// (`fwd` says why it was forwarded).
     async fn store(
         &self,
         view: &Cache<S>,
@@ -285,15 +353,20 @@ impl<S: Store> Config<S> {
         path: &str,
         request_headers: &http::HeaderMap,
         response: Response<Body>,
+        fwd: &'static str,
     ) -> Response<Body> {
         let (parts, body) = response.into_parts();
+        let rules = Rules {
+            statuses: &self.statuses,
+            cache_authorized: self.cache_authorized,
+            default_ttl: self.default_ttl,
+        };
         let mut verdict = storable(
             request_headers,
             parts.status,
             &parts.headers,
-            &self.statuses,
-            self.cache_authorized,
-            self.default_ttl,
+            &rules,
+            SystemTime::now(),
         );
         if verdict.is_ok()
             && body
@@ -303,10 +376,14 @@ impl<S: Store> Config<S> {
         {
             verdict = Err(NotStored::TooLarge);
         }
-        let ttl = match verdict {
-            Ok(ttl) => ttl,
+        let freshness = match verdict {
+            Ok(freshness) => freshness,
             Err(why) => {
-                let status = format!("nilecare; fwd=miss; detail={}", why.detail());
+                let status = CacheStatus {
+                    fwd: Some(fwd),
+                    detail: Some(why.detail()),
+                    ..Default::default()
+                };
                 return with_status(Response::from_parts(parts, body), &status);
             }
         };
@@ -316,10 +393,24 @@ impl<S: Store> Config<S> {
                 tracing::warn!(error = %e, "response body failed while being cached");
                 let mut failed = Response::new(Body::empty());
                 *failed.status_mut() = http::StatusCode::BAD_GATEWAY;
-                return with_status(failed, "nilecare; fwd=miss; detail=body");
+                let status = CacheStatus {
+                    fwd: Some(fwd),
+                    detail: Some("body"),
+                    ..Default::default()
+                };
+                return with_status(failed, &status);
             }
         };
-        let entry = StoredResponse::new(parts.status, &parts.headers, bytes.clone(), now_ms());
+        let entry = StoredResponse::new(
+            parts.status,
+            &parts.headers,
+            bytes.clone(),
+            now_ms(),
+            &freshness,
+            request_headers,
+        );
+        // Kept past freshness only as long as stale responses may be served.
+        let ttl = freshness.fresh_for + self.serve_stale_for;
         let tags = tags_for(&self.routes, path);
         let stored = if tags.is_empty() {
             view.set(key, &entry, Some(ttl)).await
@@ -327,12 +418,13 @@ impl<S: Store> Config<S> {
             let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
             view.set_with_tags(key, &entry, Some(ttl), &tags).await
         };
-        let status = if stored.is_ok() {
-            "nilecare; fwd=miss; stored"
-        } else {
-            "nilecare; fwd=miss; detail=store"
+        let status = CacheStatus {
+            fwd: Some(fwd),
+            stored: stored.is_ok(),
+            detail: stored.is_err().then_some("store"),
+            ..Default::default()
         };
-        with_status(Response::from_parts(parts, Body::from(bytes)), status)
+        with_status(Response::from_parts(parts, Body::from(bytes)), &status)
     }
 
     /// After a successful mutation: drop the path's own entry and the tags of its routes.
@@ -389,24 +481,42 @@ where
             }
             let request_cc = CacheControl::of(&parts.headers);
             let head = method == Method::HEAD;
-            if !request_cc.no_cache && !request_cc.no_store {
-                if let Some(hit) = config.lookup(&view, &key, head).await {
-                    return Ok(hit);
+            // Request no-store: neither served from nor stored in the cache (RFC 9111 5.2.1.5);
+            // no-cache: not served from it without revalidation, which this cache does not do
+            // (5.2.1.4), so the request goes to the origin and its response is stored.
+            let fwd = if request_cc.no_store || request_cc.no_cache {
+                "request"
+            } else {
+                match config
+                    .lookup(&view, &key, &parts.headers, &request_cc, head)
+                    .await
+                {
+                    Lookup::Hit(hit) => return Ok(hit),
+                    Lookup::Forward(fwd) => fwd,
                 }
+            };
+            if request_cc.only_if_cached {
+                // Section 5.2.1.7: nothing usable stored, and the origin must not be asked.
+                let mut timeout = Response::new(Body::empty());
+                *timeout.status_mut() = http::StatusCode::GATEWAY_TIMEOUT;
+                let status = CacheStatus {
+                    detail: Some("only-if-cached"),
+                    ..Default::default()
+                };
+                return Ok(with_status(timeout, &status));
             }
             let request_headers = parts.headers.clone();
             let response = inner.call(Request::from_parts(parts, body)).await?;
             if head || request_cc.no_store {
                 // HEAD has no body to store; no-store forbids it
-                let status = if request_cc.no_store {
-                    "nilecare; fwd=request"
-                } else {
-                    "nilecare; fwd=miss"
+                let status = CacheStatus {
+                    fwd: Some(fwd),
+                    ..Default::default()
                 };
-                return Ok(with_status(response, status));
+                return Ok(with_status(response, &status));
             }
             Ok(config
-                .store(&view, &key, &path, &request_headers, response)
+                .store(&view, &key, &path, &request_headers, response, fwd)
                 .await)
         })
     }

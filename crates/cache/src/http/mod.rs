@@ -3,9 +3,12 @@
 
 mod directives;
 mod entry;
+mod freshness;
 mod layer;
 mod routes;
 mod stats;
+mod status;
+mod vary;
 
 pub use layer::{ResponseCacheLayer, ResponseCacheService};
 pub use stats::stats_handler;
