@@ -33,42 +33,52 @@ impl TraceService for Receiver {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spans_reach_a_grpc_collector() {
+/// A tonic OTLP receiver on a free port (over TLS when `tls` is given); returns its port.
+async fn start_receiver(tls: Option<tonic::transport::ServerTlsConfig>) -> (u16, Receiver) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let receiver = Receiver::default();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).unwrap();
+    }
+    let server = builder
         .add_service(TraceServiceServer::new(receiver.clone()))
         .serve(([127, 0, 0, 1], port).into());
     tokio::spawn(server);
     tokio::time::sleep(Duration::from_millis(100)).await;
+    (port, receiver)
+}
 
-    let guard = init(
-        &TracingConfig::new("grpc-test")
-            .protocol(Protocol::Grpc)
-            .endpoint(format!("http://127.0.0.1:{port}")),
-    )
-    .unwrap();
+/// Exports one span named `name` with `config` and waits until `receiver` has it.
+async fn export_and_receive(config: TracingConfig, receiver: &Receiver, name: &'static str) {
+    let guard = init(&config).unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
     tracing::subscriber::with_default(subscriber, || {
-        let _s = tracing::info_span!("sent over grpc").entered();
+        let _s = tracing::info_span!("probe", otel.name = name).entered();
     });
     guard.flush();
     let got = eventually(Duration::from_secs(10), || async {
-        receiver
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n == "sent over grpc")
+        receiver.0.lock().unwrap().iter().any(|n| n == name)
     })
     .await;
     assert!(got, "received: {:?}", receiver.0.lock().unwrap());
-    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_a_grpc_collector() {
+    let (port, receiver) = start_receiver(None).await;
+    export_and_receive(
+        TracingConfig::new("grpc-test")
+            .protocol(Protocol::Grpc)
+            .endpoint(format!("http://127.0.0.1:{port}")),
+        &receiver,
+        "sent over grpc",
+    )
+    .await;
 
     // Outside a runtime, gRPC export is refused with a clear error instead of panicking later.
     let outside = std::thread::spawn(|| {
@@ -88,43 +98,18 @@ async fn spans_reach_a_grpc_collector() {
 async fn spans_reach_a_grpc_collector_over_tls() {
     let ca = nilecare_test_support::TestCa::new("grpc test CA");
     let cert = ca.issue(&["127.0.0.1", "localhost"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let receiver = Receiver::default();
-    let tls = tonic::transport::ServerTlsConfig::new().identity(
-        tonic::transport::Identity::from_pem(&cert.cert_pem, &cert.key_pem),
-    );
-    let server = tonic::transport::Server::builder()
-        .tls_config(tls)
-        .unwrap()
-        .add_service(TraceServiceServer::new(receiver.clone()))
-        .serve(([127, 0, 0, 1], port).into());
-    tokio::spawn(server);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    let guard = init(
-        &TracingConfig::new("grpc-tls-test")
+    let identity = tonic::transport::Identity::from_pem(&cert.cert_pem, &cert.key_pem);
+    let (port, receiver) = start_receiver(Some(
+        tonic::transport::ServerTlsConfig::new().identity(identity),
+    ))
+    .await;
+    export_and_receive(
+        TracingConfig::new("grpc-tls-test")
             .protocol(Protocol::Grpc)
             .endpoint(format!("https://localhost:{port}"))
             .ca_certificate_pem(ca.pem()),
+        &receiver,
+        "sent over grpc tls",
     )
-    .unwrap();
-    let subscriber = tracing_subscriber::registry().with(guard.layer());
-    tracing::subscriber::with_default(subscriber, || {
-        let _s = tracing::info_span!("sent over grpc tls").entered();
-    });
-    guard.flush();
-    let arrived = eventually(Duration::from_secs(10), || async {
-        receiver
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n == "sent over grpc tls")
-    })
     .await;
-    assert!(arrived, "{:?}", receiver.0.lock().unwrap());
 }

@@ -85,34 +85,24 @@ async fn an_untrusted_collector_certificate_gets_nothing() {
 #[test]
 fn certificate_mistakes_are_errors_naming_the_field() {
     let ca = TestCa::new("otlp test CA");
-    let e = TracingConfig::new("x")
-        .endpoint("http://collector:4318")
-        .ca_certificate_pem(ca.pem())
-        .validate()
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::InvalidConfig {
-                field: "certificate",
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let e = TracingConfig::new("x")
-        .endpoint("https://collector:4318")
-        .ca_certificate_pem("not a certificate")
-        .validate()
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::InvalidConfig {
-                field: "certificate",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    for (endpoint, pem) in [
+        ("http://collector:4318", ca.pem()), // a CA for a plain endpoint
+        ("https://collector:4318", "not a certificate".to_owned()),
+    ] {
+        let e = TracingConfig::new("x")
+            .endpoint(endpoint)
+            .ca_certificate_pem(pem)
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidConfig {
+                    field: "certificate",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }
