@@ -196,6 +196,12 @@ mod cases {
             );
         }
         assert!(!body.contains("exported_instance"), "{body}");
+        // The catalogue lists every metric a running service exposes.
+        let missing: Vec<&&str> = families
+            .iter()
+            .filter(|f| nilecare::metrics::lookup(f).is_none())
+            .collect();
+        assert!(missing.is_empty(), "not in the catalogue: {missing:?}");
         let mut child = std::process::Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(std::process::Stdio::piped())

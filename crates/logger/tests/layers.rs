@@ -107,6 +107,10 @@ async fn one_access_line_per_request_and_quiet_paths_stay_quiet() {
     assert_eq!(a["bytes"], 7);
     assert_eq!(a["request_id"], "acc-1");
     assert!(a["latency_ms"].as_f64().unwrap() >= 0.0);
+    // Microsecond precision: at most three decimals, never float noise like 11.903754000000001.
+    let shown = a["latency_ms"].to_string();
+    let decimals = shown.split_once('.').map_or(0, |(_, d)| d.len());
+    assert!(decimals <= 3, "latency_ms = {shown}");
     assert_eq!(access[1]["route"], "unmatched");
     assert_eq!(access[1]["status"], 404);
 }

@@ -85,6 +85,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Virtual memory of the process.",
     ),
     m(
+        "process_virtual_memory_max_bytes",
+        Gauge,
+        &[],
+        "nilecare-metrics",
+        "Virtual memory limit of the process (unlimited: not set).",
+    ),
+    m(
         "process_open_fds",
         Gauge,
         &[],

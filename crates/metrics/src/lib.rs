@@ -14,7 +14,7 @@ mod recorder;
 #[cfg(feature = "axum")]
 mod route_handles;
 
-pub use catalogue::{CATALOGUE, MetricInfo, MetricKind};
+pub use catalogue::{CATALOGUE, MetricInfo, MetricKind, lookup};
 pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -81,6 +81,55 @@ impl Quota {
         Self::per(Duration::from_secs(86_400), limit)
     }
 
+    /// `N` requests per `window_secs` (1 to 86 400) seconds, `N` checked at compile time.
+    const fn per_const<const N: u64>(window_secs: u64) -> Quota {
+        const {
+            assert!(
+                N >= 1 && N <= MAX_LIMIT,
+                "a quota's limit must be 1..=MAX_LIMIT"
+            )
+        };
+        Quota {
+            limit: N,
+            window: Duration::from_secs(window_secs),
+            burst: None,
+        }
+    }
+
+    /// `N` requests per second, checked at compile time (a zero or an `N` above
+    /// [`MAX_LIMIT`] does not compile): the infallible form for literal quotas.
+    ///
+    /// ```
+    /// use nilecare_rate_limit::{Policy, Quota};
+    ///
+    /// const API: Quota = Quota::per_minute_const::<600>();
+    /// let policy = Policy::new("api", API)?; // only the name can still be wrong
+    /// assert_eq!(API.limit(), 600);
+    /// # Ok::<(), nilecare_rate_limit::Error>(())
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let zero = nilecare_rate_limit::Quota::per_second_const::<0>();
+    /// ```
+    pub const fn per_second_const<const N: u64>() -> Quota {
+        Self::per_const::<N>(1)
+    }
+
+    /// `N` requests per minute, checked at compile time.
+    pub const fn per_minute_const<const N: u64>() -> Quota {
+        Self::per_const::<N>(60)
+    }
+
+    /// `N` requests per hour, checked at compile time.
+    pub const fn per_hour_const<const N: u64>() -> Quota {
+        Self::per_const::<N>(3600)
+    }
+
+    /// `N` requests per day, checked at compile time.
+    pub const fn per_day_const<const N: u64>() -> Quota {
+        Self::per_const::<N>(86_400)
+    }
+
     /// How many requests may arrive at once for the token bucket and GCRA (default: `limit`).
     /// The long-run rate stays `limit / window`. Ignored by the window algorithms.
     pub fn with_burst(mut self, burst: u64) -> Result<Quota> {
