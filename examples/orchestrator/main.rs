@@ -33,7 +33,9 @@ async fn main() {
         .service("orchestrator")
         .version(env!("CARGO_PKG_VERSION"))
         .environment(settings.environment.clone())
-        .filter(settings.log_level.clone());
+        .filter(settings.log_level.clone())
+        // A panic is one JSON line with the request's id, not plain text on stderr.
+        .log_panics(true);
     logger = match settings.log_format.as_deref() {
         Some("json") => logger.format(Format::Json),
         Some("pretty") => logger.format(Format::Pretty),

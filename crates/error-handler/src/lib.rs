@@ -35,7 +35,7 @@ pub use json::Json;
 pub use layer::{ProblemLayer, ProblemService, future};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use panic::{PanicResponse, catch_panic_layer};
+pub use panic::{PanicResponse, catch_panic_layer, panic_logged_by_hook};
 
 /// What handlers return: `Result<T, ApiError>`.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;

@@ -21,6 +21,13 @@ impl IntoResponse for ApiError {
     /// rendered again with `instance`, `request_id`, `trace_id` and the layer's production mode.
     fn into_response(self) -> Response {
         self.log();
+        self.into_response_unlogged()
+    }
+}
+
+impl ApiError {
+    /// The problem+json response, without logging (the error was logged elsewhere).
+    pub(crate) fn into_response_unlogged(self) -> Response {
         let parts = ProblemParts::from(&self);
         let body = parts.render(&ProblemConfig::default(), &ProblemContext::default());
         let mut response = problem_response(&body, parts.retry_after);

@@ -96,6 +96,7 @@ pub struct Logger {
     writer: Writer,
     sensitive: Vec<String>,
     use_rust_log: bool,
+    log_panics: bool,
 }
 
 /// A layer added under the logger's own (e.g. nilecare-tracing's OpenTelemetry layer).
@@ -124,6 +125,7 @@ impl Default for Logger {
             writer: Writer::Stdout,
             sensitive: Vec::new(),
             use_rust_log: true,
+            log_panics: false,
         }
     }
 }
@@ -280,10 +282,58 @@ impl Logger {
         Ok((dispatch, LoggerGuard { _worker: worker }))
     }
 
+    /// With [`init`](Self::init): replace Rust's panic message on stderr (plain text, with a
+    /// backtrace when `RUST_BACKTRACE` is set) by one log line at ERROR (target
+    /// `nilecare::panic`, fields `panic_message`, `panic_location`, `panic_backtrace` when
+    /// captured) in the configured format, inside the current span (so a request's panic carries
+    /// its `request_id` and trace). A panic caught by nilecare-error-handler's
+    /// `catch_panic_layer` is then logged once, by this line. Default off.
+    pub fn log_panics(mut self, on: bool) -> Self {
+        self.log_panics = on;
+        self
+    }
+
     /// Builds and installs the subscriber globally; [`Error::AlreadyInitialized`] when one exists.
     pub fn init(self) -> Result<LoggerGuard> {
+        let log_panics = self.log_panics;
         let (dispatch, guard) = self.build()?;
         tracing::dispatcher::set_global_default(dispatch).map_err(|_| Error::AlreadyInitialized)?;
+        if log_panics {
+            std::panic::set_hook(Box::new(log_panic));
+        }
         Ok(guard)
     }
+}
+
+/// The panic hook of [`Logger::log_panics`]: one ERROR line instead of the plain-text message.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(
+            target: "nilecare::panic",
+            panic_message = message,
+            panic_location = %location,
+            panic_backtrace = %backtrace,
+            "panicked"
+        );
+    } else {
+        tracing::error!(
+            target: "nilecare::panic",
+            panic_message = message,
+            panic_location = %location,
+            "panicked"
+        );
+    }
+    #[cfg(feature = "axum")]
+    nilecare_error_handler::panic_logged_by_hook();
 }
