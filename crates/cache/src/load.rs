@@ -450,7 +450,11 @@ impl<S: Store> Cache<S> {
     {
         let cache = self.clone();
         let key = key.to_owned();
-        tokio::spawn(async move {
+        // The load runs in the span of the caller that started it: its log lines carry that
+        // request's id and trace. Callers joining an in-flight load keep their own spans and
+        // receive its result.
+        let span = tracing::Span::current();
+        let load = async move {
             let flight = Flight {
                 cache: cache.clone(),
                 key: full.clone(),
@@ -489,7 +493,8 @@ impl<S: Store> Cache<S> {
                 let _ = cache.shared().store.unlock(&lock_key, &token).await;
             }
             flight.land(landed);
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(load, span));
     }
 
     /// The stored bytes of `full` when they decode as `T` and are not stale.
@@ -568,5 +573,56 @@ impl<S: Store> Cache<S> {
         }
         self.finish("set", started, &result);
         Landed::Value(bytes)
+    }
+}
+
+/// `?` on a loading call in a handler returning `Result<_, ApiError>` (feature `error-handler`):
+/// a loader that failed with an [`ApiError`](nilecare_error_handler::ApiError) keeps its code,
+/// detail, field errors and `Retry-After`; any other loader error, a cache error or a panic is a
+/// 500 `INTERNAL` whose cause goes to the log, never to the client.
+#[cfg(feature = "error-handler")]
+#[cfg_attr(docsrs, doc(cfg(feature = "error-handler")))]
+impl<E> From<LoadError<E>> for nilecare_error_handler::ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn from(error: LoadError<E>) -> Self {
+        use nilecare_error_handler::ApiError;
+        match error {
+            LoadError::Loader(e) => {
+                if let Some(api) = (&*e as &dyn std::any::Any).downcast_ref::<ApiError>() {
+                    let mut copy = ApiError::new(api.code(), api.detail());
+                    for f in api.field_errors() {
+                        copy = copy.field(f.field.clone(), f.message.clone());
+                    }
+                    if let Some(after) = api.retry_after() {
+                        copy = copy.with_retry_after(after);
+                    }
+                    return copy;
+                }
+                ApiError::internal("Loading the value failed.").with_source(SharedError(e))
+            }
+            LoadError::Cache(e) => ApiError::internal("The cache failed.").with_source(e),
+            LoadError::Panicked => ApiError::internal("Loading the value panicked."),
+        }
+    }
+}
+
+/// A loader error shared by every waiter, as an error source.
+#[cfg(feature = "error-handler")]
+#[derive(Debug)]
+struct SharedError<E>(Arc<E>);
+
+#[cfg(feature = "error-handler")]
+impl<E: std::error::Error> fmt::Display for SharedError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(feature = "error-handler")]
+impl<E: std::error::Error + 'static> std::error::Error for SharedError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
