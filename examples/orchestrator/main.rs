@@ -7,7 +7,7 @@
 //!
 //! Then see the README's walkthrough (`curl -i localhost:8080/api/v1/patients/1`, twice).
 
-mod service;
+use nilecare_orchestrator as service;
 
 use nilecare::logger::{Format, Logger};
 use nilecare::metrics::Metrics;

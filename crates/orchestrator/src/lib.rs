@@ -1,4 +1,6 @@
-//! The orchestrator service, as a library the example's `main` and the end-to-end tests share.
+//! The NileCare orchestrator: every nilecare crate in one axum service. A library, so the
+//! example's `main` (`cargo run --example orchestrator` from the workspace root) and the
+//! end-to-end tests in `tests/` share it.
 //!
 //! | module | concern |
 //! |---|---|
@@ -9,9 +11,6 @@
 //! | `versioning` | URL > `X-API-Version` > `Accept` > v1 |
 //! | `routes` | the handlers, `/health`, `/ready` |
 //! | `app` | the router and the middleware order |
-
-// The example and the tests each use a part, through `pub` items of a private module.
-#![allow(dead_code, unreachable_pub)]
 
 pub mod app;
 pub mod backends;

@@ -1,7 +1,7 @@
 //! Shared set-up of the orchestrator's end-to-end tests: settings for tests, one metrics
 //! recorder and one tracing subscriber per test process, and an HTTP client.
 
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part
+#![allow(dead_code)] // each test binary uses a part
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -10,10 +10,10 @@ use nilecare::metrics::Metrics;
 use nilecare::tracing::{TracingConfig, TracingGuard, init};
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::service::{Running, Settings, start};
+use nilecare_orchestrator::{Running, Settings, start};
 
 /// Settings for a test: a free port, fast timeouts, a short breaker wait, `redis_url` if any.
-pub fn settings(redis_url: Option<String>) -> Settings {
+pub(crate) fn settings(redis_url: Option<String>) -> Settings {
     Settings {
         host: "127.0.0.1".to_owned(),
         port: 0,
@@ -38,7 +38,7 @@ pub fn settings(redis_url: Option<String>) -> Settings {
 }
 
 /// The process's metrics recorder and tracing (spans recorded, export to a closed port).
-pub fn observability() -> &'static Metrics {
+pub(crate) fn observability() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     static TRACING: OnceLock<TracingGuard> = OnceLock::new();
     TRACING.get_or_init(|| {
@@ -61,29 +61,29 @@ pub fn observability() -> &'static Metrics {
 }
 
 /// An orchestrator started with `settings`.
-pub async fn orchestrator(settings: Settings) -> Running {
+pub(crate) async fn orchestrator(settings: Settings) -> Running {
     start(settings, observability())
         .await
         .expect("the orchestrator starts")
 }
 
 /// A response, read whole (nilecare-test-support's HTTP client).
-pub type Reply = nilecare_test_support::http::HttpResponse;
+pub(crate) type Reply = nilecare_test_support::http::HttpResponse;
 
 /// Requests to one orchestrator through nilecare-test-support's HTTP client, each bounded by
 /// 10 s so a hung request fails the test instead of stalling it.
 #[derive(Clone, Copy)]
-pub struct Client {
+pub(crate) struct Client {
     addr: std::net::SocketAddr,
 }
 
 impl Client {
-    pub fn new(addr: std::net::SocketAddr) -> Self {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
         Client { addr }
     }
 
     /// Sends `method path` with `headers` and a JSON `body` (none when empty).
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -101,7 +101,7 @@ impl Client {
             .expect("an answer within 10 s")
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, &[], "").await
     }
 }

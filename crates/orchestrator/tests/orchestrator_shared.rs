@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
-#[path = "../examples/orchestrator/service/mod.rs"]
-mod service;
 mod support;
 
 use std::collections::BTreeMap;

@@ -5,8 +5,7 @@
 //! `Router::layer` call boxed each route again and axum clones those boxes per request.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
-#[path = "../examples/orchestrator/service/mod.rs"]
-mod service;
+use nilecare_orchestrator as service;
 mod support;
 
 #[global_allocator]
