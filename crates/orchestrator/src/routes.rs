@@ -1,5 +1,5 @@
-//! The API handlers: each resolves its downstream service by name through [`Upstream`] and
-//! answers JSON or problem+json.
+//! The API handlers: each resolves its downstream service by name through
+//! [`Upstream`](crate::upstream::Upstream) and answers JSON or problem+json.
 
 use std::sync::Arc;
 
