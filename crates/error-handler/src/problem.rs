@@ -32,6 +32,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProblemDetails {
     /// A URI identifying the problem type (`<type_base><code-slug>`).
     #[serde(rename = "type")]

@@ -17,11 +17,22 @@ use crate::redact::{REDACTED, Redactor};
 
 /// The trace context of the current span, as the tracing crate reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TraceContext {
     /// 32 lowercase hex digits.
     pub trace_id: String,
     /// 16 lowercase hex digits.
     pub span_id: String,
+}
+
+impl TraceContext {
+    /// The context of a span: its trace id (32 lowercase hex digits) and span id (16).
+    pub fn new(trace_id: impl Into<String>, span_id: impl Into<String>) -> Self {
+        TraceContext {
+            trace_id: trace_id.into(),
+            span_id: span_id.into(),
+        }
+    }
 }
 
 static TRACE_CONTEXT: OnceLock<fn() -> Option<TraceContext>> = OnceLock::new();

@@ -113,10 +113,10 @@ fn recorded_span_fields_and_reserved_names() {
 #[test]
 fn trace_ids_come_from_the_registered_provider() {
     fn provider() -> Option<TraceContext> {
-        Some(TraceContext {
-            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
-            span_id: "b7ad6b7169203331".into(),
-        })
+        Some(TraceContext::new(
+            "0af7651916cd43dd8448eb211c80319c",
+            "b7ad6b7169203331",
+        ))
     }
     nilecare_logger::set_trace_context_provider(provider);
     let buf = Buf::default();

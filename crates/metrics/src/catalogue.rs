@@ -16,6 +16,7 @@ pub enum MetricKind {
 
 /// One catalogue entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricInfo {
     /// The metric name as exposed.
     pub name: &'static str,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 /// The outcome of a check, with everything needed for `RateLimit` / `Retry-After` headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Decision {
     /// Whether the request may proceed (always `true` in shadow mode).
     pub allowed: bool,

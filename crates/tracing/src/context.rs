@@ -83,8 +83,8 @@ pub fn record_client_error(span: &tracing::Span, error_type: &str) {
 
 #[cfg(feature = "logger")]
 pub(crate) fn logger_context() -> Option<nilecare_logger::TraceContext> {
-    Some(nilecare_logger::TraceContext {
-        trace_id: current_trace_id()?,
-        span_id: current_span_id()?,
-    })
+    Some(nilecare_logger::TraceContext::new(
+        current_trace_id()?,
+        current_span_id()?,
+    ))
 }
