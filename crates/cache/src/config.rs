@@ -67,6 +67,7 @@ impl Default for CacheBuilder {
 impl CacheBuilder {
     /// The cache's name: the `cache` label of its metrics and the `cache` field of its logs.
     /// 1 to 64 characters of `[A-Za-z0-9_-]` (a metric label must stay bounded). Default `default`.
+    #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -74,12 +75,14 @@ impl CacheBuilder {
 
     /// The full key prefix (default `nilecare:cache:`). Two caches with different prefixes never
     /// see each other's keys. Rejected when it contains `{`, `}`, whitespace or control characters.
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
 
     /// TTL when `set` gets none and no policy matches (default 5 minutes).
+    #[must_use]
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
         self
@@ -87,6 +90,7 @@ impl CacheBuilder {
 
     /// Entries without an explicit TTL or policy never expire (they are still evicted for size
     /// in memory, and by Redis' `maxmemory-policy`).
+    #[must_use]
     pub fn no_default_ttl(mut self) -> Self {
         self.default_ttl = None;
         self
@@ -94,6 +98,7 @@ impl CacheBuilder {
 
     /// The TTL of keys in `namespace` (the part of the key before its first `:`), used when `set`
     /// gets no explicit TTL: `ttl_policy("appointments", 2 min)` covers `appointments:42`.
+    #[must_use]
     pub fn ttl_policy(mut self, namespace: impl Into<String>, ttl: Duration) -> Self {
         self.policies.push((namespace.into(), ttl));
         self
@@ -104,12 +109,14 @@ impl CacheBuilder {
     /// `namespace` when the call gives none: `load_policy("patients", LoadPolicy::new()
     /// .stale_after(60 s))`. An explicit TTL given to `get_or_set_with` still wins over the
     /// policy's.
+    #[must_use]
     pub fn load_policy(mut self, namespace: impl Into<String>, policy: LoadPolicy) -> Self {
         self.load_policies.push((namespace.into(), policy));
         self
     }
 
     /// Several [`ttl_policy`](Self::ttl_policy)s.
+    #[must_use]
     pub fn ttl_policies<N: Into<String>>(
         mut self,
         policies: impl IntoIterator<Item = (N, Duration)>,
@@ -121,24 +128,28 @@ impl CacheBuilder {
 
     /// Random spread of every TTL, as a fraction: `0.1` (default) stores a 100 s TTL as 90 to
     /// 110 s so that entries written together do not expire together. `0.0` disables it.
+    #[must_use]
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
         self
     }
 
     /// The value codec (default JSON).
+    #[must_use]
     pub fn codec(mut self, codec: Codec) -> Self {
         self.codec = codec;
         self
     }
 
     /// Compression of large values (default gzip above 1 KiB).
+    #[must_use]
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
     }
 
     /// Largest encoded value accepted on write and after decompression on read (default 16 MiB).
+    #[must_use]
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
         self

@@ -88,12 +88,14 @@ impl Compression {
     }
 
     /// Compress payloads strictly larger than `bytes`.
+    #[must_use]
     pub const fn threshold(mut self, bytes: usize) -> Self {
         self.threshold = Some(bytes);
         self
     }
 
     /// gzip level 0..=9 (checked when the cache is built).
+    #[must_use]
     pub const fn level(mut self, level: u32) -> Self {
         self.level = level;
         self

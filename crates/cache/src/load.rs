@@ -53,6 +53,7 @@ impl LoadPolicy {
 
     /// The hard TTL: after it the value is gone and the next call loads synchronously.
     /// Jitter applies as for [`Cache::set`].
+    #[must_use]
     pub const fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -61,6 +62,7 @@ impl LoadPolicy {
     /// The soft TTL: a value older than this is returned at once, and one background load
     /// (coalesced across callers in this process) replaces it. Without it values are fresh
     /// until the hard TTL.
+    #[must_use]
     pub const fn stale_after(mut self, soft_ttl: Duration) -> Self {
         self.stale_after = Some(soft_ttl);
         self
@@ -68,6 +70,7 @@ impl LoadPolicy {
 
     /// For [`Cache::get_or_set_optional_with`]: remember a `None` ("not found") for this long.
     /// Without it `None` is never cached.
+    #[must_use]
     pub const fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = Some(ttl);
         self
@@ -77,6 +80,7 @@ impl LoadPolicy {
     /// lock (`SET NX PX`) for at most `lease`; the others poll for its value instead of calling
     /// their loader, and load themselves if the lease runs out first (a slow or dead holder
     /// never blocks them longer than that). Without a shared store it changes nothing.
+    #[must_use]
     pub const fn lock(mut self, lease: Duration) -> Self {
         self.lock_lease = Some(lease);
         self

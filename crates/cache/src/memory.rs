@@ -79,12 +79,14 @@ pub struct MemoryStoreBuilder {
 
 impl MemoryStoreBuilder {
     /// At most this many entries (default 10 000 when no bound is given).
+    #[must_use]
     pub fn max_entries(mut self, n: u64) -> Self {
         self.max_entries = Some(n);
         self
     }
 
     /// At most this many bytes of keys plus values.
+    #[must_use]
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = Some(n);
         self

@@ -61,12 +61,14 @@ pub struct RedisStoreBuilder {
 
 impl RedisStoreBuilder {
     /// Per-call timeout of reads (`GET`, `MGET`, `EXISTS`, `PTTL`); default 50 ms.
+    #[must_use]
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
         self
     }
 
     /// Per-call timeout of writes (`SET`, `UNLINK`); default 250 ms.
+    #[must_use]
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.write_timeout = timeout;
         self

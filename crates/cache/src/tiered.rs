@@ -78,6 +78,7 @@ pub struct TieredStoreBuilder {
 
 impl TieredStoreBuilder {
     /// L1 size bound in entries (default 10 000).
+    #[must_use]
     pub fn l1_max_entries(mut self, n: u64) -> Self {
         self.l1_max_entries = n;
         self
@@ -86,6 +87,7 @@ impl TieredStoreBuilder {
     /// The longest an entry stays in L1 (default 5 s); also the staleness bound when
     /// invalidations cannot be delivered. An entry's L1 lifetime is the shorter of this and its
     /// own TTL.
+    #[must_use]
     pub fn l1_ttl(mut self, ttl: Duration) -> Self {
         self.l1_ttl = ttl;
         self
@@ -93,6 +95,7 @@ impl TieredStoreBuilder {
 
     /// The invalidation channel (default [`DEFAULT_CHANNEL`]); instances sharing a cache must
     /// share it.
+    #[must_use]
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channel = channel.into();
         self

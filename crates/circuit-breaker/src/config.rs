@@ -87,12 +87,14 @@ impl Default for BreakerConfig {
 
 impl BreakerConfig {
     /// Open when at least this percentage of calls failed (0 < p ≤ 100).
+    #[must_use]
     pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
         self.failure_rate_threshold = percent;
         self
     }
 
     /// Calls at least `duration` long are slow; open when at least `percent` of calls are slow.
+    #[must_use]
     pub fn slow_calls(mut self, duration: Duration, percent: f64) -> Self {
         self.slow_call_duration = duration;
         self.slow_call_rate_threshold = percent;
@@ -100,18 +102,21 @@ impl BreakerConfig {
     }
 
     /// The sliding window.
+    #[must_use]
     pub fn window(mut self, window: WindowType) -> Self {
         self.window = window;
         self
     }
 
     /// Calls needed in the window before rates are evaluated.
+    #[must_use]
     pub fn minimum_calls(mut self, n: u32) -> Self {
         self.minimum_calls = n;
         self
     }
 
     /// How long to stay open.
+    #[must_use]
     pub fn wait(mut self, wait: WaitStrategy) -> Self {
         self.wait = wait;
         self
@@ -119,18 +124,21 @@ impl BreakerConfig {
 
     /// Random spread of each open wait, as a fraction (0.0..=0.5; default 0): instances that
     /// opened together do not probe together.
+    #[must_use]
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
         self
     }
 
     /// Probe calls allowed in half-open (never more at once).
+    #[must_use]
     pub fn half_open_permits(mut self, n: u32) -> Self {
         self.half_open_permits = n;
         self
     }
 
     /// Re-open if the probes have not all completed within this time.
+    #[must_use]
     pub fn max_wait_in_half_open(mut self, wait: Duration) -> Self {
         self.max_wait_in_half_open = Some(wait);
         self
@@ -138,6 +146,7 @@ impl BreakerConfig {
 
     /// Calls through [`call`](crate::CircuitBreaker::call) running longer fail with
     /// `BreakerError::Timeout` (counted as failures).
+    #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
         self

@@ -59,6 +59,7 @@ impl CircuitBreakerLayer {
     }
 
     /// Your own classification of responses.
+    #[must_use]
     pub fn classify(mut self, f: impl Fn(&Response) -> Outcome + Send + Sync + 'static) -> Self {
         self.classify = Arc::new(f);
         self

@@ -49,6 +49,7 @@ impl BreakerRegistry {
     }
 
     /// Breakers not fetched for this long (and not open) are retired (default 1 h).
+    #[must_use]
     pub fn idle_after(mut self, idle: Duration) -> Self {
         self.idle_after = idle;
         self

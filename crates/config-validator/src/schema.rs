@@ -65,24 +65,28 @@ impl Schema {
     }
 
     /// A prefix for every variable name (`NILECARE_` → `PORT` is read from `NILECARE_PORT`).
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Declares a variable.
+    #[must_use]
     pub fn var(mut self, var: Var) -> Self {
         self.vars.push(var);
         self
     }
 
     /// Declares several variables (e.g. a [fragment](crate::fragments)).
+    #[must_use]
     pub fn vars(mut self, vars: impl IntoIterator<Item = Var>) -> Self {
         self.vars.extend(vars);
         self
     }
 
     /// Which defaults apply.
+    #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self

@@ -106,6 +106,7 @@ impl Source {
     }
 
     /// Sets one variable (overrides).
+    #[must_use]
     pub fn set(mut self, name: impl Into<String>, value: impl Into<String>) -> Source {
         self.vars
             .insert(name.into(), (Raw::Text(value.into()), Origin::Explicit));

@@ -224,18 +224,21 @@ impl Var {
     }
 
     /// Must be set (the default).
+    #[must_use]
     pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
 
     /// May be absent; read it with [`Config::get_optional`](crate::Config::get_optional).
+    #[must_use]
     pub fn optional(mut self) -> Self {
         self.required = false;
         self
     }
 
     /// Used when the variable is absent (in every mode unless a dev default overrides it).
+    #[must_use]
     pub fn default(mut self, value: impl fmt::Display) -> Self {
         self.default = Some(value.to_string());
         self
@@ -243,18 +246,21 @@ impl Var {
 
     /// Used when absent in [`Mode::Development`](crate::Mode::Development) only; production then
     /// needs the variable set (or a [`default`](Var::default)).
+    #[must_use]
     pub fn dev_default(mut self, value: impl fmt::Display) -> Self {
         self.dev_default = Some(value.to_string());
         self
     }
 
     /// What the variable is for (shown by [`Schema::help`](crate::Schema::help)).
+    #[must_use]
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
         self
     }
 
     /// An example value (shown in reports).
+    #[must_use]
     pub fn example(mut self, value: impl Into<String>) -> Self {
         self.example = Some(value.into());
         self
@@ -262,6 +268,7 @@ impl Var {
 
     /// Marks the value sensitive: shown as `[REDACTED]` everywhere. Strings become
     /// [`Secret`](crate::Secret)s.
+    #[must_use]
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
         if let Kind::String { secret, .. } = self.kind.leaf_mut() {
@@ -271,6 +278,7 @@ impl Var {
     }
 
     /// Inclusive bounds for integers (`1..=64`), floats (`0.0..=1.0`) or durations.
+    #[must_use]
     pub fn range(mut self, bounds: impl Into<Bounds>) -> Self {
         let bounds = bounds.into();
         match (self.kind.leaf_mut(), bounds) {
@@ -289,6 +297,7 @@ impl Var {
     }
 
     /// Minimum length in characters (strings and secrets).
+    #[must_use]
     pub fn min_len(mut self, n: usize) -> Self {
         match self.kind.leaf_mut() {
             Kind::String { min_len, .. } => *min_len = n,
@@ -298,6 +307,7 @@ impl Var {
     }
 
     /// Maximum length in characters (strings and secrets).
+    #[must_use]
     pub fn max_len(mut self, n: usize) -> Self {
         match self.kind.leaf_mut() {
             Kind::String { max_len, .. } => *max_len = n,
@@ -308,6 +318,7 @@ impl Var {
 
     /// The string must match this regular expression (`regex-lite` syntax; anchor it with `^…$`
     /// to match the whole value).
+    #[must_use]
     pub fn matches(mut self, pattern: impl Into<String>) -> Self {
         let pattern = pattern.into();
         if let Err(e) = regex_lite::Regex::new(&pattern) {
@@ -322,6 +333,7 @@ impl Var {
     }
 
     /// Allowed URL schemes (`["https"]`, `["redis", "rediss"]`).
+    #[must_use]
     pub fn schemes<I, S>(mut self, schemes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -335,6 +347,7 @@ impl Var {
     }
 
     /// A further check on the parsed value; `Err(message)` becomes a `rejected` problem.
+    #[must_use]
     pub fn check<F>(mut self, check: F) -> Self
     where
         F: Fn(&Value) -> Result<(), String> + Send + Sync + 'static,

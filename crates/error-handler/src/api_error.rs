@@ -178,6 +178,7 @@ impl ApiError {
     }
 
     /// Adds a field error.
+    #[must_use]
     pub fn field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
         self.inner.errors.push(FieldError {
             field: field.into(),
@@ -187,18 +188,21 @@ impl ApiError {
     }
 
     /// Replaces the public message.
+    #[must_use]
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.inner.detail = detail.into();
         self
     }
 
     /// Sets `Retry-After` (whole seconds, rounded up).
+    #[must_use]
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.inner.retry_after = Some(after);
         self
     }
 
     /// Attaches the internal cause: logged with the full chain, never serialized.
+    #[must_use]
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Box::new(source));
         self
@@ -206,6 +210,7 @@ impl ApiError {
 
     /// Adds a problem-details extension member (`"limit": 100`). Names reserved by RFC 9457 or
     /// this crate (`type`, `status`, `code`, `errors`, ...) are ignored.
+    #[must_use]
     pub fn with_extension(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         let name = name.into();
         if RESERVED_MEMBERS.contains(&name.as_str()) {

@@ -95,12 +95,14 @@ impl Default for ProblemConfig {
 impl ProblemConfig {
     /// Production mode: 5xx bodies carry a generic detail and the trace id, never the internal
     /// message, field errors or extensions. Default: on in release builds.
+    #[must_use]
     pub fn production(mut self, on: bool) -> Self {
         self.production = on;
         self
     }
 
     /// Prefix of every `type` URI; the code slug is appended (`…not-found`).
+    #[must_use]
     pub fn type_base(mut self, base: impl Into<String>) -> Self {
         self.type_base = Arc::from(base.into());
         self
@@ -108,6 +110,7 @@ impl ProblemConfig {
 
     /// Convert error responses that are not problem+json (axum's empty 404/405, its plain-text
     /// extractor rejections, bare statuses from other layers) into problem+json. Default: on.
+    #[must_use]
     pub fn convert_plain_errors(mut self, on: bool) -> Self {
         self.convert_plain_errors = on;
         self

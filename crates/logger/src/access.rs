@@ -38,6 +38,7 @@ impl AccessLogLayer {
     }
 
     /// Paths (route templates or raw paths) not logged.
+    #[must_use]
     pub fn quiet<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -138,18 +138,21 @@ impl Logger {
     }
 
     /// `service` on every JSON line.
+    #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.identity.service = Some(name.into());
         self
     }
 
     /// `version` on every JSON line.
+    #[must_use]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.identity.version = Some(version.into());
         self
     }
 
     /// `environment` on every JSON line.
+    #[must_use]
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
         self.identity.environment = Some(environment.into());
         self
@@ -157,24 +160,28 @@ impl Logger {
 
     /// The level filter in `RUST_LOG` syntax (`info,nilecare=debug,hyper=warn`); checked by
     /// `init`/`build`. `RUST_LOG`, when set, takes precedence unless [`ignore_rust_log`](Self::ignore_rust_log).
+    #[must_use]
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = directives.into();
         self
     }
 
     /// Do not read `RUST_LOG`.
+    #[must_use]
     pub fn ignore_rust_log(mut self) -> Self {
         self.use_rust_log = false;
         self
     }
 
     /// The format (default: pretty when stdout is a terminal, JSON otherwise).
+    #[must_use]
     pub fn format(mut self, format: Format) -> Self {
         self.format = Some(format);
         self
     }
 
     /// Where lines go (default: standard output through a background thread).
+    #[must_use]
     pub fn writer(mut self, writer: Writer) -> Self {
         self.writer = writer;
         self
@@ -183,12 +190,14 @@ impl Logger {
     /// Adds a layer directly on the registry, under the logger's filter and output: pass
     /// `nilecare_tracing::TracingGuard::layer()` so spans are exported and log lines carry
     /// trace ids.
+    #[must_use]
     pub fn with_layer(mut self, layer: ExtraLayer) -> Self {
         self.extra = Some(layer);
         self
     }
 
     /// More sensitive field-name fragments (added to [`DEFAULT_SENSITIVE`](crate::DEFAULT_SENSITIVE)).
+    #[must_use]
     pub fn redact<I, S>(mut self, fragments: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -288,6 +297,7 @@ impl Logger {
     /// captured) in the configured format, inside the current span (so a request's panic carries
     /// its `request_id` and trace). A panic caught by nilecare-error-handler's
     /// `catch_panic_layer` is then logged once, by this line. Default off.
+    #[must_use]
     pub fn log_panics(mut self, on: bool) -> Self {
         self.log_panics = on;
         self

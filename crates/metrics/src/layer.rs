@@ -70,12 +70,14 @@ impl HttpMetricsLayer {
 
     /// Do not record requests to this path (matched against the route template and the raw
     /// path), e.g. `/metrics` and `/health`.
+    #[must_use]
     pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.config).excluded.insert(path.into());
         self
     }
 
     /// Status codes or classes as the `status` label.
+    #[must_use]
     pub fn status_label(mut self, label: StatusLabel) -> Self {
         Arc::make_mut(&mut self.config).status = label;
         self

@@ -45,6 +45,7 @@ impl Default for MetricsBuilder {
 
 impl MetricsBuilder {
     /// Global label `service` on every series.
+    #[must_use]
     pub fn service(self, name: impl Into<String>) -> Self {
         self.global_label("service", name)
     }
@@ -52,11 +53,13 @@ impl MetricsBuilder {
     /// Global label `service_instance_id` on every series (OpenTelemetry's
     /// `service.instance.id`), for several processes behind one scrape target. Not `instance`:
     /// Prometheus sets that label from the target and would rename ours `exported_instance`.
+    #[must_use]
     pub fn instance(self, id: impl Into<String>) -> Self {
         self.global_label(SERVICE_INSTANCE_LABEL, id)
     }
 
     /// Any global label.
+    #[must_use]
     pub fn global_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.push((name.into(), value.into()));
         self
@@ -64,12 +67,14 @@ impl MetricsBuilder {
 
     /// Buckets of every histogram (seconds for durations). Default: OpenTelemetry's HTTP
     /// duration buckets, 5 ms to 10 s. Histograms, not summaries: they aggregate across instances.
+    #[must_use]
     pub fn buckets(mut self, buckets: &[f64]) -> Self {
         self.buckets = buckets.to_vec();
         self
     }
 
     /// Buckets for histograms whose name starts with `metric_prefix`.
+    #[must_use]
     pub fn buckets_for(mut self, metric_prefix: impl Into<String>, buckets: &[f64]) -> Self {
         self.buckets_for
             .push((metric_prefix.into(), buckets.to_vec()));
@@ -78,12 +83,14 @@ impl MetricsBuilder {
 
     /// How often recorded histogram samples are folded into buckets (default 5 s). Upkeep keeps
     /// memory flat between scrapes; it runs on a background thread.
+    #[must_use]
     pub fn upkeep_interval(mut self, interval: Duration) -> Self {
         self.upkeep_interval = interval;
         self
     }
 
     /// Collect `process_*` metrics on each render (default on with feature `process`).
+    #[must_use]
     pub fn process_metrics(mut self, on: bool) -> Self {
         self.process = on;
         self

@@ -95,3 +95,12 @@ pub async fn connect_all(
         redis: Some(pool),
     })
 }
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("cache", &self.cache)
+            .field("redis", &self.redis.is_some())
+            .finish_non_exhaustive()
+    }
+}

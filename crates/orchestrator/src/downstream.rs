@@ -277,3 +277,11 @@ async fn invoices() -> Json<serde_json::Value> {
         {"id": "INV-2026-0002", "patient_id": 2, "amount": "75.50", "currency": "EGP", "status": "open"},
     ]))
 }
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("services", &self.services.len())
+            .finish_non_exhaustive()
+    }
+}

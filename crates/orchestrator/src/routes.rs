@@ -292,7 +292,7 @@ pub async fn demo_failure(
 }
 
 /// The query of [`demo_failure`].
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 pub struct FailureSwitch {
     on: bool,
 }

@@ -77,3 +77,11 @@ impl Upstream {
 pub fn is_not_found(response: &Response<Bytes>) -> bool {
     response.status() == StatusCode::NOT_FOUND
 }
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("breakers", &self.breakers.len())
+            .finish_non_exhaustive()
+    }
+}

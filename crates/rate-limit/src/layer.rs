@@ -160,12 +160,14 @@ impl RateLimitLayer {
     }
 
     /// Adds a policy applied to every route without a matching rule.
+    #[must_use]
     pub fn policy(self, policy: Policy) -> Self {
         self.edit(|c| c.default.push(policy))
     }
 
     /// Adds a policy for a route template (as written in the router, e.g. `/patients/{id}`) and
     /// optionally one method. Rules replace the default policies for the requests they match.
+    #[must_use]
     pub fn route_policy(
         self,
         route: impl Into<String>,
@@ -190,6 +192,7 @@ impl RateLimitLayer {
     }
 
     /// How requests are keyed (default: client IP).
+    #[must_use]
     pub fn key(self, key: KeyExtractor) -> Self {
         self.edit(|c| c.key = key)
     }
@@ -208,6 +211,7 @@ impl RateLimitLayer {
 
     /// The header the trusted proxies write (default [`ForwardedHeader::XForwardedFor`]); the
     /// other one is ignored, since a proxy passes a client's copy of it through.
+    #[must_use]
     pub fn forwarded_header(self, header: ForwardedHeader) -> Self {
         self.edit(|c| c.trusted.header = header)
     }
@@ -221,6 +225,7 @@ impl RateLimitLayer {
     }
 
     /// Fail open or closed when the limiter's backend is unavailable (default open).
+    #[must_use]
     pub fn on_unavailable(self, action: OnUnavailable) -> Self {
         self.edit(|c| c.on_unavailable = action)
     }
@@ -236,6 +241,7 @@ impl RateLimitLayer {
     }
 
     /// Keys (as produced by the extractor without its prefix, e.g. an API key) never limited.
+    #[must_use]
     pub fn allow_keys<I, S>(self, keys: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -246,6 +252,7 @@ impl RateLimitLayer {
     }
 
     /// Whether to send `RateLimit-Policy` / `RateLimit` headers (default on).
+    #[must_use]
     pub fn headers(self, on: bool) -> Self {
         self.edit(|c| c.headers = on)
     }

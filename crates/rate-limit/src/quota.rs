@@ -288,16 +288,19 @@ impl Policy {
     }
 
     /// The counting algorithm.
+    #[must_use]
     pub fn algorithm(self, algorithm: Algorithm) -> Policy {
         self.with(|p| p.algorithm = algorithm)
     }
 
     /// After a denial, deny the key for this long (a penalty box) without counting.
+    #[must_use]
     pub fn block_for(self, duration: Duration) -> Policy {
         self.with(|p| p.block_for = Some(duration).filter(|d| !d.is_zero()))
     }
 
     /// Shadow mode: evaluate and report (`Decision::shadow_limited`, metrics) but never deny.
+    #[must_use]
     pub fn shadow(self, on: bool) -> Policy {
         self.with(|p| p.shadow = on)
     }

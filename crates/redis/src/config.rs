@@ -81,6 +81,7 @@ impl ReconnectPolicy {
     }
 
     /// Give up after `attempts` consecutive failed reconnects (`0` means never give up).
+    #[must_use]
     pub const fn with_max_attempts(self, attempts: u32) -> Self {
         match self.kind {
             PolicyKind::Never => self,
@@ -268,12 +269,14 @@ impl RedisConfig {
     }
 
     /// Number of connections in the pool (1..=256). Commands are spread round-robin over them.
+    #[must_use]
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
     }
 
     /// Time allowed for establishing a connection (TCP + TLS + `HELLO`/`AUTH`).
+    #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -281,12 +284,14 @@ impl RedisConfig {
 
     /// Time after which any command fails with a timeout error instead of waiting, e.g. when the
     /// server is overloaded or paused. Every backend's fail-open/fail-closed path starts here.
+    #[must_use]
     pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self
     }
 
     /// How lost connections are re-established.
+    #[must_use]
     pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.reconnect = policy;
         self
@@ -296,6 +301,7 @@ impl RedisConfig {
     /// made. `false`: `connect` returns at once and the pool keeps trying in the background with
     /// the reconnect policy; commands issued meanwhile fail after the command timeout. Use `false`
     /// for services that must start while Redis is down.
+    #[must_use]
     pub fn with_fail_fast(mut self, fail_fast: bool) -> Self {
         self.fred.fail_fast = fail_fast;
         self
@@ -362,6 +368,7 @@ impl RedisConfig {
     }
 
     /// Use RESP3 (needed for server-assisted client-side caching). Default RESP2.
+    #[must_use]
     pub fn with_resp3(mut self, resp3: bool) -> Self {
         self.fred.version = if resp3 {
             fred::types::RespVersion::RESP3

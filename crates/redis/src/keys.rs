@@ -77,6 +77,7 @@ impl KeyPrefix {
     }
 
     /// Appends one escaped segment and the `:` separator: `prefix + escape(segment) + ":"`.
+    #[must_use]
     pub fn segment(&self, segment: &str) -> KeyPrefix {
         let escaped = escape_key_part(segment);
         let mut s = String::with_capacity(self.0.len() + escaped.len() + 1);
@@ -98,6 +99,7 @@ impl KeyPrefix {
     /// assert_eq!(key_slot(&user.key("minute")), key_slot(&user.key("hour")));
     /// # }
     /// ```
+    #[must_use]
     pub fn tagged(&self, tag: &str) -> KeyPrefix {
         let escaped = escape_key_part(tag);
         let mut s = String::with_capacity(self.0.len() + escaped.len() + 3);

@@ -153,30 +153,35 @@ impl ServiceInstance {
     }
 
     /// The availability zone (balancers prefer the caller's zone).
+    #[must_use]
     pub fn with_zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = Some(zone.into());
         self
     }
 
     /// The running version.
+    #[must_use]
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self
     }
 
     /// Adds a tag.
+    #[must_use]
     pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
         self.tags.push(tag.into());
         self
     }
 
     /// Adds a metadata entry.
+    #[must_use]
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
     }
 
     /// Sets the status.
+    #[must_use]
     pub fn with_status(mut self, status: Status) -> Self {
         self.status = status;
         self

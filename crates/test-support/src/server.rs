@@ -73,6 +73,7 @@ pub struct RedisServerBuilder {
 
 impl RedisServerBuilder {
     /// Require this password (`--requirepass`); [`RedisServer::url`] then includes it.
+    #[must_use]
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
         self
@@ -81,6 +82,7 @@ impl RedisServerBuilder {
     /// Serve TLS too, with a certificate for `127.0.0.1` and `localhost` issued by `ca`:
     /// [`RedisServer::url`] becomes `rediss://` on the TLS port (the harness keeps a plain port
     /// for its own commands). Clients must trust [`TestCa::pem`](crate::TestCa::pem).
+    #[must_use]
     pub fn tls(mut self, ca: &crate::TestCa) -> Self {
         self.tls = Some(ca.issue(&["127.0.0.1", "localhost"]));
         self
@@ -88,12 +90,14 @@ impl RedisServerBuilder {
 
     /// An ACL user with this password and every permission (`--user`); [`RedisServer::url`]
     /// then logs in as it (`redis://user:password@...`).
+    #[must_use]
     pub fn acl_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some((user.into(), password.into()));
         self
     }
 
     /// An extra `redis-server` argument, e.g. `.arg("--maxmemory").arg("10mb")`.
+    #[must_use]
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self

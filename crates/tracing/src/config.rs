@@ -99,12 +99,14 @@ impl TracingConfig {
     }
 
     /// `service.version`.
+    #[must_use]
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.service_version = Some(version.into());
         self
     }
 
     /// `deployment.environment.name`.
+    #[must_use]
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
         self.environment = Some(environment.into());
         self
@@ -112,18 +114,21 @@ impl TracingConfig {
 
     /// The collector's base URL, e.g. `http://localhost:4318` (HTTP: `/v1/traces` is appended)
     /// or `http://localhost:4317` (gRPC).
+    #[must_use]
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self
     }
 
     /// The transport (default HTTP/protobuf).
+    #[must_use]
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
     }
 
     /// Share of new traces sampled (0.0..=1.0); children follow their parent's decision.
+    #[must_use]
     pub fn sample_ratio(mut self, ratio: f64) -> Self {
         self.sample_ratio = ratio;
         self
@@ -131,12 +136,14 @@ impl TracingConfig {
 
     /// Trust only the CA certificates in `pem` for an `https://` endpoint (instead of the
     /// system's roots, or Mozilla's where the system has none).
+    #[must_use]
     pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem = Some(pem.into());
         self
     }
 
     /// Time allowed for one export request.
+    #[must_use]
     pub fn export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self

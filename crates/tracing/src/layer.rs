@@ -51,6 +51,7 @@ impl TraceLayer {
     }
 
     /// Also return `traceparent` on responses.
+    #[must_use]
     pub fn response_traceparent(mut self, on: bool) -> Self {
         self.response_traceparent = on;
         self

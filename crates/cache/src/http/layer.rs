@@ -134,18 +134,21 @@ impl<S: Store> ResponseCacheLayer<S> {
     }
 
     /// TTL when the handler sets no `max-age`.
+    #[must_use]
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.config.default_ttl = ttl;
         self
     }
 
     /// The statuses that may be stored (default `[200]`).
+    #[must_use]
     pub fn statuses(mut self, statuses: &[u16]) -> Self {
         self.config.statuses = statuses.to_vec();
         self
     }
 
     /// Largest body stored (default 1 MiB); larger or unknown-size bodies pass through.
+    #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
         self
@@ -154,6 +157,7 @@ impl<S: Store> ResponseCacheLayer<S> {
     /// Keep entries this long past their freshness, for requests that accept stale responses
     /// (`Cache-Control: max-stale`) and responses that allow it (no `must-revalidate`). Default
     /// zero: an entry goes when it stops being fresh.
+    #[must_use]
     pub fn serve_stale_for(mut self, window: Duration) -> Self {
         self.config.serve_stale_for = window;
         self
@@ -161,6 +165,7 @@ impl<S: Store> ResponseCacheLayer<S> {
 
     /// Store responses to requests carrying `Authorization` (default: only when the handler
     /// says `Cache-Control: public`). Use it with a tenant or user extractor.
+    #[must_use]
     pub fn cache_authorized(mut self, on: bool) -> Self {
         self.config.cache_authorized = on;
         self
@@ -168,6 +173,7 @@ impl<S: Store> ResponseCacheLayer<S> {
 
     /// Keep each tenant's responses apart, the tenant taken from this request header. A
     /// request without it uses the global view; one with an invalid tenant id is not cached.
+    #[must_use]
     pub fn tenant_header(self, name: HeaderName) -> Self {
         self.tenant_from(move |parts| {
             parts
@@ -180,6 +186,7 @@ impl<S: Store> ResponseCacheLayer<S> {
 
     /// Keep each tenant's responses apart, the tenant computed from the request (e.g. from
     /// an extension set by the auth layer).
+    #[must_use]
     pub fn tenant_from(
         mut self,
         tenant: impl Fn(&request::Parts) -> Option<String> + Send + Sync + 'static,

@@ -103,18 +103,21 @@ impl std::fmt::Debug for MemoryLimiterBuilder {
 
 impl MemoryLimiterBuilder {
     /// The time source (default: the monotonic system clock; [`ManualClock`](crate::ManualClock) in tests).
+    #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// Most keys held (default 1 000 000); see the overflow behaviour above.
+    #[must_use]
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n;
         self
     }
 
     /// Sweep expired state every this many new keys (default 4 096).
+    #[must_use]
     pub fn sweep_every(mut self, n: u64) -> Self {
         self.sweep_every = n;
         self

@@ -80,18 +80,21 @@ impl<R: Registry> std::fmt::Debug for ServiceClientBuilder<R> {
 
 impl<R: Registry> ServiceClientBuilder<R> {
     /// Retries of idempotent requests (default: 3 tries, 25 ms..1 s full-jitter backoff).
+    #[must_use]
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
     }
 
     /// The limit of each try, connection included (default 2 s).
+    #[must_use]
     pub fn per_try_timeout(mut self, timeout: Duration) -> Self {
         self.per_try_timeout = timeout;
         self
     }
 
     /// The largest response body read (default 8 MiB); larger is an error.
+    #[must_use]
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
         self
@@ -99,6 +102,7 @@ impl<R: Registry> ServiceClientBuilder<R> {
 
     /// Consults `gate` before each try (e.g. a `BreakerRegistry` with feature
     /// `circuit-breaker`: one breaker per instance).
+    #[must_use]
     pub fn gate(mut self, gate: Arc<dyn CallGate>) -> Self {
         self.gate = Some(gate);
         self

@@ -59,6 +59,7 @@ pub struct ResolverBuilder<R: Registry> {
 
 impl<R: Registry> ResolverBuilder<R> {
     /// The balancing strategy (default round robin).
+    #[must_use]
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.options.strategy = strategy;
         self
@@ -66,18 +67,21 @@ impl<R: Registry> ResolverBuilder<R> {
 
     /// The caller's zone: instances in it are preferred while at least one of them is
     /// healthy; otherwise calls spill over to every zone.
+    #[must_use]
     pub fn prefer_zone(mut self, zone: impl Into<String>) -> Self {
         self.options.zone = Some(zone.into());
         self
     }
 
     /// Probes every instance actively.
+    #[must_use]
     pub fn health_check(mut self, check: HealthCheck) -> Self {
         self.options.health_check = Some(check);
         self
     }
 
     /// Ejects instances whose calls keep failing.
+    #[must_use]
     pub fn outlier_detection(mut self, outliers: OutlierDetection) -> Self {
         self.options.outliers = Some(outliers);
         self
@@ -86,6 +90,7 @@ impl<R: Registry> ResolverBuilder<R> {
     /// Panic mode: when fewer than `percent` of a service's registered instances are healthy,
     /// balance over all of them instead of overloading the few (Envoy's panic threshold;
     /// default 50, 0 turns it off).
+    #[must_use]
     pub fn panic_threshold(mut self, percent: u32) -> Self {
         self.options.panic_threshold = percent;
         self
