@@ -37,7 +37,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// characters), a fresh 32-hex-digit id otherwise. The id is put in the request header and
 /// extensions ([`RequestId`], which error bodies and access logs read), in the response header,
 /// and in a span so that every log line of the request carries it: the enclosing server span
-/// when it declares a `request_id` field (nilecare-tracing's `TraceLayer`, placed outside this
+/// when it declares a `request_id` field (nilecare-tracing's `ServerTraceLayer`, placed outside this
 /// layer), otherwise a `request` span of its own.
 ///
 /// ```
@@ -96,7 +96,7 @@ where
             req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
         req.extensions_mut().insert(RequestId(id.clone()));
-        // Inside a server span that declares `request_id` (nilecare-tracing's TraceLayer), the
+        // Inside a server span that declares `request_id` (nilecare-tracing's ServerTraceLayer), the
         // id goes on that span: one span per request, whose trace id every log line carries.
         let current = tracing::Span::current();
         let span = if current.has_field("request_id") {

@@ -85,10 +85,10 @@ impl HttpMetricsLayer {
 }
 
 impl<S> Layer<S> for HttpMetricsLayer {
-    type Service = HttpMetrics<S>;
+    type Service = HttpMetricsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpMetrics {
+        HttpMetricsService {
             inner,
             config: self.config.clone(),
             handles: self.handles.clone(),
@@ -98,7 +98,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
 
 /// The service made by [`HttpMetricsLayer`].
 #[derive(Clone, Debug)]
-pub struct HttpMetrics<S> {
+pub struct HttpMetricsService<S> {
     inner: S,
     config: Arc<Config>,
     handles: Arc<HandleCache>,
@@ -170,7 +170,7 @@ impl InFlight {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetrics<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetricsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -202,7 +202,7 @@ where
     }
 }
 
-/// The future of [`HttpMetrics`].
+/// The future of [`HttpMetricsService`].
 pub mod future {
     use super::*;
 
@@ -239,6 +239,10 @@ pub mod future {
         }
     }
 }
+
+/// The former name of [`HttpMetricsService`] (services are named after their layer).
+#[deprecated(since = "0.1.0", note = "renamed `HttpMetricsService`")]
+pub type HttpMetrics<S> = HttpMetricsService<S>;
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,8 @@ pub use handler::{TEXT_FORMAT, metrics_handler};
 pub use handles::{CachedCounters, CachedHistograms};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{HttpMetrics, HttpMetricsLayer, StatusLabel, future};
+#[allow(deprecated)]
+pub use layer::{HttpMetrics, HttpMetricsLayer, HttpMetricsService, StatusLabel, future};
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub use recorder::{Metrics, MetricsBuilder, SERVICE_INSTANCE_LABEL};

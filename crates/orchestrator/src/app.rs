@@ -16,7 +16,7 @@ use nilecare::error_handler::{ProblemConfig, ProblemLayer, catch_panic_layer, no
 use nilecare::logger::{AccessLogLayer, RequestIdLayer};
 use nilecare::metrics::{HttpMetricsLayer, Metrics};
 use nilecare::rate_limit::{Policy, Quota, RateLimitLayer};
-use nilecare::tracing::TraceLayer;
+use nilecare::tracing::ServerTraceLayer;
 use tower::ServiceBuilder;
 
 use super::{AppState, routes};
@@ -105,7 +105,7 @@ where
 pub fn with_service_layers(router: Router) -> Router {
     router.layer(
         ServiceBuilder::new()
-            .layer(TraceLayer::new().response_traceparent(true))
+            .layer(ServerTraceLayer::new().response_traceparent(true))
             .layer(RequestIdLayer::new())
             .layer(AccessLogLayer::new().quiet(["/health", "/ready", "/metrics"]))
             .layer(

@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use nilecare_tracing::{TraceLayer, TracingConfig, init};
+use nilecare_tracing::{ServerTraceLayer, TracingConfig, init};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn router() -> Router {
@@ -42,7 +42,7 @@ fn trace_layer(c: &mut Criterion) {
         )
         .expect("tracing");
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(guard.layer()));
-        drive(c, label, router().layer(TraceLayer::new()), &dispatch);
+        drive(c, label, router().layer(ServerTraceLayer::new()), &dispatch);
         drop(guard);
     }
 }

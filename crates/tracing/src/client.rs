@@ -24,20 +24,20 @@ use tracing::Instrument;
 pub struct InjectLayer;
 
 impl<S> Layer<S> for InjectLayer {
-    type Service = Inject<S>;
+    type Service = InjectService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Inject { inner }
+        InjectService { inner }
     }
 }
 
 /// The service made by [`InjectLayer`].
 #[derive(Clone, Debug)]
-pub struct Inject<S> {
+pub struct InjectService<S> {
     inner: S,
 }
 
-impl<S, B> Service<Request<B>> for Inject<S>
+impl<S, B> Service<Request<B>> for InjectService<S>
 where
     S: Service<Request<B>>,
 {
@@ -64,3 +64,7 @@ where
 {
     tokio::spawn(future.instrument(tracing::Span::current()))
 }
+
+/// The former name of [`InjectService`] (services are named after their layer).
+#[deprecated(since = "0.1.0", note = "renamed `InjectService`")]
+pub type Inject<S> = InjectService<S>;

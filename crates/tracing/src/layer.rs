@@ -1,4 +1,4 @@
-//! [`TraceLayer`]: a server span per request, continuing the caller's trace.
+//! [`ServerTraceLayer`]: a server span per request, continuing the caller's trace.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,18 +33,18 @@ const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent
 ///
 /// ```
 /// use axum::{Router, routing::get};
-/// use nilecare_tracing::TraceLayer;
+/// use nilecare_tracing::ServerTraceLayer;
 ///
 /// let app: Router = Router::new()
 ///     .route("/api/v1/patients/{id}", get(|| async { "patient" }))
-///     .layer(TraceLayer::new());
+///     .layer(ServerTraceLayer::new());
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer {
+pub struct ServerTraceLayer {
     response_traceparent: bool,
 }
 
-impl TraceLayer {
+impl ServerTraceLayer {
     /// The layer.
     pub fn new() -> Self {
         Self::default()
@@ -58,11 +58,11 @@ impl TraceLayer {
     }
 }
 
-impl<S> Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
+impl<S> Layer<S> for ServerTraceLayer {
+    type Service = ServerTraceService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceService {
+        ServerTraceService {
             inner,
             response_traceparent: self.response_traceparent,
         }
@@ -117,14 +117,14 @@ fn server_address<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
     }
 }
 
-/// The service made by [`TraceLayer`].
+/// The service made by [`ServerTraceLayer`].
 #[derive(Clone, Debug)]
-pub struct TraceService<S> {
+pub struct ServerTraceService<S> {
     inner: S,
     response_traceparent: bool,
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TraceService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerTraceService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
@@ -209,3 +209,11 @@ where
         )
     }
 }
+
+/// The former name of [`ServerTraceLayer`] (it shared its name with tower-http's `TraceLayer`).
+#[deprecated(since = "0.1.0", note = "renamed `ServerTraceLayer`")]
+pub type TraceLayer = ServerTraceLayer;
+
+/// The former name of [`ServerTraceService`].
+#[deprecated(since = "0.1.0", note = "renamed `ServerTraceService`")]
+pub type TraceService<S> = ServerTraceService<S>;

@@ -14,7 +14,8 @@ mod tls;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use client::{Inject, InjectLayer, spawn};
+#[allow(deprecated)]
+pub use client::{Inject, InjectLayer, InjectService, spawn};
 pub use config::{Protocol, TracingConfig};
 pub use context::{
     client_span, current_span_id, current_trace_id, extract, inject, record_client_error,
@@ -24,7 +25,8 @@ pub use error::{Error, Result};
 pub use init::{OtelLayer, TracingGuard, init};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{TraceLayer, TraceService};
+#[allow(deprecated)]
+pub use layer::{ServerTraceLayer, ServerTraceService, TraceLayer, TraceService};
 pub use propagation::{
     MAX_TRACESTATE_MEMBERS, Traceparent, W3cTraceContext, parse_traceparent, parse_tracestate,
 };

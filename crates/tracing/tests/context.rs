@@ -8,7 +8,8 @@ use axum::routing::{get, post};
 use http::{HeaderMap, Request};
 use nilecare_test_support::http::{request, serve};
 use nilecare_tracing::{
-    InjectLayer, TraceLayer, TracingConfig, TracingGuard, current_trace_id, extract, init, spawn,
+    InjectLayer, ServerTraceLayer, TracingConfig, TracingGuard, current_trace_id, extract, init,
+    spawn,
 };
 use opentelemetry::baggage::BaggageExt;
 use tower::{Service, ServiceExt};
@@ -74,7 +75,7 @@ async fn responses_can_carry_traceparent_and_baggage_is_extracted() {
     let (_guard, _default) = traced();
     let app = Router::new()
         .route("/x", get(|| async { "x" }))
-        .layer(TraceLayer::new().response_traceparent(true));
+        .layer(ServerTraceLayer::new().response_traceparent(true));
     let addr = serve(app).await;
     let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let r = request(addr, "GET", "/x", &[("traceparent", parent)], b"").await;

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use http::HeaderMap;
 use nilecare_test_support::eventually;
 use nilecare_test_support::http::{request, serve};
-use nilecare_tracing::{TraceLayer, TracingConfig, client_span, init, inject};
+use nilecare_tracing::{ServerTraceLayer, TracingConfig, client_span, init, inject};
 use tracing::Instrument;
 
 use support::{Spans, receive};
@@ -42,7 +42,7 @@ async fn one_trace_across_two_services() {
                     "b"
                 }),
             )
-            .layer(TraceLayer::new()),
+            .layer(ServerTraceLayer::new()),
     )
     .await;
     let a = serve(
@@ -69,7 +69,7 @@ async fn one_trace_across_two_services() {
                     .to_string()
                 }),
             )
-            .layer(TraceLayer::new()),
+            .layer(ServerTraceLayer::new()),
     )
     .await;
 

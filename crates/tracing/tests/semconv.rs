@@ -1,5 +1,5 @@
 //! The server and client spans against the stable OpenTelemetry HTTP semantic conventions, and
-//! one trace per request: with `TraceLayer` outside `RequestIdLayer` and the access log, a
+//! one trace per request: with `ServerTraceLayer` outside `RequestIdLayer` and the access log, a
 //! request exports exactly one span (no separate `request` span, no second root) and the access
 //! line carries that span's trace id. Checked with a real OTLP/HTTP receiver.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
@@ -14,7 +14,7 @@ use nilecare_logger::{AccessLogLayer, RequestIdLayer};
 use nilecare_test_support::eventually;
 use nilecare_test_support::http::{request, serve, serve_with_connect_info};
 use nilecare_tracing::{
-    TraceLayer, TracingConfig, client_span, init, record_client_error, record_client_response,
+    ServerTraceLayer, TracingConfig, client_span, init, record_client_error, record_client_response,
 };
 use support::{Received, Spans, receive};
 use tower::ServiceBuilder;
@@ -55,7 +55,7 @@ async fn server_and_client_spans_follow_the_http_semantic_conventions() {
         )
         .layer(
             ServiceBuilder::new()
-                .layer(TraceLayer::new())
+                .layer(ServerTraceLayer::new())
                 .layer(RequestIdLayer::new())
                 .layer(AccessLogLayer::new()),
         );
