@@ -328,22 +328,14 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
         .unwrap_or_default();
     let backtrace = std::backtrace::Backtrace::capture();
-    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-        tracing::error!(
-            target: "nilecare::panic",
-            panic_message = message,
-            panic_location = %location,
-            panic_backtrace = %backtrace,
-            "panicked"
-        );
-    } else {
-        tracing::error!(
-            target: "nilecare::panic",
-            panic_message = message,
-            panic_location = %location,
-            "panicked"
-        );
-    }
+    let captured = backtrace.status() == std::backtrace::BacktraceStatus::Captured;
+    tracing::error!(
+        target: "nilecare::panic",
+        panic_message = message,
+        panic_location = %location,
+        panic_backtrace = captured.then_some(tracing::field::display(&backtrace)),
+        "panicked"
+    );
     #[cfg(feature = "axum")]
     nilecare_error_handler::panic_logged_by_hook();
 }

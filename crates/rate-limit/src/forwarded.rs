@@ -93,15 +93,9 @@ pub(crate) fn client_ip(parts: &Parts, trusted: &TrustedProxies) -> Option<IpAdd
         return Some(peer);
     }
     let mut nearest = peer;
-    let lines: Vec<&[u8]> = parts
-        .headers
-        .get_all(trusted.header.name())
-        .iter()
-        .map(http::HeaderValue::as_bytes)
-        .collect();
     // Header lines in order form one list; the last line holds the nearest hops.
-    for line in lines.iter().rev() {
-        for element in ElementsFromRight::new(line) {
+    for line in parts.headers.get_all(trusted.header.name()).iter().rev() {
+        for element in ElementsFromRight::new(line.as_bytes()) {
             let hop = match trusted.header {
                 ForwardedHeader::XForwardedFor => parse_node(element),
                 ForwardedHeader::Forwarded => forwarded_for(element).and_then(parse_node),

@@ -43,15 +43,10 @@ pub fn stored_key(key: &str) -> Result<Cow<'_, str>> {
     if key.len() <= MAX_KEY_LEN && !key.starts_with(DIGEST_PREFIX) {
         return Ok(Cow::Borrowed(key));
     }
-    let digest = Sha256::digest(key.as_bytes());
-    let mut out = String::with_capacity(DIGEST_PREFIX.len() + 64);
-    out.push_str(DIGEST_PREFIX);
-    for byte in digest {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
-    Ok(Cow::Owned(out))
+    Ok(Cow::Owned(format!(
+        "{DIGEST_PREFIX}{:x}",
+        Sha256::digest(key.as_bytes())
+    )))
 }
 
 /// The stored key of `key` after checking `cost` (0 only where `allow_zero_cost`, i.e. peeks).

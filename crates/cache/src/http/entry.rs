@@ -120,12 +120,12 @@ impl StoredResponse {
 
     /// Whether `request` presents the `Vary` headers this response was stored for.
     pub(crate) fn vary_matches(&self, request: &HeaderMap) -> bool {
-        let stored: Vec<(String, Vec<u8>)> = self
-            .vary
-            .iter()
-            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
-            .collect();
-        super::vary::matches(&stored, request)
+        super::vary::matches(
+            self.vary
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+            request,
+        )
     }
 
     /// The response's age at `now_ms`, seconds (section 4.2.3).

@@ -60,9 +60,17 @@ impl RoutePattern {
         Some(captured)
     }
 
-    /// Whether `path` matches.
+    /// Whether `path` matches (checked on every request of the layer: no allocation).
     pub(crate) fn matches(&self, path: &str) -> bool {
-        self.captures(path).is_some()
+        let mut parts = path.split('/').skip(1);
+        self.segments
+            .iter()
+            .all(|segment| match (segment, parts.next()) {
+                (Segment::Literal(l), Some(part)) => l == part,
+                (Segment::Param(_), Some(part)) => !part.is_empty(),
+                (_, None) => false,
+            })
+            && parts.next().is_none()
     }
 }
 
@@ -150,5 +158,22 @@ mod tests {
         assert!(TagRoute::new("/x/{id}", &["y:{other}"]).is_err());
         assert!(TagRoute::new("x", &["y"]).is_err());
         assert!(TagRoute::new("/x", &[]).is_err());
+    }
+
+    #[test]
+    fn matches_agrees_with_captures() {
+        let r = RoutePattern::new("exclude_route", "/admin/{page}").unwrap();
+        for path in [
+            "/admin/x",
+            "/admin/",
+            "/admin",
+            "/admin/x/y",
+            "/other/x",
+            "/",
+            "",
+        ] {
+            assert_eq!(r.matches(path), r.captures(path).is_some(), "{path:?}");
+        }
+        assert!(r.matches("/admin/overview") && !r.matches("/admin/"));
     }
 }

@@ -30,6 +30,14 @@ fn is_token(text: &str) -> bool {
 
 impl CacheStatus {
     pub(crate) fn render(&self) -> HeaderValue {
+        // The common answers, without building a string per response.
+        match (self.hit, self.fwd, self.stored, self.ttl, self.detail) {
+            (true, None, false, None, None) => return HeaderValue::from_static("nilecare; hit"),
+            (false, Some("miss"), true, None, None) => {
+                return HeaderValue::from_static("nilecare; fwd=miss; stored");
+            }
+            _ => {}
+        }
         let mut out = String::from("nilecare");
         if self.hit {
             out.push_str("; hit");
