@@ -14,13 +14,14 @@ use http::{HeaderValue, Method, Request};
 use nilecare_error_handler::ApiError;
 use tower::{Layer, Service};
 
+use crate::any::AnyLimiter;
 use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::forwarded::{ForwardedHeader, TrustedProxies, in_networks, parse_networks};
 use crate::key::KeyExtractor;
 use crate::metrics::LayerFailure;
 use crate::quota::Policy;
-use crate::store::{AnyLimiter, RateLimiter};
+use crate::store::RateLimiter;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers-10); static, so no copy per response.
 const RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod algorithm;
+mod any;
 mod clock;
 mod decision;
 mod error;
@@ -23,6 +24,7 @@ mod store;
 #[cfg(feature = "axum")]
 mod text;
 
+pub use any::AnyLimiter;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::Decision;
 pub use error::{Error, Result};
@@ -44,4 +46,4 @@ pub use redis::RedisLimiter;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use resilient::{OnRedisFailure, ResilientLimiter};
-pub use store::{AnyLimiter, Check, RateLimiter};
+pub use store::{Check, RateLimiter};

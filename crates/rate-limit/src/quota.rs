@@ -224,13 +224,23 @@ pub struct Policy {
     inner: Arc<PolicyInner>,
 }
 
+/// A new id for a backend instance that caches state in policies (unique per process).
+pub(crate) fn next_backend_id() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A backend's cached per-policy state (see `PolicyInner::backend_state`).
+pub(crate) type BackendState = Arc<dyn std::any::Any + Send + Sync>;
+
 #[derive(Debug)]
 pub(crate) struct PolicyInner {
     pub(crate) name: Arc<str>,
-    /// The memory limiter this policy first ran on (its id) and the state map of this policy
-    /// there: found without a lookup on the next check (other limiters look it up by name).
-    /// The map lives as long as the limiter or this policy, whichever is longer.
-    pub(crate) memory: std::sync::OnceLock<(usize, Arc<crate::memory::PolicyMap>)>,
+    /// A backend's state for this policy, cached on the first check so the next ones need no
+    /// lookup: (the id of the backend instance, its state). The memory limiter keeps its
+    /// per-policy key map here; other instances look theirs up by name. Type-erased so this
+    /// module depends on no backend.
+    pub(crate) backend_state: std::sync::OnceLock<(usize, BackendState)>,
     pub(crate) quota: Quota,
     /// GCRA's constants, computed once.
     pub(crate) gcra: crate::algorithm::GcraParams,
@@ -259,7 +269,7 @@ impl Policy {
         Ok(Policy {
             inner: Arc::new(PolicyInner {
                 metrics: crate::metrics::DecisionCounters::new(&name),
-                memory: std::sync::OnceLock::new(),
+                backend_state: std::sync::OnceLock::new(),
                 name: Arc::from(name),
                 gcra: crate::algorithm::GcraParams::new(&quota),
                 quota,
@@ -273,7 +283,7 @@ impl Policy {
     fn with(self, f: impl FnOnce(&mut PolicyInner)) -> Policy {
         let mut inner = PolicyInner {
             name: self.inner.name.clone(),
-            memory: std::sync::OnceLock::new(),
+            backend_state: std::sync::OnceLock::new(),
             quota: self.inner.quota,
             gcra: self.inner.gcra,
             algorithm: self.inner.algorithm,
@@ -328,6 +338,15 @@ impl Policy {
     /// The penalty-box duration, if any.
     pub fn block_duration(&self) -> Option<Duration> {
         self.inner.block_for
+    }
+
+    /// The limit reported in decisions and headers: the burst for the algorithms that have
+    /// one (token bucket, GCRA), else the limit per window.
+    pub(crate) fn reported_limit(&self) -> u64 {
+        match self.algorithm_kind() {
+            Algorithm::TokenBucket | Algorithm::Gcra => self.quota().burst(),
+            _ => self.quota().limit(),
+        }
     }
 
     pub(crate) fn inner(&self) -> &PolicyInner {

@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use crate::clock::{Clock, SystemClock};
 use crate::decision::Decision;
 use crate::error::{Error, Result};
-use crate::memory::{MemoryLimiter, reported_limit};
+use crate::memory::MemoryLimiter;
 use crate::quota::{Policy, Quota};
 use crate::redis::RedisLimiter;
 use crate::store::{Check, RateLimiter};
@@ -141,7 +141,7 @@ impl ResilientLimiter {
             return None;
         }
         Some(Decision::blocked(
-            reported_limit(policy),
+            policy.reported_limit(),
             Duration::from_micros(until - now),
         ))
     }
@@ -209,7 +209,7 @@ impl ResilientLimiter {
         }
         let fixed = |allowed: bool| Decision {
             allowed,
-            limit: reported_limit(policy),
+            limit: policy.reported_limit(),
             remaining: 0,
             reset_after: Duration::ZERO,
             retry_after: (!allowed).then_some(Duration::from_secs(1)),
@@ -279,7 +279,7 @@ impl RateLimiter for ResilientLimiter {
                             .iter()
                             .map(|(p, _, _)| Decision {
                                 allowed,
-                                limit: reported_limit(p),
+                                limit: p.reported_limit(),
                                 remaining: 0,
                                 reset_after: Duration::ZERO,
                                 retry_after: (!allowed).then_some(Duration::from_secs(1)),

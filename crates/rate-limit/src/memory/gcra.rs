@@ -3,8 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
+use super::Mode;
+use super::decide::{blocked_until, commits, penalize, penalty_until, report};
 use super::slot::Slot;
-use super::{Mode, blocked_until, commits, penalize, penalty_until, report};
 use crate::algorithm::GcraStep;
 use crate::decision::Decision;
 use crate::quota::{Policy, Quota};

@@ -6,24 +6,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 
-use crate::algorithm::{AlgoState, Outcome, evaluate, refund};
+use crate::algorithm::{AlgoState, refund};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::Decision;
 use crate::error::{Error, Result};
-use crate::quota::{Algorithm, Policy};
-use crate::store::Check;
+use crate::quota::{Algorithm, BackendState, Policy, next_backend_id};
+use crate::store::{Check, RateLimiter};
 
+mod decide;
 mod gcra;
 mod slot;
 
+use decide::decide;
+
 pub(crate) use slot::PolicyMap;
 use slot::{KeyState, Slot, TAT_LOCKED};
-
-/// A new limiter id (policies cache their state map per limiter id).
-fn next_id() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
 
 /// What a check does with the outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +135,7 @@ impl MemoryLimiterBuilder {
         }
         Ok(MemoryLimiter {
             inner: Arc::new(Inner {
-                id: next_id(),
+                id: next_backend_id(),
                 policies: DashMap::new(),
                 keys: AtomicUsize::new(0),
                 clock: self.clock,
@@ -162,7 +159,7 @@ impl MemoryLimiter {
     pub fn new() -> Self {
         MemoryLimiter {
             inner: Arc::new(Inner {
-                id: next_id(),
+                id: next_backend_id(),
                 policies: DashMap::new(),
                 keys: AtomicUsize::new(0),
                 clock: Arc::new(SystemClock::default()),
@@ -215,10 +212,12 @@ impl MemoryLimiter {
     /// on this limiter, or found (or created) by name.
     #[inline]
     fn with_policy<R>(&self, policy: &Policy, f: impl FnOnce(&PolicyMap) -> R) -> R {
-        let cache = &policy.inner().memory;
-        if let Some((id, map)) = cache.get() {
+        let cache = &policy.inner().backend_state;
+        if let Some((id, state)) = cache.get() {
             if *id == self.inner.id {
-                return f(map);
+                if let Some(map) = state.downcast_ref::<PolicyMap>() {
+                    return f(map);
+                }
             }
         }
         let map = self
@@ -227,7 +226,7 @@ impl MemoryLimiter {
             .entry(Arc::clone(&policy.inner().name))
             .or_default()
             .clone();
-        let _ = cache.set((self.inner.id, Arc::clone(&map)));
+        let _ = cache.set((self.inner.id, Arc::clone(&map) as BackendState));
         f(&map)
     }
 
@@ -411,6 +410,40 @@ impl MemoryLimiter {
     }
 }
 
+impl RateLimiter for MemoryLimiter {
+    async fn check(&self, policy: &Policy, key: &str, cost: u32) -> Result<Decision> {
+        self.check_now(policy, key, cost)
+    }
+
+    async fn check_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
+        let decisions = self.decide_many(checks)?;
+        for ((policy, _, _), d) in checks.iter().zip(&decisions) {
+            crate::metrics::record(policy, d);
+        }
+        Ok(decisions)
+    }
+
+    async fn peek(&self, policy: &Policy, key: &str) -> Result<Decision> {
+        self.decide_one(policy, key, 1, Mode::Peek)
+    }
+
+    async fn consume(&self, policy: &Policy, key: &str, cost: u32) -> Result<Decision> {
+        self.decide_one(policy, key, u64::from(cost), Mode::Consume)
+    }
+
+    async fn refund(&self, policy: &Policy, key: &str, cost: u32) -> Result<()> {
+        self.refund_one(policy, key, u64::from(cost))
+    }
+
+    async fn reset(&self, policy: &Policy, key: &str) -> Result<()> {
+        self.reset_one(policy, key)
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}
+
 /// A slot held by `check_many`: its mutex, and its GCRA TAT marked as held until dropped.
 struct Held<'a> {
     slot: &'a Slot,
@@ -452,129 +485,4 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.slot.tat.store(self.tat, Ordering::Release);
     }
-}
-
-/// The limit reported in decisions and headers.
-pub(crate) fn reported_limit(policy: &Policy) -> u64 {
-    match policy.algorithm_kind() {
-        Algorithm::TokenBucket | Algorithm::Gcra => policy.quota().burst(),
-        _ => policy.quota().limit(),
-    }
-}
-
-/// Applies the penalty box (in `slot`), the algorithm (on `state`) and shadow mode.
-pub(crate) fn decide(
-    policy: &Policy,
-    slot: &Slot,
-    state: &mut KeyState,
-    now: u64,
-    cost: u64,
-    mode: Mode,
-) -> Decision {
-    if let Some(blocked) = blocked(policy, slot, now) {
-        return blocked;
-    }
-    let out = evaluate(
-        &policy.quota(),
-        policy.algorithm_kind(),
-        state.algo.as_ref(),
-        now,
-        cost,
-        mode == Mode::Consume,
-    );
-    if commits(mode, out.allowed) {
-        state.algo = Some(out.consumed.clone());
-        state.expires_at = out.expires_at;
-    }
-    finish(policy, slot, &out, now, cost, mode)
-}
-
-/// Whether a check in `mode` stores the evaluated state.
-#[inline]
-pub(crate) fn commits(mode: Mode, allowed: bool) -> bool {
-    match mode {
-        Mode::Check => allowed,
-        Mode::Consume => true,
-        Mode::Peek => false,
-    }
-}
-
-/// The decision while the key is in the penalty box, if it is.
-#[inline]
-pub(crate) fn blocked(policy: &Policy, slot: &Slot, now: u64) -> Option<Decision> {
-    penalty_until(slot, now).map(|until| blocked_until(policy, until, now))
-}
-
-/// When the key's penalty box ends, if it is in one at `now`.
-#[inline]
-pub(crate) fn penalty_until(slot: &Slot, now: u64) -> Option<u64> {
-    let until = slot.blocked_until.load(Ordering::Relaxed);
-    (until > now).then_some(until)
-}
-
-/// The decision of a key in the penalty box until `until` (> `now`).
-#[inline]
-pub(crate) fn blocked_until(policy: &Policy, until: u64, now: u64) -> Decision {
-    let wait = std::time::Duration::from_micros(until - now);
-    shadowed(policy, Decision::blocked(reported_limit(policy), wait))
-}
-
-/// The decision of an evaluation: sets the penalty box on a denial, applies shadow mode.
-#[inline]
-pub(crate) fn finish(
-    policy: &Policy,
-    slot: &Slot,
-    out: &Outcome,
-    now: u64,
-    cost: u64,
-    mode: Mode,
-) -> Decision {
-    penalize(policy, slot, out.allowed, now, mode);
-    report(policy, out, cost, mode)
-}
-
-/// Puts the key in the policy's penalty box when a check was denied.
-#[inline]
-pub(crate) fn penalize(policy: &Policy, slot: &Slot, allowed: bool, now: u64, mode: Mode) {
-    if !allowed && mode == Mode::Check && !policy.is_shadow() {
-        if let Some(block) = policy.block_duration() {
-            let until = now.saturating_add(u64::try_from(block.as_micros()).unwrap_or(u64::MAX));
-            slot.blocked_until.store(until, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The decision reported for an evaluation, with shadow mode applied.
-#[inline]
-pub(crate) fn report(policy: &Policy, out: &Outcome, cost: u64, mode: Mode) -> Decision {
-    let limit = reported_limit(policy);
-    // A peek reports what is left now, not after the hypothetical unit it evaluated.
-    let remaining = if mode == Mode::Peek && out.allowed {
-        out.remaining.saturating_add(cost).min(limit)
-    } else {
-        out.remaining
-    };
-    shadowed(
-        policy,
-        Decision {
-            allowed: out.allowed,
-            limit,
-            remaining,
-            reset_after: std::time::Duration::from_micros(out.reset_after),
-            retry_after: out.retry_after.map(std::time::Duration::from_micros),
-            shadow_limited: false,
-            fallback: false,
-        },
-    )
-}
-
-/// Shadow mode: a denial is reported, not enforced.
-#[inline]
-fn shadowed(policy: &Policy, mut decision: Decision) -> Decision {
-    if policy.is_shadow() && !decision.allowed {
-        decision.allowed = true;
-        decision.shadow_limited = true;
-        decision.retry_after = None;
-    }
-    decision
 }

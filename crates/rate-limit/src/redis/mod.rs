@@ -13,7 +13,6 @@ use tokio::sync::oneshot;
 
 use crate::decision::Decision;
 use crate::error::{Error, Result};
-use crate::memory::reported_limit;
 use crate::quota::Policy;
 use crate::store::{Check, RateLimiter};
 
@@ -270,7 +269,7 @@ fn decision(policy: &Policy, r: &[i64]) -> Decision {
     let us = |v: i64| Duration::from_micros(v.max(0).unsigned_abs());
     Decision {
         allowed: r[0] == 1,
-        limit: reported_limit(policy),
+        limit: policy.reported_limit(),
         remaining: r[1].max(0).unsigned_abs(),
         reset_after: us(r[2]),
         retry_after: (r[3] >= 0).then(|| us(r[3])),

@@ -1,9 +1,17 @@
-//! The five algorithms as pure functions of (quota, state, now, cost). The memory backend runs
+//! The five algorithms as pure functions of (quota, state, now, cost), one module each. The memory backend runs
 //! them under a lock; `redis/limiter.lua` implements the same formulas in one script.
 
 use std::collections::VecDeque;
 
 use crate::quota::{Algorithm, Quota};
+
+mod fixed_window;
+mod gcra;
+mod sliding_log;
+mod sliding_window;
+mod token_bucket;
+
+pub(crate) use gcra::{GcraParams, GcraStep};
 
 /// Per-key state of one algorithm.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +41,7 @@ pub(crate) struct Outcome {
 }
 
 /// Absorbs float rounding of `tat + cost * T - now` at large timestamps (half a microsecond).
-const GCRA_TOLERANCE: f64 = 0.5;
+pub(super) const GCRA_TOLERANCE: f64 = 0.5;
 
 /// Evaluates a request of `cost` units at `now`. With `force`, the returned `consumed` state
 /// includes the cost even when denied (penalty consumption).
@@ -45,242 +53,24 @@ pub(crate) fn evaluate(
     cost: u64,
     force: bool,
 ) -> Outcome {
-    let w = quota.window_micros().max(1);
-    let l = quota.limit();
-    match algorithm {
-        Algorithm::FixedWindow => {
-            let index = now / w;
-            let count = match state {
-                Some(AlgoState::Window {
-                    index: i, count, ..
-                }) if *i == index => *count,
-                _ => 0,
-            };
-            let allowed = count.saturating_add(cost) <= l;
-            let used = if allowed || force {
-                count.saturating_add(cost)
-            } else {
-                count
-            };
-            let window_end = (index + 1).saturating_mul(w);
-            let reset_after = window_end - now;
-            Outcome {
-                allowed,
-                remaining: l.saturating_sub(used),
-                reset_after,
-                retry_after: (!allowed && cost <= l).then_some(reset_after),
-                consumed: AlgoState::Window {
-                    index,
-                    count: used,
-                    prev: 0,
-                },
-                expires_at: window_end,
-            }
-        }
-        Algorithm::SlidingWindow => {
-            let index = now / w;
-            let (curr, prev) = match state {
-                Some(AlgoState::Window {
-                    index: i,
-                    count,
-                    prev,
-                }) if *i == index => (*count, *prev),
-                Some(AlgoState::Window {
-                    index: i, count, ..
-                }) if i + 1 == index => (0, *count),
-                _ => (0, 0),
-            };
-            let elapsed = now - index * w;
-            let wf = w as f64;
-            let estimate = prev as f64 * ((w - elapsed) as f64 / wf) + curr as f64;
-            let allowed = estimate + cost as f64 <= l as f64;
-            let charged = if allowed || force { cost } else { 0 };
-            let remaining = floor_u64(l as f64 - estimate - charged as f64);
-            let count = curr.saturating_add(charged);
-            let reset_after = if count > 0 {
-                (w - elapsed) + w
-            } else if prev > 0 {
-                w - elapsed
-            } else {
-                0
-            };
-            let retry_after = if allowed || cost > l {
-                None
-            } else if curr + cost <= l {
-                // The previous window's weight must fall enough within this window.
-                let budget = (l - curr - cost) as f64;
-                let at = ceil_u64(wf - budget * wf / prev as f64);
-                Some(at.saturating_sub(elapsed).max(1))
-            } else {
-                // Only once this window's count becomes the (decaying) previous one.
-                let budget = (l - cost) as f64;
-                let at = ceil_u64(wf - budget * wf / curr.max(1) as f64);
-                Some((w - elapsed) + at)
-            };
-            Outcome {
-                allowed,
-                remaining,
-                reset_after,
-                retry_after,
-                consumed: AlgoState::Window { index, count, prev },
-                expires_at: (index + 2).saturating_mul(w),
-            }
-        }
-        Algorithm::SlidingLog => {
-            let mut events = match state {
-                Some(AlgoState::Log { events }) => events.clone(),
-                _ => VecDeque::new(),
-            };
-            while events.front().is_some_and(|&t| t + w <= now) {
-                events.pop_front();
-            }
-            let used = events.len() as u64;
-            let allowed = used.saturating_add(cost) <= l;
-            let retry_after = if allowed || cost > l {
-                None
-            } else {
-                // The oldest `used + cost - l` units must expire first.
-                let k = (used + cost - l) as usize;
-                events.get(k - 1).map(|&t| (t + w - now).max(1))
-            };
-            if allowed || force {
-                for _ in 0..cost.min(l.saturating_mul(2)) {
-                    events.push_back(now);
-                }
-            }
-            let remaining = l.saturating_sub(events.len() as u64);
-            let newest = events.back().copied();
-            Outcome {
-                allowed,
-                remaining,
-                reset_after: newest.map_or(0, |t| t + w - now),
-                retry_after,
-                consumed: AlgoState::Log { events },
-                expires_at: newest.map_or(now, |t| t + w),
-            }
-        }
-        Algorithm::TokenBucket => {
-            let capacity = quota.burst() as f64;
-            let rate = l as f64 / w as f64; // tokens per µs
-            let tokens = match state {
-                Some(AlgoState::Bucket { tokens, last }) => {
-                    (tokens + now.saturating_sub(*last) as f64 * rate).min(capacity)
-                }
-                _ => capacity,
-            };
-            let allowed = tokens >= cost as f64;
-            let after = if allowed || force {
-                tokens - cost as f64
-            } else {
-                tokens
-            };
-            let reset_after = ceil_u64((capacity - after) / rate);
-            Outcome {
-                allowed,
-                remaining: floor_u64(after),
-                reset_after,
-                retry_after: (!allowed && cost as f64 <= capacity)
-                    .then(|| ceil_u64((cost as f64 - tokens) / rate).max(1)),
-                consumed: AlgoState::Bucket {
-                    tokens: after,
-                    last: now,
-                },
-                expires_at: now + reset_after,
-            }
-        }
-        Algorithm::Gcra => {
-            let tat = match state {
-                Some(AlgoState::Gcra { tat }) => Some(*tat),
-                _ => None,
-            };
-            gcra(&GcraParams::new(quota), tat, now, cost, force)
-        }
-    }
-}
-
-/// GCRA's constants for one quota (µs): the emission interval T and the tolerance τ.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GcraParams {
-    interval: f64,
-    tolerance: f64,
-    burst: u64,
-}
-
-impl GcraParams {
-    pub(crate) fn new(quota: &Quota) -> Self {
-        let interval = quota.window_micros().max(1) as f64 / quota.limit() as f64;
-        GcraParams {
-            interval,
-            tolerance: quota.burst() as f64 * interval,
-            burst: quota.burst(),
-        }
-    }
-}
-
-/// One GCRA evaluation from the stored TAT (`None` for a fresh key).
-#[inline]
-pub(crate) fn gcra(p: &GcraParams, tat: Option<f64>, now: u64, cost: u64, force: bool) -> Outcome {
-    p.step(tat, now, cost, force).outcome(p, now, cost)
-}
-
-/// The part of a GCRA evaluation that decides and moves the TAT; the rest of the
-/// [`Outcome`] follows from it ([`GcraStep::outcome`]), so the in-memory limiter computes it
-/// after releasing the key.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GcraStep {
-    pub(crate) allowed: bool,
-    /// The TAT to store (`new_tat` when consumed, else the current one).
-    pub(crate) stored: f64,
-    /// The TAT this request would move to.
-    pub(crate) new_tat: f64,
-}
-
-impl GcraParams {
-    /// Decides a request of `cost` at `now` on the stored TAT (`None` for a fresh key).
-    #[inline]
-    pub(crate) fn step(&self, tat: Option<f64>, now: u64, cost: u64, force: bool) -> GcraStep {
-        let nowf = now as f64;
-        let tat = tat.map_or(nowf, |t| t.max(nowf));
-        let new_tat = tat + cost as f64 * self.interval;
-        let allowed = new_tat - nowf <= self.tolerance + GCRA_TOLERANCE;
-        GcraStep {
-            allowed,
-            stored: if allowed || force { new_tat } else { tat },
-            new_tat,
-        }
-    }
-}
-
-impl GcraStep {
-    /// The full outcome of this step at `now`.
-    #[inline]
-    pub(crate) fn outcome(self, p: &GcraParams, now: u64, cost: u64) -> Outcome {
-        let nowf = now as f64;
-        let GcraStep {
-            allowed,
-            stored,
-            new_tat,
-        } = self;
-        Outcome {
-            allowed,
-            remaining: floor_u64((p.tolerance - (stored - nowf) + GCRA_TOLERANCE) / p.interval),
-            reset_after: ceil_u64(stored - nowf),
-            retry_after: (!allowed && cost <= p.burst)
-                .then(|| ceil_u64(new_tat - p.tolerance - nowf).max(1)),
-            consumed: AlgoState::Gcra { tat: stored },
-            expires_at: ceil_u64(stored),
-        }
-    }
+    let evaluate = match algorithm {
+        Algorithm::FixedWindow => fixed_window::evaluate,
+        Algorithm::SlidingWindow => sliding_window::evaluate,
+        Algorithm::SlidingLog => sliding_log::evaluate,
+        Algorithm::TokenBucket => token_bucket::evaluate,
+        Algorithm::Gcra => gcra::evaluate,
+    };
+    evaluate(quota, state, now, cost, force)
 }
 
 /// `x.floor()` as `u64`, 0 below zero: `as` truncates toward zero and saturates, which is the
 /// floor for every `x >= 0` (no libm call on the hot path).
-fn floor_u64(x: f64) -> u64 {
+pub(super) fn floor_u64(x: f64) -> u64 {
     x as u64
 }
 
 /// `x.ceil()` as `u64`, 0 below zero, saturating above.
-fn ceil_u64(x: f64) -> u64 {
+pub(super) fn ceil_u64(x: f64) -> u64 {
     let t = x as u64;
     if (t as f64) < x {
         t.saturating_add(1)
