@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use nilecare_circuit_breaker::Breaker as _;
 use nilecare_circuit_breaker::{BreakerConfig, CircuitBreaker, WindowType};
 
 #[inline(never)]

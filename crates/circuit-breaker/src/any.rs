@@ -1,9 +1,12 @@
 //! [`AnyBreaker`]: a breaker whose state is local or shared through Redis, chosen at run time.
 
-use std::future::Future;
+use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, Outcome};
-use crate::error::BreakerError;
+use crate::call::{Breaker, CallPermit};
+use crate::config::BreakerConfig;
+use crate::error::Rejected;
+use crate::permit::Permit;
 use crate::state::State;
 
 /// A local [`CircuitBreaker`] or, with feature `redis`, a `SharedBreaker`, picked at run time
@@ -11,7 +14,7 @@ use crate::state::State;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use nilecare_circuit_breaker::{AnyBreaker, BreakerConfig, CircuitBreaker, State};
+/// use nilecare_circuit_breaker::{AnyBreaker, Breaker, BreakerConfig, CircuitBreaker, State};
 /// let breaker: AnyBreaker = CircuitBreaker::new("billing", BreakerConfig::default())?.into();
 /// let answer = breaker.call(async { Ok::<_, std::io::Error>(42) }).await?;
 /// assert_eq!((answer, breaker.state()), (42, State::Closed));
@@ -41,15 +44,6 @@ impl From<crate::shared::SharedBreaker> for AnyBreaker {
 }
 
 impl AnyBreaker {
-    /// The state: the local one, or the shared one as last learned.
-    pub fn state(&self) -> State {
-        match self {
-            AnyBreaker::Local(b) => b.state(),
-            #[cfg(feature = "redis")]
-            AnyBreaker::Shared(b) => b.shared_state(),
-        }
-    }
-
     /// The local breaker (for a shared one, the breaker deciding while Redis is away).
     pub fn local(&self) -> &CircuitBreaker {
         match self {
@@ -58,28 +52,71 @@ impl AnyBreaker {
             AnyBreaker::Shared(b) => b.local(),
         }
     }
+}
 
-    /// Runs `call` if admitted; `Err` counts as a failure.
-    pub async fn call<T, E, F>(&self, call: F) -> Result<T, BreakerError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        self.call_classified(call, Outcome::of).await
+macro_rules! dispatch_permit {
+    ($self:expr, $p:ident => $e:expr) => {
+        match $self {
+            AnyAdmitted::Local($p) => $e,
+            #[cfg(feature = "redis")]
+            AnyAdmitted::Shared($p) => $e,
+        }
+    };
+}
+
+macro_rules! dispatch {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            AnyBreaker::Local($b) => $e,
+            #[cfg(feature = "redis")]
+            AnyBreaker::Shared($b) => $e,
+        }
+    };
+}
+
+impl Breaker for AnyBreaker {
+    type Permit<'a> = AnyPermit<'a>;
+
+    fn name(&self) -> &str {
+        dispatch!(self, b => Breaker::name(b))
     }
 
-    /// Like [`call`](Self::call) with your own classification of the result.
-    pub async fn call_classified<T, E, F>(
-        &self,
-        call: F,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-    ) -> Result<T, BreakerError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        match self {
-            AnyBreaker::Local(b) => b.call_classified(call, classify).await,
+    fn config(&self) -> &BreakerConfig {
+        dispatch!(self, b => Breaker::config(b))
+    }
+
+    /// The local state, or the shared one as last learned.
+    fn state(&self) -> State {
+        dispatch!(self, b => Breaker::state(b))
+    }
+
+    async fn acquire(&self) -> Result<AnyPermit<'_>, Rejected> {
+        Ok(AnyPermit(match self {
+            AnyBreaker::Local(b) => AnyAdmitted::Local(b.try_acquire()?),
             #[cfg(feature = "redis")]
-            AnyBreaker::Shared(b) => b.call_classified(call, classify).await,
-        }
+            AnyBreaker::Shared(b) => AnyAdmitted::Shared(b.acquire().await?),
+        }))
+    }
+}
+
+/// The permit of an [`AnyBreaker`].
+#[must_use = "report the outcome with CallPermit::report; dropping counts as ignored"]
+#[derive(Debug)]
+pub struct AnyPermit<'a>(AnyAdmitted<'a>);
+
+#[derive(Debug)]
+enum AnyAdmitted<'a> {
+    Local(Permit<'a>),
+    #[cfg(feature = "redis")]
+    Shared(crate::shared::SharedPermit<'a>),
+}
+
+impl CallPermit for AnyPermit<'_> {
+    async fn report(self, outcome: Outcome) {
+        dispatch_permit!(self.0, p => p.report(outcome).await)
+    }
+
+    async fn report_elapsed(self, outcome: Outcome, elapsed: Duration) {
+        dispatch_permit!(self.0, p => p.report_elapsed(outcome, elapsed).await)
     }
 }

@@ -1,17 +1,22 @@
-//! [`CircuitBreaker`] and its [`Permit`]s.
+//! [`CircuitBreaker`]: the local breaker and its state machine (its permits are in `permit.rs`,
+//! the call path shared with every breaker in `call.rs`).
 
-use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::future::Future;
+
 use tokio::sync::broadcast;
 
+use crate::call::Breaker;
+
 use crate::config::BreakerConfig;
-use crate::error::{BreakerError, IllegalTransition, Rejected, Result};
+use crate::error::{IllegalTransition, Rejected, Result};
 use crate::event::BreakerEvent;
 use crate::metrics::BreakerMetrics;
+use crate::permit::{Kind, OwnedPermit, Permit, Ticket};
 use crate::state::State;
 use crate::window::{Totals, Window};
 
@@ -40,17 +45,6 @@ impl Outcome {
     }
 }
 
-/// What a permit was admitted as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// Closed or metrics-only: recorded in the window.
-    Counted,
-    /// Half-open probe: decides the next state.
-    Probe,
-    /// Disabled: nothing recorded.
-    Free,
-}
-
 /// Packs state (low 8 bits) and transition generation (the rest) into one atomic word, so the
 /// closed path admits with a single load.
 fn pack(state: State, generation: u64) -> u64 {
@@ -76,9 +70,9 @@ struct Core {
 }
 
 pub(crate) struct Inner {
-    name: Arc<str>,
+    pub(crate) name: Arc<str>,
     config: BreakerConfig,
-    clock: quanta::Clock,
+    pub(crate) clock: quanta::Clock,
     origin: u64,
     word: AtomicU64,
     core: Mutex<Core>,
@@ -87,7 +81,7 @@ pub(crate) struct Inner {
     rejected: AtomicU64,
     /// Calls rejected since the last transition (resilience4j's `numberOfNotPermittedCalls`).
     not_permitted: AtomicU64,
-    times_calls: bool,
+    pub(crate) times_calls: bool,
     /// Outcomes not yet sent to the shared state (set when the breaker is shared through Redis).
     pending: std::sync::OnceLock<Arc<Pending>>,
 }
@@ -219,7 +213,13 @@ impl Inner {
     }
 
     /// Records a finished call.
-    fn finish(&self, kind: Kind, generation: u64, outcome: Outcome, elapsed: Option<Duration>) {
+    pub(crate) fn finish(
+        &self,
+        kind: Kind,
+        generation: u64,
+        outcome: Outcome,
+        elapsed: Option<Duration>,
+    ) {
         if kind == Kind::Free {
             return;
         }
@@ -320,7 +320,7 @@ impl Inner {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use nilecare_circuit_breaker::{BreakerConfig, BreakerError, CircuitBreaker, State, WaitStrategy, WindowType};
+/// use nilecare_circuit_breaker::{Breaker, BreakerConfig, BreakerError, CircuitBreaker, State, WaitStrategy, WindowType};
 ///
 /// let breaker = CircuitBreaker::new(
 ///     "billing",
@@ -551,58 +551,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// Runs `call` if admitted; `Err` results count as failures, `Ok` as successes (slow when
-    /// they took at least the slow-call duration). Applies the call timeout if configured.
-    pub async fn call<T, E, F>(&self, call: F) -> std::result::Result<T, BreakerError<E>>
-    where
-        F: Future<Output = std::result::Result<T, E>>,
-    {
-        self.call_classified(call, Outcome::of).await
-    }
-
-    /// Like [`call`](Self::call) with your own classification of the result (e.g. a 404 from a
-    /// dependency is not its failure: [`Outcome::Ignored`]).
-    pub async fn call_classified<T, E, F>(
-        &self,
-        call: F,
-        classify: impl FnOnce(&std::result::Result<T, E>) -> Outcome,
-    ) -> std::result::Result<T, BreakerError<E>>
-    where
-        F: Future<Output = std::result::Result<T, E>>,
-    {
-        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
-        let result = match self.inner.config.call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, call).await {
-                Ok(r) => r,
-                Err(_) => {
-                    permit.failure();
-                    return Err(BreakerError::Timeout(limit));
-                }
-            },
-            None => call.await,
-        };
-        permit.record(classify(&result));
-        result.map_err(BreakerError::Inner)
-    }
-
-    /// Like [`call`](Self::call), answering with `fallback` when the call is rejected, times out
-    /// or fails.
-    pub async fn call_with_fallback<T, E, F, G, Fut>(
-        &self,
-        call: F,
-        fallback: G,
-    ) -> std::result::Result<T, E>
-    where
-        F: Future<Output = std::result::Result<T, E>>,
-        G: FnOnce(BreakerError<E>) -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        match self.call(call).await {
-            Ok(v) => Ok(v),
-            Err(e) => fallback(e).await,
-        }
-    }
-
     /// A snapshot of state and window.
     pub fn metrics(&self) -> BreakerSnapshot {
         let mut core = lock(&self.inner.core);
@@ -702,138 +650,24 @@ impl CircuitBreaker {
     }
 }
 
-/// What a permit carries: how it was admitted, and when.
-#[derive(Debug)]
-struct Ticket {
-    kind: Kind,
-    generation: u64,
-    started: u64,
-    done: bool,
-}
+impl Breaker for CircuitBreaker {
+    type Permit<'a> = Permit<'a>;
 
-impl Ticket {
-    fn finish(&mut self, breaker: &Inner, outcome: Outcome) {
-        let elapsed = (breaker.times_calls && self.started != 0).then(|| {
-            Duration::from_nanos(
-                breaker
-                    .clock
-                    .delta_as_nanos(self.started, breaker.clock.raw()),
-            )
-        });
-        self.finish_with(breaker, outcome, elapsed);
+    fn name(&self) -> &str {
+        CircuitBreaker::name(self)
     }
 
-    fn finish_with(&mut self, breaker: &Inner, outcome: Outcome, elapsed: Option<Duration>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        breaker.finish(self.kind, self.generation, outcome, elapsed);
-    }
-}
-
-/// Permission to run one call; report its outcome with [`success`](Permit::success),
-/// [`failure`](Permit::failure) or [`record`](Permit::record). Dropped without a report (the
-/// call was cancelled), it counts as ignored and a half-open probe slot is returned.
-#[must_use = "report the outcome with success(), failure() or record(); dropping counts as ignored"]
-pub struct Permit<'a> {
-    breaker: &'a Inner,
-    ticket: Ticket,
-}
-
-impl std::fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &&*self.breaker.name)
-            .field("kind", &self.ticket.kind)
-            .finish()
-    }
-}
-
-impl Permit<'_> {
-    /// The call succeeded.
-    pub fn success(self) {
-        self.record(Outcome::Success);
+    fn config(&self) -> &BreakerConfig {
+        CircuitBreaker::config(self)
     }
 
-    /// The call failed.
-    pub fn failure(self) {
-        self.record(Outcome::Failure);
+    fn state(&self) -> State {
+        CircuitBreaker::state(self)
     }
 
-    /// The call finished with `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        self.ticket.finish(self.breaker, outcome);
-    }
-
-    /// The call finished with `outcome` after `elapsed`, measured by the caller (instead of
-    /// the breaker's own clock since the permit was issued): slow when `elapsed` is at least
-    /// the slow-call duration.
-    pub fn record_elapsed(mut self, outcome: Outcome, elapsed: Duration) {
-        self.ticket
-            .finish_with(self.breaker, outcome, Some(elapsed));
-    }
-
-    /// Moves the ticket out, leaving this permit inert.
-    fn take(mut self) -> Ticket {
-        let ticket = Ticket {
-            done: self.ticket.done,
-            ..self.ticket
-        };
-        self.ticket.done = true;
-        ticket
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.ticket.finish(self.breaker, Outcome::Ignored);
-    }
-}
-
-/// A [`Permit`] that owns a reference to its breaker (from
-/// [`CircuitBreaker::try_acquire_owned`]).
-#[must_use = "report the outcome with success(), failure() or record(); dropping counts as ignored"]
-pub struct OwnedPermit {
-    breaker: Arc<Inner>,
-    ticket: Ticket,
-}
-
-impl std::fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnedPermit")
-            .field("breaker", &&*self.breaker.name)
-            .field("kind", &self.ticket.kind)
-            .finish()
-    }
-}
-
-impl OwnedPermit {
-    /// The call succeeded.
-    pub fn success(self) {
-        self.record(Outcome::Success);
-    }
-
-    /// The call failed.
-    pub fn failure(self) {
-        self.record(Outcome::Failure);
-    }
-
-    /// The call finished with `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        self.ticket.finish(&self.breaker, outcome);
-    }
-
-    /// The call finished with `outcome` after `elapsed` (see [`Permit::record_elapsed`]).
-    pub fn record_elapsed(mut self, outcome: Outcome, elapsed: Duration) {
-        self.ticket
-            .finish_with(&self.breaker, outcome, Some(elapsed));
-    }
-}
-
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        self.ticket.finish(&self.breaker, Outcome::Ignored);
+    /// Never waits: [`try_acquire`](CircuitBreaker::try_acquire) in a ready future.
+    fn acquire(&self) -> impl Future<Output = std::result::Result<Permit<'_>, Rejected>> + Send {
+        std::future::ready(self.try_acquire())
     }
 }
 

@@ -3,30 +3,34 @@
 
 mod any;
 mod breaker;
+mod call;
 mod config;
 mod error;
 mod event;
 #[cfg(feature = "axum")]
 mod layer;
 pub mod metrics;
+mod permit;
 mod registry;
 #[cfg(feature = "redis")]
 mod shared;
 mod state;
 mod window;
 
-pub use any::AnyBreaker;
-pub use breaker::{BreakerSnapshot, CircuitBreaker, Outcome, OwnedPermit, Permit};
+pub use any::{AnyBreaker, AnyPermit};
+pub use breaker::{BreakerSnapshot, CircuitBreaker, Outcome};
+pub use call::{Breaker, CallPermit};
 pub use config::{BreakerConfig, WaitStrategy, WindowType};
 pub use error::{BreakerError, Error, IllegalTransition, Rejected, Result};
 pub use event::BreakerEvent;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use layer::{CircuitBreakerLayer, CircuitBreakerService};
+pub use permit::{OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared::{SharedBreaker, SharedOptions};
+pub use shared::{SharedBreaker, SharedOptions, SharedPermit};
 pub use state::State;
 
 /// The clock type breakers read (`quanta::Clock::mock()` gives a controllable one for tests).

@@ -1,6 +1,5 @@
 //! [`SharedBreaker`]: one breaker state for every instance, through Redis, with a local hot path.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -9,8 +8,10 @@ use nilecare_redis::fred::clients::Pool;
 use nilecare_redis::{KeyPrefix, Script};
 
 use crate::breaker::{CircuitBreaker, Outcome, Pending};
-use crate::config::{WaitStrategy, WindowType};
-use crate::error::{BreakerError, Rejected};
+use crate::call::{Breaker, CallPermit};
+use crate::config::{BreakerConfig, WaitStrategy, WindowType};
+use crate::error::Rejected;
+use crate::permit::Permit;
 use crate::state::State;
 
 static SHARED_LUA: &str = include_str!("shared/breaker.lua");
@@ -164,67 +165,90 @@ impl SharedBreaker {
     pub async fn flush(&self) {
         self.inner.flush().await;
     }
+}
 
-    /// Runs `call` under the shared state; `Err` counts as a failure.
-    pub async fn call<T, E, F>(&self, call: F) -> Result<T, BreakerError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        self.call_classified(call, Outcome::of).await
+impl Breaker for SharedBreaker {
+    type Permit<'a> = SharedPermit<'a>;
+
+    fn name(&self) -> &str {
+        self.inner.local.name()
     }
 
-    /// Like [`call`](Self::call) with your own classification.
-    pub async fn call_classified<T, E, F>(
-        &self,
-        call: F,
-        classify: impl FnOnce(&Result<T, E>) -> Outcome,
-    ) -> Result<T, BreakerError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
+    fn config(&self) -> &BreakerConfig {
+        self.inner.local.config()
+    }
+
+    fn state(&self) -> State {
+        self.shared_state()
+    }
+
+    /// While the shared state is closed (or Redis is away) the local breaker admits; while it
+    /// is open the local mirror rejects until the shared wait has passed; after that only
+    /// probes granted by Redis run, so the permitted number holds for every instance.
+    async fn acquire(&self) -> Result<SharedPermit<'_>, Rejected> {
         let inner = &self.inner;
+        let local = || {
+            inner
+                .local
+                .try_acquire()
+                .map(|permit| SharedPermit(Admitted::Local(permit)))
+        };
         if !inner.redis_up.load(Ordering::Relaxed) || inner.view.load(Ordering::Relaxed) == CLOSED {
-            return inner.local.call_classified(call, classify).await;
+            return local();
         }
-        // Open or half-open: the local mirror rejects until the shared wait has passed; after
-        // that, only probes granted by Redis run.
         if inner.local.state() == State::Open {
-            return inner.local.call_classified(call, classify).await;
+            return local();
         }
         match inner.run(&["acquire"]).await {
             Ok(reply) if reply.first() == Some(&1) => {}
             Ok(reply) => {
                 inner.apply(reply.get(1).copied(), reply.get(2).copied());
-                return Err(BreakerError::Rejected(Rejected {
+                return Err(Rejected {
                     name: inner.local.name().to_owned(),
                     state: State::HalfOpen,
                     retry_after: Some(inner.options.flush_interval.max(Duration::from_millis(100))),
-                }));
+                });
             }
-            Err(()) => return inner.local.call_classified(call, classify).await,
+            Err(()) => return local(),
         }
-        // A probe granted cluster-wide. Report it even if the caller drops this future.
-        let mut report = ProbeReport {
+        // A probe granted cluster-wide. Reported even if the caller drops the permit.
+        Ok(SharedPermit(Admitted::Probe(ProbeReport {
             inner: inner.clone(),
             outcome: Some(Outcome::Ignored),
             slow: false,
-        };
-        let started = std::time::Instant::now();
-        let result = match inner.local.config().call_timeout {
-            Some(limit) => match tokio::time::timeout(limit, call).await {
-                Ok(r) => r,
-                Err(_) => {
-                    report.outcome = Some(Outcome::Failure);
-                    report.send().await;
-                    return Err(BreakerError::Timeout(limit));
-                }
-            },
-            None => call.await,
-        };
-        report.outcome = Some(classify(&result));
-        report.slow = started.elapsed() >= inner.local.config().slow_call_duration;
-        report.send().await;
-        result.map_err(BreakerError::Inner)
+            started: std::time::Instant::now(),
+        })))
+    }
+}
+
+/// The permit of a [`SharedBreaker`]: the local breaker's while the shared state is closed (or
+/// Redis is away), or a half-open probe granted by Redis for the whole cluster.
+#[must_use = "report the outcome with CallPermit::report; dropping counts as ignored"]
+#[derive(Debug)]
+pub struct SharedPermit<'a>(Admitted<'a>);
+
+#[derive(Debug)]
+enum Admitted<'a> {
+    Local(Permit<'a>),
+    Probe(ProbeReport),
+}
+
+impl CallPermit for SharedPermit<'_> {
+    async fn report(self, outcome: Outcome) {
+        match self.0 {
+            Admitted::Local(permit) => permit.record(outcome),
+            Admitted::Probe(report) => {
+                let elapsed = report.started.elapsed();
+                report.finish(outcome, elapsed).await;
+            }
+        }
+    }
+
+    async fn report_elapsed(self, outcome: Outcome, elapsed: Duration) {
+        match self.0 {
+            Admitted::Local(permit) => permit.record_elapsed(outcome, elapsed),
+            Admitted::Probe(report) => report.finish(outcome, elapsed).await,
+        }
     }
 }
 
@@ -233,9 +257,25 @@ struct ProbeReport {
     inner: Arc<Inner>,
     outcome: Option<Outcome>,
     slow: bool,
+    started: std::time::Instant,
+}
+
+impl std::fmt::Debug for ProbeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeReport")
+            .field("breaker", &self.inner.local.name())
+            .finish()
+    }
 }
 
 impl ProbeReport {
+    /// Sends `outcome` (slow when `elapsed` reached the slow-call duration).
+    async fn finish(mut self, outcome: Outcome, elapsed: Duration) {
+        self.outcome = Some(outcome);
+        self.slow = elapsed >= self.inner.local.config().slow_call_duration;
+        self.send().await;
+    }
+
     async fn send(&mut self) {
         if let Some(outcome) = self.outcome.take() {
             self.inner.report(outcome, self.slow).await;

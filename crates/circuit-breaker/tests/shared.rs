@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use nilecare_circuit_breaker::Breaker as _;
 use nilecare_circuit_breaker::{
     BreakerConfig, BreakerError, CircuitBreaker, SharedBreaker, SharedOptions, State, WaitStrategy,
     WindowType,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nilecare_circuit_breaker::Breaker as _;
 use nilecare_circuit_breaker::{
     BreakerConfig, BreakerError, BreakerEvent, CircuitBreaker, Clock, Error, Outcome, State,
     WaitStrategy, WindowType,

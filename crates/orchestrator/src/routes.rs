@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::Request;
+use nilecare::circuit_breaker::Breaker as _;
 use nilecare::error_handler::{ApiError, Json};
 use serde_json::{Value, json};
 

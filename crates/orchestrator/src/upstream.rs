@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use nilecare::circuit_breaker::{AnyBreaker, BreakerError, Outcome};
+use nilecare::circuit_breaker::{AnyBreaker, Breaker, BreakerError, Outcome};
 use nilecare::error_handler::ApiError;
 use nilecare::service_discovery::{AnyRegistry, ServiceClient};
 
