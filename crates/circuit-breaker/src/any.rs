@@ -27,7 +27,7 @@ pub enum AnyBreaker {
     Local(CircuitBreaker),
     /// State shared by every instance on one Redis.
     #[cfg(feature = "redis")]
-    Shared(crate::shared::SharedBreaker),
+    Shared(crate::redis::SharedBreaker),
 }
 
 impl From<CircuitBreaker> for AnyBreaker {
@@ -37,8 +37,8 @@ impl From<CircuitBreaker> for AnyBreaker {
 }
 
 #[cfg(feature = "redis")]
-impl From<crate::shared::SharedBreaker> for AnyBreaker {
-    fn from(breaker: crate::shared::SharedBreaker) -> Self {
+impl From<crate::redis::SharedBreaker> for AnyBreaker {
+    fn from(breaker: crate::redis::SharedBreaker) -> Self {
         AnyBreaker::Shared(breaker)
     }
 }
@@ -108,7 +108,7 @@ pub struct AnyPermit<'a>(AnyAdmitted<'a>);
 enum AnyAdmitted<'a> {
     Local(Permit<'a>),
     #[cfg(feature = "redis")]
-    Shared(crate::shared::SharedPermit<'a>),
+    Shared(crate::redis::SharedPermit<'a>),
 }
 
 impl CallPermit for AnyPermit<'_> {

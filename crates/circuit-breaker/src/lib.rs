@@ -13,7 +13,7 @@ pub mod metrics;
 mod permit;
 mod registry;
 #[cfg(feature = "redis")]
-mod shared;
+mod redis;
 mod state;
 mod window;
 
@@ -30,7 +30,7 @@ pub use permit::{OwnedPermit, Permit};
 pub use registry::BreakerRegistry;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use shared::{SharedBreaker, SharedOptions, SharedPermit};
+pub use redis::{SharedBreaker, SharedOptions, SharedPermit};
 pub use state::State;
 
 /// The clock type breakers read (`quanta::Clock::mock()` gives a controllable one for tests).

@@ -14,7 +14,7 @@ use crate::error::Rejected;
 use crate::permit::Permit;
 use crate::state::State;
 
-static SHARED_LUA: &str = include_str!("shared/breaker.lua");
+static SHARED_LUA: &str = include_str!("breaker.lua");
 
 /// Shared-record states returned by the script.
 const CLOSED: u8 = 0;
