@@ -12,13 +12,14 @@ use nilecare_redis::{KeyPrefix, escape_key_part};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::any::AnyStore;
 use crate::config::CacheBuilder;
 use crate::envelope::{DecodeError, Envelope};
 use crate::error::{Error, Result};
 use crate::load::{Flights, LoadPolicy};
 use crate::metrics as m;
 use crate::stats::{CacheStats, Counters};
-use crate::store::{AnyStore, KeyTtl, Store};
+use crate::store::{KeyTtl, Store};
 use crate::throttle::LogThrottle;
 
 /// Longest accepted user key, in bytes.

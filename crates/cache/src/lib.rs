@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod any;
 mod cache;
 #[cfg(feature = "tiered")]
 mod coherency;
@@ -28,6 +29,7 @@ mod throttle;
 mod tiered;
 mod warm;
 
+pub use any::AnyStore;
 pub use cache::Cache;
 pub use config::CacheBuilder;
 pub use envelope::{Codec, Compression, FORMAT_VERSION};
@@ -40,7 +42,7 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisStore, RedisStoreBuilder};
 pub use stats::CacheStats;
-pub use store::{AnyStore, KeyTtl, Store};
+pub use store::{KeyTtl, Store};
 #[cfg(feature = "tiered")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
 pub use tiered::{DEFAULT_CHANNEL, TieredStore, TieredStoreBuilder};

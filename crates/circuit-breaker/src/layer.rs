@@ -11,6 +11,7 @@ use nilecare_error_handler::{ApiError, ErrorCode};
 use tower::{Layer, Service};
 
 use crate::breaker::{CircuitBreaker, Outcome};
+use crate::permit::OwnedPermit;
 
 type Classifier = Arc<dyn Fn(&Response) -> Outcome + Send + Sync>;
 
@@ -94,23 +95,43 @@ impl<S> std::fmt::Debug for CircuitBreakerService<S> {
     }
 }
 
+impl<S> CircuitBreakerService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, B> Service<Request<B>> for CircuitBreakerService<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = CircuitBreakerFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let permit = match self.breaker.try_acquire_owned() {
-            Ok(permit) => permit,
+        match self.breaker.try_acquire_owned() {
+            Ok(permit) => CircuitBreakerFuture {
+                inner: Some(self.inner.call(req)),
+                permit: Some(permit),
+                classify: self.classify.clone(),
+                rejected: None,
+            },
             Err(rejected) => {
                 let mut error = ApiError::new(
                     ErrorCode::UPSTREAM_UNAVAILABLE,
@@ -122,24 +143,57 @@ where
                 if let Some(after) = rejected.retry_after {
                     error = error.with_retry_after(after);
                 }
-                let response = error.into_response();
-                return Box::pin(async move { Ok(response) });
+                CircuitBreakerFuture {
+                    inner: None,
+                    permit: None,
+                    classify: self.classify.clone(),
+                    rejected: Some(error.into_response()),
+                }
             }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`CircuitBreakerService`]: the 503 of a rejected call, or the
+    /// inner future with its outcome recorded on the breaker (dropped unfinished: ignored).
+    pub struct CircuitBreakerFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        permit: Option<OwnedPermit>,
+        classify: Classifier,
+        rejected: Option<Response>,
+    }
+}
+
+impl<F, E> Future for CircuitBreakerFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            let response = this.rejected.take().unwrap_or_else(|| {
+                ApiError::internal("circuit breaker future polled after completion").into_response()
+            });
+            return Poll::Ready(Ok(response));
         };
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let classify = self.classify.clone();
-        Box::pin(async move {
-            match inner.call(req).await {
-                Ok(response) => {
-                    permit.record(classify(&response));
-                    Ok(response)
-                }
-                Err(e) => {
-                    permit.failure();
-                    Err(e)
-                }
+        let result = std::task::ready!(inner.poll(cx));
+        if let Some(permit) = this.permit.take() {
+            match &result {
+                Ok(response) => permit.record((this.classify)(response)),
+                Err(_) => permit.failure(),
             }
-        })
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<F> std::fmt::Debug for CircuitBreakerFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerFuture")
+            .finish_non_exhaustive()
     }
 }

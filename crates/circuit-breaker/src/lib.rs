@@ -11,9 +11,9 @@ mod event;
 mod layer;
 pub mod metrics;
 mod permit;
-mod registry;
 #[cfg(feature = "redis")]
 mod redis;
+mod registry;
 mod state;
 mod window;
 
@@ -25,12 +25,12 @@ pub use error::{BreakerError, Error, IllegalTransition, Rejected, Result};
 pub use event::BreakerEvent;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{CircuitBreakerLayer, CircuitBreakerService};
+pub use layer::{CircuitBreakerFuture, CircuitBreakerLayer, CircuitBreakerService};
 pub use permit::{OwnedPermit, Permit};
-pub use registry::BreakerRegistry;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{SharedBreaker, SharedOptions, SharedPermit};
+pub use registry::BreakerRegistry;
 pub use state::State;
 
 /// The clock type breakers read (`quanta::Clock::mock()` gives a controllable one for tests).

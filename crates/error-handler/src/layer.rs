@@ -76,16 +76,32 @@ pub struct ProblemService<S> {
     config: Arc<ProblemConfig>,
 }
 
+impl<S> ProblemService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ProblemService<S>
 where
     S: Service<Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
     ResBody: axum::body::HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = future::ResponseFuture<S::Error>;
+    type Future = ProblemFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -93,23 +109,29 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let request = RequestSnapshot::of(req.uri(), req.headers(), req.extensions());
-        let config = self.config.clone();
-        let response = self.inner.call(req);
-        future::ResponseFuture::new(Box::pin(async move {
-            let response = response.await?.map(Body::new);
-            Ok(finish(response, &config, &request).await)
-        }))
+        ProblemFuture {
+            inner: self.inner.call(req),
+            finishing: Some((self.config.clone(), request)),
+            reading: None,
+        }
     }
 }
 
-/// Renders or converts an error response; passes everything else through.
-async fn finish(response: Response, config: &ProblemConfig, request: &RequestSnapshot) -> Response {
+/// What an inner response needs: nothing more, or its plain-text body read first.
+enum Finish {
+    Done(Response),
+    ReadPlainBody(Response, StatusCode),
+}
+
+/// Renders or converts an error response; passes everything else through. A plain-text error
+/// body must be read first (the only asynchronous step, and a rare one).
+fn finish(response: Response, config: &ProblemConfig, request: &RequestSnapshot) -> Finish {
     if let Some(RenderedError(parts)) = response.extensions().get::<RenderedError>().cloned() {
-        return replace_body(response, &parts, config, &request.context());
+        return Finish::Done(replace_body(response, &parts, config, &request.context()));
     }
     let status = response.status();
     if !config.converts_plain_errors() || !(status.is_client_error() || status.is_server_error()) {
-        return response;
+        return Finish::Done(response);
     }
     let content_type = response
         .headers()
@@ -118,21 +140,35 @@ async fn finish(response: Response, config: &ProblemConfig, request: &RequestSna
         .map(|v| v.to_ascii_lowercase());
     let detail = match content_type.as_deref() {
         None => default_detail(status).to_owned(),
-        Some(ct) if ct.starts_with("text/plain") => {
-            let (head, body) = response.into_parts();
-            let text = axum::body::to_bytes(body, MAX_PLAIN_BODY)
-                .await
-                .ok()
-                .and_then(|b| String::from_utf8(b.to_vec()).ok())
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| default_detail(status).to_owned());
-            let response = Response::from_parts(head, Body::empty());
-            return convert(response, status, text, config, &request.context());
-        }
-        Some(_) => return response,
+        Some(ct) if ct.starts_with("text/plain") => return Finish::ReadPlainBody(response, status),
+        Some(_) => return Finish::Done(response),
     };
-    convert(response, status, detail, config, &request.context())
+    Finish::Done(convert(
+        response,
+        status,
+        detail,
+        config,
+        &request.context(),
+    ))
+}
+
+/// Converts a plain-text error response, its (bounded) text becoming the `detail`.
+async fn convert_plain(
+    response: Response,
+    status: StatusCode,
+    config: Arc<ProblemConfig>,
+    request: RequestSnapshot,
+) -> Response {
+    let (head, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_BODY)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| default_detail(status).to_owned());
+    let response = Response::from_parts(head, Body::empty());
+    convert(response, status, text, &config, &request.context())
 }
 
 fn convert(
@@ -189,34 +225,59 @@ fn default_detail(status: StatusCode) -> &'static str {
     }
 }
 
-/// The future of [`ProblemService`].
+/// A plain-text error body being read (boxed: it runs only for such error responses).
+type Reading = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ProblemService`]: the inner future, then the response, converted
+    /// to problem+json when it is an error.
+    pub struct ProblemFuture<F> {
+        #[pin]
+        inner: F,
+        finishing: Option<(Arc<ProblemConfig>, RequestSnapshot)>,
+        reading: Option<Reading>,
+    }
+}
+
+impl<F, B, E> Future for ProblemFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(reading) = this.reading.as_mut() {
+            return reading.as_mut().poll(cx).map(Ok);
+        }
+        let response = std::task::ready!(this.inner.poll(cx))?.map(Body::new);
+        let Some((config, request)) = this.finishing.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        match finish(response, &config, &request) {
+            Finish::Done(response) => Poll::Ready(Ok(response)),
+            Finish::ReadPlainBody(response, status) => {
+                let mut reading: Reading =
+                    Box::pin(convert_plain(response, status, config, request));
+                let polled = reading.as_mut().poll(cx);
+                *this.reading = Some(reading);
+                polled.map(Ok)
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ProblemFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProblemFuture").finish_non_exhaustive()
+    }
+}
+
+/// The former home of [`ProblemService`]'s future.
 pub mod future {
-    use super::*;
-
-    /// Resolves to the (possibly re-rendered) response.
-    pub struct ResponseFuture<E> {
-        inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
-    }
-
-    impl<E> ResponseFuture<E> {
-        pub(super) fn new(
-            inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
-        ) -> Self {
-            ResponseFuture { inner }
-        }
-    }
-
-    impl<E> Future for ResponseFuture<E> {
-        type Output = Result<Response, E>;
-
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            self.inner.as_mut().poll(cx)
-        }
-    }
-
-    impl<E> std::fmt::Debug for ResponseFuture<E> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("ResponseFuture").finish_non_exhaustive()
-        }
-    }
+    /// The former name of [`ProblemFuture`](super::ProblemFuture).
+    #[deprecated(since = "0.1.0", note = "renamed `ProblemFuture`")]
+    pub type ResponseFuture<F> = super::ProblemFuture<F>;
 }

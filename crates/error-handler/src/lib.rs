@@ -32,7 +32,7 @@ pub use fallback::{method_not_allowed, not_found};
 pub use json::Json;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{ProblemLayer, ProblemService, future};
+pub use layer::{ProblemFuture, ProblemLayer, ProblemService, future};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use panic::{PanicResponse, catch_panic_layer, panic_logged_by_hook};

@@ -67,15 +67,31 @@ pub struct AccessLogService<S> {
     quiet: Arc<HashSet<String>>,
 }
 
+impl<S> AccessLogService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AccessLogService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
     ResBody: Body,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = AccessLogFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -84,38 +100,86 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // Filtered out (e.g. a `warn` level): nothing to gather.
         if !tracing::enabled!(target: "nilecare::access", tracing::Level::INFO) {
-            return Box::pin(self.inner.call(req));
+            return AccessLogFuture {
+                inner: self.inner.call(req),
+                line: None,
+            };
         }
         let route = req
             .extensions()
             .get::<MatchedPath>()
             .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
         let quiet = self.quiet.contains(req.uri().path()) || self.quiet.contains(&route);
-        let method = req.method().clone();
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-        let started = Instant::now();
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let response = future.await?;
-            if !quiet {
-                let bytes = response
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                    .or_else(|| response.body().size_hint().exact());
-                tracing::info!(
-                    target: "nilecare::access",
-                    method = %method,
-                    route = %route,
-                    status = response.status().as_u16(),
-                    // Whole microseconds, so the number prints without float noise (11.903754).
-                    latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
-                    bytes,
-                    request_id = request_id.as_deref(),
-                    "request"
-                );
-            }
-            Ok(response)
-        })
+        let line = (!quiet).then(|| AccessLine {
+            method: req.method().clone(),
+            route,
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            started: Instant::now(),
+        });
+        AccessLogFuture {
+            inner: self.inner.call(req),
+            line,
+        }
+    }
+}
+
+/// What the access line needs from the request.
+struct AccessLine {
+    method: http::Method,
+    route: String,
+    request_id: Option<String>,
+    started: Instant,
+}
+
+impl AccessLine {
+    fn log<B: Body>(self, response: &Response<B>) {
+        let bytes = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .or_else(|| response.body().size_hint().exact());
+        tracing::info!(
+            target: "nilecare::access",
+            method = %self.method,
+            route = %self.route,
+            status = response.status().as_u16(),
+            // Whole microseconds, so the number prints without float noise (11.903754).
+            latency_ms = self.started.elapsed().as_micros() as f64 / 1000.0,
+            bytes,
+            request_id = self.request_id.as_deref(),
+            "request"
+        );
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`AccessLogService`]: the inner future, then the access line.
+    pub struct AccessLogFuture<F> {
+        #[pin]
+        inner: F,
+        line: Option<AccessLine>,
+    }
+}
+
+impl<F, B, E> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(line) = this.line.take() {
+            line.log(&response);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> std::fmt::Debug for AccessLogFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLogFuture").finish_non_exhaustive()
     }
 }

@@ -13,11 +13,13 @@ mod time;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use access::{AccessLogLayer, AccessLogService};
+pub use access::{AccessLogFuture, AccessLogLayer, AccessLogService};
 pub use config::{ExtraLayer, Format, Logger, LoggerGuard, Rotation, Writer};
 pub use error::{Error, Result};
 pub use json::{JsonLayer, TraceContext, set_trace_context_provider};
 pub use redact::{DEFAULT_SENSITIVE, REDACTED};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use request_id::{REQUEST_ID_HEADER, RequestIdLayer, RequestIdService, new_request_id};
+pub use request_id::{
+    REQUEST_ID_HEADER, RequestIdFuture, RequestIdLayer, RequestIdService, new_request_id,
+};

@@ -70,14 +70,30 @@ pub struct RequestIdService<S> {
     inner: S,
 }
 
+impl<S> RequestIdService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestIdService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = RequestIdFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -106,16 +122,42 @@ where
             tracing::info_span!("request", request_id = %id)
         };
         let future = span.in_scope(|| self.inner.call(req));
-        Box::pin(
-            async move {
-                let mut response = future.await?;
-                if let Some(v) = value {
-                    response.headers_mut().insert(REQUEST_ID_HEADER, v);
-                }
-                Ok(response)
-            }
-            .instrument(span),
-        )
+        RequestIdFuture {
+            inner: future.instrument(span),
+            header: value,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RequestIdService`]: the inner future, polled in the request's
+    /// span, then the id set on the response.
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: tracing::instrument::Instrumented<F>,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(value) = this.header.take() {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> std::fmt::Debug for RequestIdFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestIdFuture").finish_non_exhaustive()
     }
 }
 

@@ -170,13 +170,30 @@ impl InFlight {
     }
 }
 
+impl<S> HttpMetricsService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetricsService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = future::ResponseFuture<S::Future>;
+    type Future = HttpMetricsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -194,7 +211,7 @@ where
             let route = matched.unwrap_or(UNMATCHED_ROUTE);
             InFlight::start(self.handles.route(route, method_index(req.method())))
         });
-        future::ResponseFuture {
+        HttpMetricsFuture {
             inner: self.inner.call(req),
             in_flight,
             status: self.config.status,
@@ -202,42 +219,45 @@ where
     }
 }
 
-/// The future of [`HttpMetricsService`].
+pin_project_lite::pin_project! {
+    /// The response future of [`HttpMetricsService`]: records the request's metrics when the
+    /// inner response is ready.
+    pub struct HttpMetricsFuture<F> {
+        #[pin]
+        inner: F,
+        in_flight: Option<InFlight>,
+        status: StatusLabel,
+    }
+}
+
+impl<F, B, E> Future for HttpMetricsFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        if let Some(in_flight) = this.in_flight.take() {
+            let status = output.as_ref().ok().map(Response::status);
+            in_flight.finish(status, *this.status);
+        }
+        Poll::Ready(output)
+    }
+}
+
+impl<F> std::fmt::Debug for HttpMetricsFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetricsFuture").finish_non_exhaustive()
+    }
+}
+
+/// The former home of [`HttpMetricsService`]'s future.
 pub mod future {
-    use super::*;
-
-    pin_project_lite::pin_project! {
-        /// Records the request's metrics when the inner response is ready.
-        pub struct ResponseFuture<F> {
-            #[pin]
-            pub(super) inner: F,
-            pub(super) in_flight: Option<InFlight>,
-            pub(super) status: StatusLabel,
-        }
-    }
-
-    impl<F, B, E> Future for ResponseFuture<F>
-    where
-        F: Future<Output = Result<Response<B>, E>>,
-    {
-        type Output = F::Output;
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            let this = self.project();
-            let output = std::task::ready!(this.inner.poll(cx));
-            if let Some(in_flight) = this.in_flight.take() {
-                let status = output.as_ref().ok().map(Response::status);
-                in_flight.finish(status, *this.status);
-            }
-            Poll::Ready(output)
-        }
-    }
-
-    impl<F> std::fmt::Debug for ResponseFuture<F> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("ResponseFuture").finish_non_exhaustive()
-        }
-    }
+    /// The former name of [`HttpMetricsFuture`](super::HttpMetricsFuture).
+    #[deprecated(since = "0.1.0", note = "renamed `HttpMetricsFuture`")]
+    pub type ResponseFuture<F> = super::HttpMetricsFuture<F>;
 }
 
 /// The former name of [`HttpMetricsService`] (services are named after their layer).

@@ -23,7 +23,9 @@ pub use handles::{CachedCounters, CachedHistograms};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[allow(deprecated)]
-pub use layer::{HttpMetrics, HttpMetricsLayer, HttpMetricsService, StatusLabel, future};
+pub use layer::{
+    HttpMetrics, HttpMetricsFuture, HttpMetricsLayer, HttpMetricsService, StatusLabel, future,
+};
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub use recorder::{Metrics, MetricsBuilder, SERVICE_INSTANCE_LABEL};

@@ -431,6 +431,23 @@ fn missing_peer_address() -> Response {
         .into_response()
 }
 
+impl<S> RateLimitService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S> Service<Request<Body>> for RateLimitService<S>
 where
     S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
@@ -438,17 +455,14 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<Response, S::Error>> + Send>>;
+    type Future = RateLimitFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        // The ready inner service goes with this request; a fresh clone serves the next one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
+        let config = &self.config;
         let (parts, body) = req.into_parts();
         let route = parts
             .extensions
@@ -465,10 +479,18 @@ where
                 .as_ref()
                 .is_some_and(|key| config.allowed_without_check(&parts, key));
         let req = Request::from_parts(parts, body);
-        Box::pin(async move {
-            if skip {
-                return inner.call(req).await;
-            }
+        if skip {
+            // Not limited: the inner future as it is, nothing boxed.
+            return RateLimitFuture {
+                passthrough: Some(self.inner.call(req)),
+                checked: None,
+            };
+        }
+        // The ready inner service goes with this request; a fresh clone serves the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        let checked = Box::pin(async move {
             let Some(key) = key else {
                 return Ok(missing_peer_address());
             };
@@ -524,6 +546,50 @@ where
                 }
             }
             Ok(response)
-        })
+        });
+        RateLimitFuture {
+            passthrough: None,
+            checked: Some(checked),
+        }
+    }
+}
+
+/// A limited request: the limiter's check (the `RateLimiter` trait's `impl Future`, which
+/// cannot be named), then the inner call or the 429; boxed.
+type Checked<E> = Pin<Box<dyn Future<Output = std::result::Result<Response, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`RateLimitService`]: requests no policy applies to (or allowed
+    /// without a check) run the inner future as it is; limited ones run the boxed check.
+    pub struct RateLimitFuture<F, E> {
+        #[pin]
+        passthrough: Option<F>,
+        checked: Option<Checked<E>>,
+    }
+}
+
+impl<F, E> Future for RateLimitFuture<F, E>
+where
+    F: Future<Output = std::result::Result<Response, E>>,
+{
+    type Output = std::result::Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(passthrough) = this.passthrough.as_pin_mut() {
+            return passthrough.poll(cx);
+        }
+        match this.checked.as_mut() {
+            Some(checked) => checked.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for RateLimitFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitFuture")
+            .field("checked", &self.checked.is_some())
+            .finish_non_exhaustive()
     }
 }

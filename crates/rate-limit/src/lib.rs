@@ -37,7 +37,7 @@ pub use input::{DIGEST_PREFIX, MAX_KEY_LEN, stored_key};
 pub use key::KeyExtractor;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{OnUnavailable, RateLimitLayer, RateLimitService};
+pub use layer::{OnUnavailable, RateLimitFuture, RateLimitLayer, RateLimitService};
 pub use memory::{MemoryLimiter, MemoryLimiterBuilder};
 pub use quota::{Algorithm, MAX_LIMIT, MAX_WINDOW, Policy, Quota};
 #[cfg(feature = "redis")]

@@ -37,6 +37,23 @@ pub struct InjectService<S> {
     inner: S,
 }
 
+impl<S> InjectService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, B> Service<Request<B>> for InjectService<S>
 where
     S: Service<Request<B>>,

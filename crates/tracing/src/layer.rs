@@ -124,14 +124,30 @@ pub struct ServerTraceService<S> {
     response_traceparent: bool,
 }
 
+impl<S> ServerTraceService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServerTraceService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ServerTraceFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -185,28 +201,55 @@ where
             req.extensions_mut().insert(TraceId(id));
         }
         let future = span.in_scope(|| self.inner.call(req));
-        let response_traceparent = self.response_traceparent;
-        let record = span.clone();
-        Box::pin(
-            async move {
-                let mut response = future.await?;
-                let status = response.status();
-                record.record("http.response.status_code", status.as_u16());
-                if status.is_server_error() {
-                    record.record("error.type", status.as_str());
-                    record.record("otel.status_code", "ERROR");
-                }
-                if response_traceparent {
-                    let mut headers = http::HeaderMap::new();
-                    crate::context::inject(&mut headers);
-                    if let Some(v) = headers.remove(&TRACEPARENT) {
-                        response.headers_mut().insert(TRACEPARENT, v);
-                    }
-                }
-                Ok(response)
+        ServerTraceFuture {
+            span: span.clone(),
+            inner: future.instrument(span),
+            response_traceparent: self.response_traceparent,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ServerTraceService`]: the inner future polled in the server
+    /// span, then the response status recorded on it (and its `traceparent` set, if asked).
+    pub struct ServerTraceFuture<F> {
+        #[pin]
+        inner: tracing::instrument::Instrumented<F>,
+        span: tracing::Span,
+        response_traceparent: bool,
+    }
+}
+
+impl<F, B, E> Future for ServerTraceFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        let status = response.status();
+        let span = &*this.span;
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("error.type", status.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
+        if *this.response_traceparent {
+            let mut headers = http::HeaderMap::new();
+            span.in_scope(|| crate::context::inject(&mut headers));
+            if let Some(v) = headers.remove(&TRACEPARENT) {
+                response.headers_mut().insert(TRACEPARENT, v);
             }
-            .instrument(span),
-        )
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> std::fmt::Debug for ServerTraceFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTraceFuture").finish_non_exhaustive()
     }
 }
 

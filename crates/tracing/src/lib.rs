@@ -26,7 +26,9 @@ pub use init::{OtelLayer, TracingGuard, init};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[allow(deprecated)]
-pub use layer::{ServerTraceLayer, ServerTraceService, TraceLayer, TraceService};
+pub use layer::{
+    ServerTraceFuture, ServerTraceLayer, ServerTraceService, TraceLayer, TraceService,
+};
 pub use propagation::{
     MAX_TRACESTATE_MEMBERS, Traceparent, W3cTraceContext, parse_traceparent, parse_tracestate,
 };

@@ -17,9 +17,10 @@ use super::entry::StoredResponse;
 use super::freshness::{NotStored, Rules, storable};
 use super::routes::{RoutePattern, TagRoute, tags_for};
 use super::status::CacheStatus;
+use crate::any::AnyStore;
 use crate::cache::Cache;
 use crate::error::Result;
-use crate::store::{AnyStore, Store};
+use crate::store::Store;
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
@@ -443,6 +444,23 @@ impl<S: Store> Config<S> {
     }
 }
 
+impl<S: Store, I> ResponseCacheService<S, I> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &I {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut I {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> I {
+        self.inner
+    }
+}
+
 impl<S, I> Service<Request<Body>> for ResponseCacheService<S, I>
 where
     S: Store,
@@ -451,33 +469,41 @@ where
 {
     type Response = Response<Body>;
     type Error = I::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = std::result::Result<Response<Body>, I::Error>> + Send>>;
+    type Future = ResponseCacheFuture<I::Future, I::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), I::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        let readable = method == Method::GET || method == Method::HEAD;
+        let mutation = matches!(
+            method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
+        let config = &self.config;
+        let handled =
+            (readable || mutation) && !config.excluded.iter().any(|p| p.matches(parts.uri.path()));
+        let found = handled
+            .then(|| {
+                let key = cache_key(&parts.uri);
+                let view = config.view(&parts).filter(|v| v.full_key(&key).is_ok())?;
+                Some((key, view))
+            })
+            .flatten();
+        let Some((key, view)) = found else {
+            // Not for the cache: the inner future as it is, nothing boxed.
+            return ResponseCacheFuture {
+                passthrough: Some(self.inner.call(Request::from_parts(parts, body))),
+                cached: None,
+            };
+        };
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let method = parts.method.clone();
-            let readable = method == Method::GET || method == Method::HEAD;
-            let mutation = matches!(
-                method,
-                Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-            );
-            if config.excluded.iter().any(|p| p.matches(parts.uri.path())) {
-                return inner.call(Request::from_parts(parts, body)).await;
-            }
-            let key = cache_key(&parts.uri);
-            let view = config.view(&parts).filter(|v| v.full_key(&key).is_ok());
-            let (Some(view), true) = (view, readable || mutation) else {
-                return inner.call(Request::from_parts(parts, body)).await;
-            };
+        let cached = Box::pin(async move {
             let path = parts.uri.path().to_owned();
             if mutation {
                 let response = inner.call(Request::from_parts(parts, body)).await?;
@@ -525,7 +551,52 @@ where
             Ok(config
                 .store(&view, &key, &path, &request_headers, response, fwd)
                 .await)
-        })
+        });
+        ResponseCacheFuture {
+            passthrough: None,
+            cached: Some(cached),
+        }
+    }
+}
+
+/// The cache path of a request: store lookups and writes, whose futures (the store trait's
+/// `impl Future`) cannot be named, so this part is boxed.
+type Cached<E> = Pin<Box<dyn Future<Output = std::result::Result<Response<Body>, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ResponseCacheService`]: requests the cache does not handle
+    /// (excluded routes, methods other than GET/HEAD and mutations, no tenant view) run the
+    /// inner future as it is; the others run the boxed cache path.
+    pub struct ResponseCacheFuture<F, E> {
+        #[pin]
+        passthrough: Option<F>,
+        cached: Option<Cached<E>>,
+    }
+}
+
+impl<F, E> Future for ResponseCacheFuture<F, E>
+where
+    F: Future<Output = std::result::Result<Response<Body>, E>>,
+{
+    type Output = std::result::Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(passthrough) = this.passthrough.as_pin_mut() {
+            return passthrough.poll(cx);
+        }
+        match this.cached.as_mut() {
+            Some(cached) => cached.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for ResponseCacheFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCacheFuture")
+            .field("cached", &self.cached.is_some())
+            .finish_non_exhaustive()
     }
 }
 

@@ -10,5 +10,5 @@ mod stats;
 mod status;
 mod vary;
 
-pub use layer::{ResponseCacheLayer, ResponseCacheService};
+pub use layer::{ResponseCacheFuture, ResponseCacheLayer, ResponseCacheService};
 pub use stats::stats_handler;

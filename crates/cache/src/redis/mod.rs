@@ -271,8 +271,7 @@ impl Store for RedisStore {
     }
 
     async fn add_to_tag(&self, index: &str, keys: &[(String, Option<Duration>)]) -> Result<u64> {
-        static ADD: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("tag_add.lua")));
+        static ADD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("tag_add.lua")));
         let mut args: Vec<String> = Vec::with_capacity(keys.len() * 2);
         for (key, ttl) in keys {
             args.push(key.clone());
@@ -285,8 +284,7 @@ impl Store for RedisStore {
     }
 
     async fn take_tag(&self, index: &str) -> Result<Vec<String>> {
-        static TAKE: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!("tag_take.lua")));
+        static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("tag_take.lua")));
         Ok(TAKE.run(&self.pool, index, Vec::<String>::new()).await?)
     }
 
