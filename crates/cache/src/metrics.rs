@@ -14,28 +14,14 @@ use std::time::Duration;
 
 use metrics::SharedString;
 
-/// Lookups by result.
-pub const REQUESTS_TOTAL: &str = "nilecare_cache_requests_total";
-/// Duration of each operation.
-pub const OPERATION_DURATION_SECONDS: &str = "nilecare_cache_operation_duration_seconds";
-/// Failures by operation and kind.
-pub const ERRORS_TOTAL: &str = "nilecare_cache_errors_total";
-/// Size evictions of the memory store.
-pub const EVICTIONS_TOTAL: &str = "nilecare_cache_evictions_total";
+/// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
+pub use nilecare_metrics::names::cache::{
+    ERRORS_TOTAL, EVICTIONS_TOTAL, OPERATION_DURATION_SECONDS, REQUESTS_TOTAL,
+};
 
 /// Registers the descriptions of every cache metric with the installed recorder.
 pub fn describe() {
-    metrics::describe_counter!(REQUESTS_TOTAL, "Cache lookups by result (hit or miss).");
-    metrics::describe_histogram!(
-        OPERATION_DURATION_SECONDS,
-        metrics::Unit::Seconds,
-        "Duration of cache operations."
-    );
-    metrics::describe_counter!(ERRORS_TOTAL, "Cache failures by operation and kind.");
-    metrics::describe_counter!(
-        EVICTIONS_TOTAL,
-        "Entries evicted from the memory store for size."
-    );
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-cache");
 }
 
 /// Hit/miss counters of one cache, with handles cached per recorder (a registry lookup costs

@@ -9,27 +9,14 @@
 
 use crate::state::State;
 
-/// Current state per breaker (one series per state, 1 for the current one).
-pub const STATE: &str = "nilecare_circuit_breaker_state";
-/// Calls by result.
-pub const CALLS_TOTAL: &str = "nilecare_circuit_breaker_calls_total";
-/// Transitions.
-pub const TRANSITIONS_TOTAL: &str = "nilecare_circuit_breaker_transitions_total";
-/// Whether a shared breaker is using the shared state (1) or deciding locally (0).
-pub const SHARED_AVAILABLE: &str = "nilecare_circuit_breaker_shared_available";
+/// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
+pub use nilecare_metrics::names::circuit_breaker::{
+    CALLS_TOTAL, SHARED_AVAILABLE, STATE, TRANSITIONS_TOTAL,
+};
 
 /// Registers the metric descriptions with the installed recorder.
 pub fn describe() {
-    metrics::describe_gauge!(
-        STATE,
-        "1 for the current state of each circuit breaker, 0 otherwise."
-    );
-    metrics::describe_counter!(CALLS_TOTAL, "Calls through a circuit breaker by result.");
-    metrics::describe_counter!(TRANSITIONS_TOTAL, "Circuit breaker state transitions.");
-    metrics::describe_gauge!(
-        SHARED_AVAILABLE,
-        "1 while a shared circuit breaker uses Redis, 0 while it decides locally."
-    );
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-circuit-breaker");
 }
 
 #[cfg(feature = "redis")]

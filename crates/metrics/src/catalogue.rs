@@ -1,7 +1,7 @@
 //! The catalogue of every metric the NileCare crates emit. The README table, the Grafana
 //! dashboard and the alert rules are checked against it by tests.
 
-use crate::names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
+use crate::names::{self, HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
 
 /// A metric type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,105 +121,105 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Start time of the process (Unix seconds).",
     ),
     m(
-        "nilecare_cache_requests_total",
+        names::cache::REQUESTS_TOTAL,
         Counter,
         &["cache", "result"],
         "nilecare-cache",
         "Cache lookups by result (hit, miss).",
     ),
     m(
-        "nilecare_cache_operation_duration_seconds",
+        names::cache::OPERATION_DURATION_SECONDS,
         Histogram,
         &["cache", "operation"],
         "nilecare-cache",
         "Duration of operations on remote (Redis) cache stores.",
     ),
     m(
-        "nilecare_cache_errors_total",
+        names::cache::ERRORS_TOTAL,
         Counter,
         &["cache", "operation", "kind"],
         "nilecare-cache",
         "Cache failures by kind (timeout, backend, decode, encode, input).",
     ),
     m(
-        "nilecare_cache_evictions_total",
+        names::cache::EVICTIONS_TOTAL,
         Counter,
         &["cache"],
         "nilecare-cache",
         "Entries evicted from the memory store for size.",
     ),
     m(
-        "nilecare_ratelimit_decisions_total",
+        names::rate_limit::DECISIONS_TOTAL,
         Counter,
         &["policy", "result"],
         "nilecare-rate-limit",
         "Rate-limit decisions (allowed, limited, shadow_limited, fallback).",
     ),
     m(
-        "nilecare_ratelimit_check_duration_seconds",
+        names::rate_limit::CHECK_DURATION_SECONDS,
         Histogram,
         &["policy", "backend"],
         "nilecare-rate-limit",
         "Duration of rate-limit checks.",
     ),
     m(
-        "nilecare_ratelimit_layer_failures_total",
+        names::rate_limit::LAYER_FAILURES_TOTAL,
         Counter,
         &["reason", "action"],
         "nilecare-rate-limit",
         "Requests the rate-limit layer could not check (unavailable, invalid_input, no_peer_address) and whether it allowed or denied them.",
     ),
     m(
-        "nilecare_circuit_breaker_state",
+        names::circuit_breaker::STATE,
         Gauge,
         &["name", "state"],
         "nilecare-circuit-breaker",
         "1 for the current state of each breaker (closed, open, half_open, disabled, forced_open, metrics_only), 0 otherwise.",
     ),
     m(
-        "nilecare_circuit_breaker_calls_total",
+        names::circuit_breaker::CALLS_TOTAL,
         Counter,
         &["name", "result"],
         "nilecare-circuit-breaker",
         "Calls through a breaker (success, failure, slow, rejected, ignored).",
     ),
     m(
-        "nilecare_circuit_breaker_shared_available",
+        names::circuit_breaker::SHARED_AVAILABLE,
         Gauge,
         &["name"],
         "nilecare-circuit-breaker",
         "1 while a shared breaker uses the Redis state, 0 while it decides locally.",
     ),
     m(
-        "nilecare_circuit_breaker_transitions_total",
+        names::circuit_breaker::TRANSITIONS_TOTAL,
         Counter,
         &["name", "from", "to"],
         "nilecare-circuit-breaker",
         "State transitions of each breaker.",
     ),
     m(
-        "nilecare_discovery_instances",
+        names::service_discovery::INSTANCES,
         Gauge,
         &["service", "status"],
         "nilecare-service-discovery",
         "Known instances per service by status (up, draining, down, ejected).",
     ),
     m(
-        "nilecare_discovery_health_checks_total",
+        names::service_discovery::HEALTH_CHECKS_TOTAL,
         Counter,
         &["service", "result"],
         "nilecare-service-discovery",
         "Active health probes (success, failure, timeout).",
     ),
     m(
-        "nilecare_discovery_selections_total",
+        names::service_discovery::SELECTIONS_TOTAL,
         Counter,
         &["service"],
         "nilecare-service-discovery",
         "Instances handed out by a resolver.",
     ),
     m(
-        "nilecare_discovery_ejections_total",
+        names::service_discovery::EJECTIONS_TOTAL,
         Counter,
         &["service"],
         "nilecare-service-discovery",
@@ -241,13 +241,26 @@ pub fn lookup(series: &str) -> Option<&'static MetricInfo> {
 /// Registers the help text (and the unit, for durations) of every catalogued metric, the other
 /// crates' included, with the current recorder: a scrape then has `# HELP` for every family.
 #[cfg(feature = "exporter")]
+#[cfg(feature = "exporter")]
 pub(crate) fn describe_all() {
-    for m in CATALOGUE {
-        match m.kind {
-            Counter => metrics::describe_counter!(m.name, m.help),
-            Gauge => metrics::describe_gauge!(m.name, m.help),
-            Histogram => metrics::describe_histogram!(m.name, metrics::Unit::Seconds, m.help),
-        }
+    CATALOGUE.iter().for_each(describe_one);
+}
+
+/// Registers, with the current recorder, the description (help text, and the unit of
+/// histograms) of every catalogued metric emitted by the crate named `emitted_by` (e.g.
+/// `"nilecare-cache"`): each crate's `metrics::describe()` is this call.
+pub fn describe_emitted_by(emitted_by: &str) {
+    CATALOGUE
+        .iter()
+        .filter(|m| m.emitted_by == emitted_by)
+        .for_each(describe_one);
+}
+
+fn describe_one(m: &MetricInfo) {
+    match m.kind {
+        Counter => metrics::describe_counter!(m.name, m.help),
+        Gauge => metrics::describe_gauge!(m.name, m.help),
+        Histogram => metrics::describe_histogram!(m.name, metrics::Unit::Seconds, m.help),
     }
 }
 

@@ -13,3 +13,49 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 pub const HTTP_DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
+
+/// The metrics of `nilecare-cache` (re-exported by its `metrics` module).
+pub mod cache {
+    /// Lookups by result.
+    pub const REQUESTS_TOTAL: &str = "nilecare_cache_requests_total";
+    /// Duration of each operation.
+    pub const OPERATION_DURATION_SECONDS: &str = "nilecare_cache_operation_duration_seconds";
+    /// Failures by operation and kind.
+    pub const ERRORS_TOTAL: &str = "nilecare_cache_errors_total";
+    /// Size evictions of the memory store.
+    pub const EVICTIONS_TOTAL: &str = "nilecare_cache_evictions_total";
+}
+
+/// The metrics of `nilecare-rate-limit` (re-exported by its `metrics` module).
+pub mod rate_limit {
+    /// Decisions by policy and result.
+    pub const DECISIONS_TOTAL: &str = "nilecare_ratelimit_decisions_total";
+    /// Duration of checks against a remote backend.
+    pub const CHECK_DURATION_SECONDS: &str = "nilecare_ratelimit_check_duration_seconds";
+    /// Requests the layer could not check, by reason and what it did with them.
+    pub const LAYER_FAILURES_TOTAL: &str = "nilecare_ratelimit_layer_failures_total";
+}
+
+/// The metrics of `nilecare-circuit-breaker` (re-exported by its `metrics` module).
+pub mod circuit_breaker {
+    /// Current state per breaker (one series per state, 1 for the current one).
+    pub const STATE: &str = "nilecare_circuit_breaker_state";
+    /// Calls by result.
+    pub const CALLS_TOTAL: &str = "nilecare_circuit_breaker_calls_total";
+    /// Transitions.
+    pub const TRANSITIONS_TOTAL: &str = "nilecare_circuit_breaker_transitions_total";
+    /// Whether a shared breaker is using the shared state (1) or deciding locally (0).
+    pub const SHARED_AVAILABLE: &str = "nilecare_circuit_breaker_shared_available";
+}
+
+/// The metrics of `nilecare-service-discovery` (re-exported by its `metrics` module).
+pub mod service_discovery {
+    /// Instances a resolver knows per service, by status.
+    pub const INSTANCES: &str = "nilecare_discovery_instances";
+    /// Instances handed out by a resolver.
+    pub const SELECTIONS_TOTAL: &str = "nilecare_discovery_selections_total";
+    /// Outlier ejections.
+    pub const EJECTIONS_TOTAL: &str = "nilecare_discovery_ejections_total";
+    /// Active health probes by result.
+    pub const HEALTH_CHECKS_TOTAL: &str = "nilecare_discovery_health_checks_total";
+}

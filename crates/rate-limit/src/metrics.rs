@@ -9,29 +9,14 @@
 use crate::decision::Decision;
 use crate::quota::Policy;
 
-/// Decisions by policy and result.
-pub const DECISIONS_TOTAL: &str = "nilecare_ratelimit_decisions_total";
-/// Duration of checks against a remote backend.
-pub const CHECK_DURATION_SECONDS: &str = "nilecare_ratelimit_check_duration_seconds";
-
-/// Requests the layer could not check, by reason and what it did with them.
-pub const LAYER_FAILURES_TOTAL: &str = "nilecare_ratelimit_layer_failures_total";
+/// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
+pub use nilecare_metrics::names::rate_limit::{
+    CHECK_DURATION_SECONDS, DECISIONS_TOTAL, LAYER_FAILURES_TOTAL,
+};
 
 /// Registers the metric descriptions with the installed recorder.
 pub fn describe() {
-    metrics::describe_counter!(
-        DECISIONS_TOTAL,
-        "Rate-limit decisions by policy and result."
-    );
-    metrics::describe_histogram!(
-        CHECK_DURATION_SECONDS,
-        metrics::Unit::Seconds,
-        "Duration of rate-limit checks against a remote backend."
-    );
-    metrics::describe_counter!(
-        LAYER_FAILURES_TOTAL,
-        "Requests the rate-limit layer could not check, by reason and action (allowed or denied)."
-    );
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-rate-limit");
 }
 
 /// Why the layer could not check a request (the `reason` label).

@@ -8,21 +8,14 @@
 //! | `nilecare_discovery_ejections_total` | counter | `service` |
 //! | `nilecare_discovery_health_checks_total` | counter | `service`, `result` = `success` / `failure` / `timeout` |
 
-/// Instances a resolver knows per service, by status.
-pub const INSTANCES: &str = "nilecare_discovery_instances";
-/// Instances handed out by a resolver.
-pub const SELECTIONS_TOTAL: &str = "nilecare_discovery_selections_total";
-/// Outlier ejections.
-pub const EJECTIONS_TOTAL: &str = "nilecare_discovery_ejections_total";
-/// Active health probes by result.
-pub const HEALTH_CHECKS_TOTAL: &str = "nilecare_discovery_health_checks_total";
+/// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
+pub use nilecare_metrics::names::service_discovery::{
+    EJECTIONS_TOTAL, HEALTH_CHECKS_TOTAL, INSTANCES, SELECTIONS_TOTAL,
+};
 
 /// Registers the metric descriptions with the installed recorder.
 pub fn describe() {
-    metrics::describe_gauge!(INSTANCES, "Known instances per service by status.");
-    metrics::describe_counter!(SELECTIONS_TOTAL, "Instances handed out by a resolver.");
-    metrics::describe_counter!(EJECTIONS_TOTAL, "Instances ejected by outlier detection.");
-    metrics::describe_counter!(HEALTH_CHECKS_TOTAL, "Active health probes by result.");
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-service-discovery");
 }
 
 /// The selections counter of `service`, its handle kept per recorder (a pick is a few tens of
