@@ -19,6 +19,7 @@ mod memory;
 pub mod metrics;
 #[cfg(feature = "redis")]
 mod redis;
+mod single_flight;
 mod stats;
 mod store;
 #[cfg(feature = "memory")]

@@ -1,11 +1,9 @@
-//! Loading through the cache: [`Cache::get_or_set_with`] and its variants, with single flight,
-//! stale-while-revalidate and negative caching.
+//! Loading through the cache: [`Cache::get_or_set_with`] and its variants, with single flight
+//! (`single_flight.rs`), stale-while-revalidate, negative caching and the cross-instance lock.
 
-use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -15,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::single_flight::{Flight, Landed};
 use crate::stats::Counters;
 use crate::store::Store;
 
@@ -150,19 +149,6 @@ impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
     }
 }
 
-/// What a finished load hands to its waiters.
-#[derive(Clone)]
-enum Landed {
-    /// The encoded value (as stored).
-    Value(Bytes),
-    /// The loader's error, type-erased (`Arc<E>`).
-    Failed(Arc<dyn Any + Send + Sync>),
-    /// The value could not be encoded.
-    Unencodable(Arc<str>),
-}
-
-type Receiver = watch::Receiver<Option<Landed>>;
-
 /// The outcome of cross-instance coordination.
 enum Coordinated {
     /// This instance holds the lock (key, token): load, then release it.
@@ -171,71 +157,6 @@ enum Coordinated {
     Loaded(Bytes),
     /// No coordination possible (store failure, lease passed twice): load anyway.
     Alone,
-}
-
-/// The loads in progress, by full key.
-#[derive(Default)]
-pub(crate) struct Flights {
-    running: Mutex<HashMap<String, Receiver>>,
-}
-
-impl Flights {
-    /// Joins the load of `key` if one runs, or registers a new one and returns its sender.
-    fn join_or_lead(&self, key: &str) -> Result<Receiver, watch::Sender<Option<Landed>>> {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(rx) = running.get(key) {
-            return Ok(rx.clone());
-        }
-        let (tx, rx) = watch::channel(None);
-        running.insert(key.to_owned(), rx);
-        Err(tx)
-    }
-
-    /// Unregisters the load of `key` whose channel is `mine` (a later load of the same key,
-    /// registered after this one finished, stays).
-    fn finish(&self, key: &str, mine: &Receiver) {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if running.get(key).is_some_and(|rx| rx.same_channel(mine)) {
-            running.remove(key);
-        }
-    }
-
-    /// How many loads are running (for tests and stats).
-    pub(crate) fn len(&self) -> usize {
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
-/// The sending end of a load. Landing unregisters the load *before* waking the waiters, so a
-/// call that starts after a waiter returned never joins a finished load (an error is never
-/// served twice); dropping it unlanded (panic, abort) unregisters it too.
-struct Flight<S: Store> {
-    cache: Cache<S>,
-    key: String,
-    tx: watch::Sender<Option<Landed>>,
-}
-
-impl<S: Store> Flight<S> {
-    fn land(self, landed: Landed) {
-        self.unregister();
-        self.tx.send_replace(Some(landed));
-    }
-
-    fn unregister(&self) {
-        self.cache
-            .shared()
-            .flights
-            .finish(&self.key, &self.tx.subscribe());
-    }
-}
-
-impl<S: Store> Drop for Flight<S> {
-    fn drop(&mut self) {
-        self.unregister();
-    }
 }
 
 fn now_ms() -> u64 {

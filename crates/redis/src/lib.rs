@@ -12,13 +12,15 @@ mod keys;
 #[cfg(feature = "pubsub")]
 mod pubsub;
 #[cfg(feature = "client")]
+mod reconnect;
+#[cfg(feature = "client")]
 mod scan;
 #[cfg(feature = "client")]
 mod script;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use config::{ReconnectPolicy, RedisConfig, Topology};
+pub use config::{RedisConfig, Topology};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use connect::connect;
@@ -33,6 +35,9 @@ pub use keys::{KeyPrefix, escape_glob, escape_key_part};
 #[cfg(feature = "pubsub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pubsub")))]
 pub use pubsub::{ChannelEvent, ChannelListener, listen, publish};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use reconnect::ReconnectPolicy;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use scan::{delete_matching, delete_matching_where, scan_keys, unlink_keys};
