@@ -144,7 +144,7 @@ impl BreakerConfig {
         self
     }
 
-    /// Calls through [`call`](crate::CircuitBreaker::call) running longer fail with
+    /// Calls through [`call`](crate::Breaker::call) running longer fail with
     /// `BreakerError::Timeout` (counted as failures).
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {

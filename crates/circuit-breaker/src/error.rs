@@ -57,7 +57,7 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// The outcome of [`CircuitBreaker::call`](crate::CircuitBreaker::call) when it is not `Ok`:
+/// The outcome of [`Breaker::call`](crate::Breaker::call) when it is not `Ok`:
 /// rejected by the breaker, timed out, or the call's own error.
 #[derive(Debug, thiserror::Error)]
 pub enum BreakerError<E> {

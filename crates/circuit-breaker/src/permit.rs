@@ -110,7 +110,7 @@ impl Drop for Permit<'_> {
 }
 
 /// A [`Permit`] that owns a reference to its breaker (from
-/// [`CircuitBreaker::try_acquire_owned`]).
+/// [`CircuitBreaker::try_acquire_owned`](crate::CircuitBreaker::try_acquire_owned)).
 #[must_use = "report the outcome with success(), failure() or record(); dropping counts as ignored"]
 pub struct OwnedPermit {
     pub(crate) breaker: Arc<Inner>,
