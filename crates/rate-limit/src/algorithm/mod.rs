@@ -53,14 +53,13 @@ pub(crate) fn evaluate(
     cost: u64,
     force: bool,
 ) -> Outcome {
-    let evaluate = match algorithm {
-        Algorithm::FixedWindow => fixed_window::evaluate,
-        Algorithm::SlidingWindow => sliding_window::evaluate,
-        Algorithm::SlidingLog => sliding_log::evaluate,
-        Algorithm::TokenBucket => token_bucket::evaluate,
-        Algorithm::Gcra => gcra::evaluate,
-    };
-    evaluate(quota, state, now, cost, force)
+    match algorithm {
+        Algorithm::FixedWindow => fixed_window::evaluate(quota, state, now, cost, force),
+        Algorithm::SlidingWindow => sliding_window::evaluate(quota, state, now, cost, force),
+        Algorithm::SlidingLog => sliding_log::evaluate(quota, state, now, cost, force),
+        Algorithm::TokenBucket => token_bucket::evaluate(quota, state, now, cost, force),
+        Algorithm::Gcra => gcra::evaluate(quota, state, now, cost, force),
+    }
 }
 
 /// `x.floor()` as `u64`, 0 below zero: `as` truncates toward zero and saturates, which is the
