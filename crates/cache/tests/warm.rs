@@ -55,7 +55,7 @@ async fn memory_store() {
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = nilecare_test_support::logs::set_thread_default(subscriber);
     warms_with_bounded_concurrency("memory", &MemoryStore::with_max_entries(10_000).unwrap()).await;
     let text = logs.text();
     assert!(

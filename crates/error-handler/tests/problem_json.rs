@@ -137,7 +137,7 @@ async fn the_log_carries_the_full_chain_exactly_once() {
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = nilecare_test_support::logs::set_thread_default(subscriber);
 
     let req = http::Request::get("/boom")
         .body(axum::body::Body::empty())

@@ -9,7 +9,7 @@ use support::{Buf, logger};
 #[test]
 fn span_and_event_fields_are_flattened_with_inner_fields_winning() {
     let buf = Buf::default();
-    tracing::dispatcher::with_default(&logger(Format::Json, &buf), || {
+    nilecare_test_support::logs::with_thread_default(logger(Format::Json, &buf), || {
         let outer = tracing::info_span!("request", request_id = "r-1", clinic = "clinic_7");
         let _o = outer.enter();
         let inner = tracing::info_span!("patient", clinic = "clinic_9", patient_id = 5u64);
@@ -64,7 +64,7 @@ fn span_and_event_fields_are_flattened_with_inner_fields_winning() {
 #[test]
 fn sensitive_values_are_redacted_in_events_and_spans() {
     let buf = Buf::default();
-    tracing::dispatcher::with_default(&logger(Format::Json, &buf), || {
+    nilecare_test_support::logs::with_thread_default(logger(Format::Json, &buf), || {
         let span = tracing::info_span!("login", access_token = "tok-SECRET-1", user = "amina");
         let _e = span.enter();
         tracing::warn!(
@@ -88,7 +88,7 @@ fn sensitive_values_are_redacted_in_events_and_spans() {
 #[test]
 fn recorded_span_fields_and_reserved_names() {
     let buf = Buf::default();
-    tracing::dispatcher::with_default(&logger(Format::Json, &buf), || {
+    nilecare_test_support::logs::with_thread_default(logger(Format::Json, &buf), || {
         let span = tracing::info_span!(
             "job",
             status = tracing::field::Empty,
@@ -120,7 +120,9 @@ fn trace_ids_come_from_the_registered_provider() {
     }
     nilecare_logger::set_trace_context_provider(provider);
     let buf = Buf::default();
-    tracing::dispatcher::with_default(&logger(Format::Json, &buf), || tracing::info!("traced"));
+    nilecare_test_support::logs::with_thread_default(logger(Format::Json, &buf), || {
+        tracing::info!("traced")
+    });
     let l = &buf.json_lines()[0];
     assert_eq!(l["trace_id"], "0af7651916cd43dd8448eb211c80319c");
     assert_eq!(l["span_id"], "b7ad6b7169203331");
@@ -129,7 +131,7 @@ fn trace_ids_come_from_the_registered_provider() {
 #[test]
 fn pretty_output_redacts_too() {
     let buf = Buf::default();
-    tracing::dispatcher::with_default(&logger(Format::Pretty, &buf), || {
+    nilecare_test_support::logs::with_thread_default(logger(Format::Pretty, &buf), || {
         let span = tracing::info_span!("req", api_key = "SECRET-6", clinic = "c7");
         let _e = span.enter();
         tracing::info!(password = "SECRET-7", patient = 9, "hello");
@@ -182,7 +184,7 @@ fn the_file_writer_flushes_when_the_guard_drops() {
         })
         .build()
         .unwrap();
-    tracing::dispatcher::with_default(&dispatch, || {
+    nilecare_test_support::logs::with_thread_default(dispatch, || {
         for i in 0..1_000 {
             tracing::info!(i, "line");
         }

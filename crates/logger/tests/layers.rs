@@ -32,7 +32,7 @@ fn app() -> Router {
 #[tokio::test(flavor = "current_thread")]
 async fn request_ids_are_accepted_replaced_and_propagated() {
     let buf = Buf::default();
-    let _default = tracing::dispatcher::set_default(&logger(Format::Json, &buf));
+    let _default = nilecare_test_support::logs::set_thread_default(logger(Format::Json, &buf));
     let addr = serve(app()).await;
 
     let r = request(
@@ -81,7 +81,7 @@ async fn request_ids_are_accepted_replaced_and_propagated() {
 #[tokio::test(flavor = "current_thread")]
 async fn one_access_line_per_request_and_quiet_paths_stay_quiet() {
     let buf = Buf::default();
-    let _default = tracing::dispatcher::set_default(&logger(Format::Json, &buf));
+    let _default = nilecare_test_support::logs::set_thread_default(logger(Format::Json, &buf));
     let addr = serve(app()).await;
     request(
         addr,

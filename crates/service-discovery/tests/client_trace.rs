@@ -25,8 +25,9 @@ async fn the_callee_receives_the_callers_trace() {
             .export_timeout(Duration::from_millis(300)),
     )
     .unwrap();
-    let _default =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(guard.layer()));
+    let _default = nilecare_test_support::logs::set_thread_default(
+        tracing_subscriber::registry().with(guard.layer()),
+    );
 
     let app = Router::new().route(
         "/echo",

@@ -25,7 +25,7 @@ fn traced() -> (TracingGuard, tracing::subscriber::DefaultGuard) {
     )
     .unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
-    let default = tracing::subscriber::set_default(subscriber);
+    let default = nilecare_test_support::logs::set_thread_default(subscriber);
     (guard, default)
 }
 
@@ -112,7 +112,7 @@ async fn shutdown_on_a_current_thread_runtime_does_not_deadlock() {
     )
     .unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
-    tracing::subscriber::with_default(subscriber, || {
+    nilecare_test_support::logs::with_thread_default(subscriber, || {
         let _s = tracing::info_span!("work").entered();
     });
     let started = Instant::now();
@@ -134,7 +134,7 @@ fn an_unreachable_collector_does_not_affect_the_service() {
     .unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
     let started = Instant::now();
-    tracing::subscriber::with_default(subscriber, || {
+    nilecare_test_support::logs::with_thread_default(subscriber, || {
         for i in 0..1_000 {
             let _s = tracing::info_span!("request", i).entered();
         }

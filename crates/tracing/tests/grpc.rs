@@ -57,7 +57,7 @@ async fn start_receiver(tls: Option<tonic::transport::ServerTlsConfig>) -> (u16,
 async fn export_and_receive(config: TracingConfig, receiver: &Receiver, name: &'static str) {
     let guard = init(&config).unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
-    tracing::subscriber::with_default(subscriber, || {
+    nilecare_test_support::logs::with_thread_default(subscriber, || {
         let _s = tracing::info_span!("probe", otel.name = name).entered();
     });
     guard.flush();

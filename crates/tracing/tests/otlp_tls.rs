@@ -29,7 +29,7 @@ async fn tls_receiver(ca: &TestCa) -> (std::net::SocketAddr, Spans) {
 fn export_one(config: &TracingConfig, name: &'static str) {
     let guard = init(config).unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
-    tracing::subscriber::with_default(subscriber, || {
+    nilecare_test_support::logs::with_thread_default(subscriber, || {
         let _span = tracing::info_span!("probe", otel.name = name).entered();
     });
     guard.flush();
