@@ -140,8 +140,8 @@ impl AccessLine {
             .or_else(|| response.body().size_hint().exact());
         tracing::info!(
             target: "nilecare::access",
-            method = %self.method,
-            route = %self.route,
+            method = self.method.as_str(),
+            route = self.route.as_str(),
             status = response.status().as_u16(),
             // Whole microseconds, so the number prints without float noise (11.903754).
             latency_ms = self.started.elapsed().as_micros() as f64 / 1000.0,

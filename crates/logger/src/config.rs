@@ -3,12 +3,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::background::{BackgroundWorker, BackgroundWriter};
 use crate::error::{Error, Result};
 use crate::json::{Identity, JsonLayer};
 use crate::redact::{REDACTED, Redactor};
@@ -69,11 +70,22 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-/// Keeps the background writer alive; dropping it flushes every buffered line. Hold it in `main`.
+/// Keeps the background writer alive; dropping it writes every pending line and stops the
+/// writing thread. Hold it in `main`.
 #[must_use = "dropping the guard stops the background writer; keep it until the end of main"]
 #[derive(Debug)]
 pub struct LoggerGuard {
-    _worker: Option<WorkerGuard>,
+    worker: Option<BackgroundWorker>,
+}
+
+impl LoggerGuard {
+    /// Lines dropped so far because the sink fell more than 4 MiB behind (a request never
+    /// waits for a slow sink); always 0 for [`Writer::Custom`], which is written synchronously.
+    pub fn dropped_lines(&self) -> u64 {
+        self.worker
+            .as_ref()
+            .map_or(0, BackgroundWorker::dropped_lines)
+    }
 }
 
 /// Logging setup for a service.
@@ -187,9 +199,10 @@ impl Logger {
         self
     }
 
-    /// Adds a layer directly on the registry, under the logger's filter and output: pass
+    /// Adds a layer directly on the registry, beside the logger's output: pass
     /// `nilecare_tracing::TracingGuard::layer()` so spans are exported and log lines carry
-    /// trace ids.
+    /// trace ids. The logger's filter applies to its own output only (a per-layer filter), so
+    /// the added layer sees every span and event its own filter admits, at any log level.
     #[must_use]
     pub fn with_layer(mut self, layer: ExtraLayer) -> Self {
         self.extra = Some(layer);
@@ -228,7 +241,8 @@ impl Logger {
         });
         let (writer, worker) = match self.writer {
             Writer::Stdout => {
-                let (w, g) = tracing_appender::non_blocking(std::io::stdout());
+                let (w, g) = BackgroundWriter::spawn(Box::new(std::io::stdout()), "log-stdout")
+                    .map_err(|e| Error::WriterThread(e.to_string()))?;
                 (BoxMakeWriter::new(w), Some(g))
             }
             Writer::File {
@@ -248,7 +262,8 @@ impl Logger {
                     .filename_prefix(prefix)
                     .build(&directory)
                     .map_err(|e| Error::File(format!("{}: {e}", directory.display())))?;
-                let (w, g) = tracing_appender::non_blocking(appender);
+                let (w, g) = BackgroundWriter::spawn(Box::new(appender), "log-file")
+                    .map_err(|e| Error::WriterThread(e.to_string()))?;
                 (BoxMakeWriter::new(w), Some(g))
             }
             Writer::Custom(w) => (w, None),
@@ -258,8 +273,7 @@ impl Logger {
             Format::Json => tracing::Dispatch::new(
                 tracing_subscriber::registry()
                     .with(self.extra)
-                    .with(filter)
-                    .with(JsonLayer::new(writer, redactor, self.identity)),
+                    .with(JsonLayer::new(writer, redactor, self.identity).with_filter(filter)),
             ),
             Format::Pretty => {
                 let redacting = tracing_subscriber::fmt::format::debug_fn(
@@ -277,18 +291,16 @@ impl Logger {
                 )
                 .delimited(" ");
                 tracing::Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(self.extra)
-                        .with(filter)
-                        .with(
-                            tracing_subscriber::fmt::layer()
-                                .with_writer(writer)
-                                .fmt_fields(redacting),
-                        ),
+                    tracing_subscriber::registry().with(self.extra).with(
+                        tracing_subscriber::fmt::layer()
+                            .with_writer(writer)
+                            .fmt_fields(redacting)
+                            .with_filter(filter),
+                    ),
                 )
             }
         };
-        Ok((dispatch, LoggerGuard { _worker: worker }))
+        Ok((dispatch, LoggerGuard { worker }))
     }
 
     /// With [`init`](Self::init): replace Rust's panic message on stderr (plain text, with a

@@ -20,6 +20,9 @@ pub enum Error {
     /// The log file or directory could not be opened.
     #[error("cannot open the log file: {0}")]
     File(String),
+    /// The thread that writes log lines in the background could not be started.
+    #[error("cannot start the log writer thread: {0}")]
+    WriterThread(String),
 }
 
 /// `Result` with this crate's [`Error`].

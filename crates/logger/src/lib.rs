@@ -3,9 +3,11 @@
 
 #[cfg(feature = "axum")]
 mod access;
+mod background;
 mod config;
 mod error;
 mod json;
+mod number;
 mod redact;
 #[cfg(feature = "axum")]
 mod request_id;

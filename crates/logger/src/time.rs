@@ -8,15 +8,34 @@ pub(crate) fn write_rfc3339(out: &mut String, now: SystemTime) {
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
+    let year = u32::try_from(y).unwrap_or(0).min(9_999);
+    let rem = rem as u32;
+    push_padded(out, year, 4);
+    out.push('-');
+    push_padded(out, m, 2);
+    out.push('-');
+    push_padded(out, d, 2);
+    out.push('T');
+    push_padded(out, rem / 3600, 2);
+    out.push(':');
+    push_padded(out, rem % 3600 / 60, 2);
+    out.push(':');
+    push_padded(out, rem % 60, 2);
+    out.push('.');
+    push_padded(out, since.subsec_micros(), 6);
+    out.push('Z');
+}
+
+/// `n` in decimal, zero-padded to `width` digits (`n` has at most `width` digits).
+fn push_padded(out: &mut String, mut n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for &d in &digits[..width] {
+        out.push(char::from(d));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar

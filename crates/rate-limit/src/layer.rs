@@ -455,7 +455,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = RateLimitFuture<S::Future, S::Error>;
+    type Future = RateLimitFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -482,17 +482,20 @@ where
         if skip {
             // Not limited: the inner future as it is, nothing boxed.
             return RateLimitFuture {
-                passthrough: Some(self.inner.call(req)),
-                checked: None,
+                state: State::Passthrough {
+                    future: self.inner.call(req),
+                },
             };
         }
         // The ready inner service goes with this request; a fresh clone serves the next one.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        let checked = Box::pin(async move {
+        // Only the limiter's check is boxed (its future cannot be named): the inner service's
+        // future stays inline in `RateLimitFuture`, never moved into a heap generator.
+        let check: Check = Box::pin(async move {
             let Some(key) = key else {
-                return Ok(missing_peer_address());
+                return Verdict::Respond(missing_peer_address());
             };
             let policies = config.policies_at(set);
             // One policy (the common case) is a plain check: on Redis it can share a script call
@@ -507,89 +510,156 @@ where
                 Ok(d) => d,
                 Err(e) => {
                     return match config.on_error(&e) {
-                        None => inner.call(req).await,
-                        Some(refused) => Ok(refused),
+                        None => Verdict::Call(RateLimitHeaders::default()),
+                        Some(refused) => Verdict::Respond(refused),
                     };
                 }
             };
-            let headers = config.headers.then(|| {
-                (
-                    config.policy_header(set),
-                    HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
-                )
-            });
-            let mut response = if decisions.iter().all(|d| d.allowed) {
-                inner.call(req).await?
+            let headers = if config.headers {
+                RateLimitHeaders {
+                    policy: config.policy_header(set),
+                    state: HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
+                }
             } else {
-                let retry = decisions
-                    .iter()
-                    .filter_map(|d| d.retry_after)
-                    .max()
-                    .unwrap_or(Duration::from_secs(1));
-                let limited: Vec<&str> = policies
-                    .iter()
-                    .zip(&decisions)
-                    .filter(|(_, d)| d.retry_after.is_some())
-                    .map(|(p, _)| p.name())
-                    .collect();
-                ApiError::rate_limited(retry)
-                    .with_extension("policies", limited)
-                    .into_response()
+                RateLimitHeaders::default()
             };
-            if let Some((policy, state)) = headers {
-                let h = response.headers_mut();
-                if let Some(v) = policy {
-                    h.insert(RATELIMIT_POLICY, v);
-                }
-                if let Some(v) = state {
-                    h.insert(RATELIMIT, v);
-                }
+            if decisions.iter().all(|d| d.allowed) {
+                return Verdict::Call(headers);
             }
-            Ok(response)
+            let retry = decisions
+                .iter()
+                .filter_map(|d| d.retry_after)
+                .max()
+                .unwrap_or(Duration::from_secs(1));
+            let limited: Vec<&str> = policies
+                .iter()
+                .zip(&decisions)
+                .filter(|(_, d)| d.retry_after.is_some())
+                .map(|(p, _)| p.name())
+                .collect();
+            let mut response = ApiError::rate_limited(retry)
+                .with_extension("policies", limited)
+                .into_response();
+            headers.apply(&mut response);
+            Verdict::Respond(response)
         });
         RateLimitFuture {
-            passthrough: None,
-            checked: Some(checked),
+            state: State::Checking {
+                check,
+                call: Some((inner, req)),
+            },
         }
     }
 }
 
-/// A limited request: the limiter's check (the `RateLimiter` trait's `impl Future`, which
-/// cannot be named), then the inner call or the 429; boxed.
-type Checked<E> = Pin<Box<dyn Future<Output = std::result::Result<Response, E>> + Send>>;
+/// The limiter's answer for one request.
+enum Verdict {
+    /// Call the inner service and add these headers to its response.
+    Call(RateLimitHeaders),
+    /// Answer without calling it: 429, or the refusal of a limiter that failed closed.
+    Respond(Response),
+}
+
+/// `RateLimit-Policy` and `RateLimit` of a checked request (none when headers are off or the
+/// limiter failed open).
+#[derive(Default)]
+struct RateLimitHeaders {
+    policy: Option<HeaderValue>,
+    state: Option<HeaderValue>,
+}
+
+impl RateLimitHeaders {
+    fn apply(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        if let Some(v) = self.policy {
+            headers.insert(RATELIMIT_POLICY, v);
+        }
+        if let Some(v) = self.state {
+            headers.insert(RATELIMIT, v);
+        }
+    }
+}
+
+/// The limiter's check of a limited request (the `RateLimiter` trait's `impl Future`, which
+/// cannot be named), boxed; it holds no inner future, so it stays small.
+type Check = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<S, F> {
+        // Not limited (or allowed without a check): the inner future as it is.
+        Passthrough { #[pin] future: F },
+        // The limiter decides; the ready service and the request wait for its verdict.
+        Checking { check: Check, call: Option<(S, Request<Body>)> },
+        // Allowed: the inner future, then the rate-limit headers on its response.
+        Calling { #[pin] future: F, headers: Option<RateLimitHeaders> },
+    }
+}
 
 pin_project_lite::pin_project! {
     /// The response future of [`RateLimitService`]: requests no policy applies to (or allowed
-    /// without a check) run the inner future as it is; limited ones run the boxed check.
-    pub struct RateLimitFuture<F, E> {
+    /// without a check) run the inner future as it is; limited ones wait for the limiter's
+    /// check (boxed), then run the inner future inline or answer 429.
+    pub struct RateLimitFuture<S>
+    where
+        S: Service<Request<Body>>,
+    {
         #[pin]
-        passthrough: Option<F>,
-        checked: Option<Checked<E>>,
+        state: State<S, S::Future>,
     }
 }
 
-impl<F, E> Future for RateLimitFuture<F, E>
+impl<S> Future for RateLimitFuture<S>
 where
-    F: Future<Output = std::result::Result<Response, E>>,
+    S: Service<Request<Body>, Response = Response>,
 {
-    type Output = std::result::Result<Response, E>;
+    type Output = std::result::Result<Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Some(passthrough) = this.passthrough.as_pin_mut() {
-            return passthrough.poll(cx);
-        }
-        match this.checked.as_mut() {
-            Some(checked) => checked.as_mut().poll(cx),
-            None => Poll::Pending,
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProjection::Passthrough { future } => return future.poll(cx),
+                StateProjection::Calling { future, headers } => {
+                    let mut response = std::task::ready!(future.poll(cx))?;
+                    if let Some(headers) = headers.take() {
+                        headers.apply(&mut response);
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProjection::Checking { check, call } => {
+                    let verdict = std::task::ready!(check.as_mut().poll(cx));
+                    let headers = match verdict {
+                        Verdict::Respond(response) => return Poll::Ready(Ok(response)),
+                        Verdict::Call(headers) => headers,
+                    };
+                    // Taken once: the state leaves `Checking` right below.
+                    let Some((mut service, req)) = call.take() else {
+                        return Poll::Pending;
+                    };
+                    let future = service.call(req);
+                    state.set(State::Calling {
+                        future,
+                        headers: Some(headers),
+                    });
+                }
+            }
         }
     }
 }
 
-impl<F, E> std::fmt::Debug for RateLimitFuture<F, E> {
+impl<S> std::fmt::Debug for RateLimitFuture<S>
+where
+    S: Service<Request<Body>>,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Passthrough { .. } => "passthrough",
+            State::Checking { .. } => "checking",
+            State::Calling { .. } => "calling",
+        };
         f.debug_struct("RateLimitFuture")
-            .field("checked", &self.checked.is_some())
+            .field("state", &state)
             .finish_non_exhaustive()
     }
 }

@@ -10,7 +10,8 @@ pub fn current_trace_id() -> Option<String> {
     let cx = tracing::Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
+    sc.is_valid()
+        .then(|| crate::hex::hex(&sc.trace_id().to_bytes()))
 }
 
 /// The span id of the current span (16 hex digits).
@@ -18,7 +19,8 @@ pub fn current_span_id() -> Option<String> {
     let cx = tracing::Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid().then(|| sc.span_id().to_string())
+    sc.is_valid()
+        .then(|| crate::hex::hex(&sc.span_id().to_bytes()))
 }
 
 /// Writes the current span's context (`traceparent`, `tracestate`, `baggage`) into outgoing
@@ -83,8 +85,13 @@ pub fn record_client_error(span: &tracing::Span, error_type: &str) {
 
 #[cfg(feature = "logger")]
 pub(crate) fn logger_context() -> Option<nilecare_logger::TraceContext> {
-    Some(nilecare_logger::TraceContext::new(
-        current_trace_id()?,
-        current_span_id()?,
-    ))
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| {
+        nilecare_logger::TraceContext::new(
+            crate::hex::hex(&sc.trace_id().to_bytes()),
+            crate::hex::hex(&sc.span_id().to_bytes()),
+        )
+    })
 }

@@ -21,16 +21,35 @@ use crate::error::{Error, Result};
 pub struct TracingGuard {
     provider: SdkTracerProvider,
     service: String,
+    activate_context: bool,
 }
 
 /// The subscriber layer that turns `tracing` spans into OpenTelemetry spans.
 pub type OtelLayer = Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync>;
 
 impl TracingGuard {
-    /// The `tracing` layer recording spans into this provider.
+    /// The `tracing` layer recording spans into this provider: spans at INFO and above (the
+    /// server and client spans of this crate are INFO), and WARN and ERROR events as span
+    /// events. It carries its own filter, so the log level does not decide what is traced: with
+    /// nilecare-logger at `warn` or `error` every request is still traced. Spans carry no
+    /// `busy_ns`/`idle_ns` and no thread attributes (a request's task moves between threads).
     pub fn layer(&self) -> OtelLayer {
+        use tracing_subscriber::Layer as _;
+        let traced = tracing_subscriber::filter::filter_fn(|meta| {
+            let level = *meta.level();
+            if meta.is_span() {
+                level <= tracing::Level::INFO
+            } else {
+                level <= tracing::Level::WARN
+            }
+        });
         Box::new(
-            tracing_opentelemetry::layer().with_tracer(self.provider.tracer(self.service.clone())),
+            tracing_opentelemetry::layer()
+                .with_tracer(self.provider.tracer(self.service.clone()))
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_context_activation(self.activate_context)
+                .with_filter(traced),
         )
     }
 
@@ -122,5 +141,6 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
     Ok(TracingGuard {
         provider,
         service: config.service_name.clone(),
+        activate_context: config.activate_context,
     })
 }

@@ -7,11 +7,12 @@ use std::task::{Context, Poll};
 use axum::extract::MatchedPath;
 use http::{Request, Response};
 use nilecare_error_handler::TraceId;
+use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::context::{current_trace_id, extract};
+use crate::context::extract;
 
 /// The W3C `traceparent` header name (static: no copy per response).
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
@@ -197,14 +198,19 @@ where
             )
         };
         let _ = span.set_parent(extract(req.headers()));
-        if let Some(id) = span.in_scope(current_trace_id) {
-            req.extensions_mut().insert(TraceId(id));
+        // The span's context, read once: its trace id for problem+json bodies now, its
+        // `traceparent` for the response later.
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        if sc.is_valid() {
+            req.extensions_mut()
+                .insert(TraceId(crate::hex::hex(&sc.trace_id().to_bytes())));
         }
         let future = span.in_scope(|| self.inner.call(req));
         ServerTraceFuture {
             span: span.clone(),
             inner: future.instrument(span),
-            response_traceparent: self.response_traceparent,
+            response_context: self.response_traceparent.then_some(cx),
         }
     }
 }
@@ -216,7 +222,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: tracing::instrument::Instrumented<F>,
         span: tracing::Span,
-        response_traceparent: bool,
+        response_context: Option<opentelemetry::Context>,
     }
 }
 
@@ -236,11 +242,11 @@ where
             span.record("error.type", status.as_str());
             span.record("otel.status_code", "ERROR");
         }
-        if *this.response_traceparent {
-            let mut headers = http::HeaderMap::new();
-            span.in_scope(|| crate::context::inject(&mut headers));
-            if let Some(v) = headers.remove(&TRACEPARENT) {
-                response.headers_mut().insert(TRACEPARENT, v);
+        if let Some(cx) = this.response_context.take() {
+            let value = crate::propagation::traceparent(&cx)
+                .and_then(|v| http::HeaderValue::from_str(&v).ok());
+            if let Some(value) = value {
+                response.headers_mut().insert(TRACEPARENT, value);
             }
         }
         Poll::Ready(Ok(response))

@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod context;
 mod error;
+mod hex;
 mod init;
 #[cfg(feature = "axum")]
 mod layer;

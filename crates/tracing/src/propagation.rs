@@ -195,24 +195,36 @@ impl W3cTraceContext {
     }
 }
 
+/// The `traceparent` value of `cx`'s span (`None` for an invalid span context); the random
+/// flag is kept as received for a continued trace and set for a trace started here.
+pub(crate) fn traceparent(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    let received = cx
+        .get::<ReceivedFlags>()
+        .filter(|r| r.trace_id == sc.trace_id());
+    let random = received.is_none_or(|r| r.random);
+    let flags = (sc.trace_flags().to_u8() & !FLAG_RANDOM) | if random { FLAG_RANDOM } else { 0 };
+    let mut traceparent = String::with_capacity(55);
+    traceparent.push_str("00-");
+    crate::hex::push_hex(&mut traceparent, &sc.trace_id().to_bytes());
+    traceparent.push('-');
+    crate::hex::push_hex(&mut traceparent, &sc.span_id().to_bytes());
+    traceparent.push('-');
+    crate::hex::push_hex(&mut traceparent, &[flags]);
+    Some(traceparent)
+}
+
 impl TextMapPropagator for W3cTraceContext {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        let span = cx.span();
-        let sc = span.span_context();
-        if !sc.is_valid() {
+        let Some(traceparent) = traceparent(cx) else {
             return;
-        }
-        let received = cx
-            .get::<ReceivedFlags>()
-            .filter(|r| r.trace_id == sc.trace_id());
-        let random = received.is_none_or(|r| r.random);
-        let flags =
-            (sc.trace_flags().to_u8() & !FLAG_RANDOM) | if random { FLAG_RANDOM } else { 0 };
-        injector.set(
-            TRACEPARENT,
-            format!("00-{}-{}-{flags:02x}", sc.trace_id(), sc.span_id()),
-        );
-        let state = sc.trace_state().header();
+        };
+        injector.set(TRACEPARENT, traceparent);
+        let state = cx.span().span_context().trace_state().header();
         if !state.is_empty() {
             injector.set(TRACESTATE, state);
         }

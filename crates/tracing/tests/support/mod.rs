@@ -16,11 +16,19 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// A JSON logger at INFO writing into a buffer, with the guard's OpenTelemetry layer under it.
 pub(crate) fn logged(guard: &TracingGuard) -> (tracing::Dispatch, LoggerGuard, LogBuffer) {
+    logged_at(guard, "info")
+}
+
+/// The same logger with another filter (`RUST_LOG` syntax).
+pub(crate) fn logged_at(
+    guard: &TracingGuard,
+    filter: &str,
+) -> (tracing::Dispatch, LoggerGuard, LogBuffer) {
     let logs = LogBuffer::new();
     let (dispatch, log_guard) = Logger::builder()
         .with_layer(guard.layer())
         .format(Format::Json)
-        .filter("info")
+        .filter(filter)
         .ignore_rust_log()
         .writer(Writer::Custom(BoxMakeWriter::new(logs.clone())))
         .build()
