@@ -1,7 +1,8 @@
 //! Cost of a call through a CLOSED breaker against a direct call, same run, single thread and
 //! two contending threads.
 //!
-//! `cargo bench -p nilecare-circuit-breaker --bench breaker`
+//! `cargo bench -p nilecare-circuit-breaker --bench breaker` (add `--features redis` for the
+//! shared breaker)
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use std::hint::black_box;
@@ -72,37 +73,43 @@ fn closed_path(c: &mut Criterion) {
     group.finish();
 }
 
-/// The same async `call` through a local breaker and through a shared one (CLOSED): the shared
-/// hot path adds three atomic adds; outcomes go to Redis in the background.
+/// The same async `call` through a local breaker and, with the `redis` feature, through a
+/// shared one (CLOSED): the shared hot path adds three atomic adds; outcomes go to Redis in the
+/// background.
 fn shared_closed_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let server = nilecare_test_support::RedisServer::start();
-    let pool = rt.block_on(async {
-        nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(&server.url()).expect("url"))
-            .await
-            .expect("connect")
-    });
     let local = CircuitBreaker::new("bench-local", BreakerConfig::default()).expect("config");
-    let shared = rt.block_on(async {
-        nilecare_circuit_breaker::SharedBreaker::new(
-            CircuitBreaker::new("bench-shared", BreakerConfig::default()).expect("config"),
-            pool,
-        )
-    });
     let mut group = c.benchmark_group("closed_call_async");
     group.bench_function("local", |b| {
         b.to_async(&rt)
             .iter(|| async { local.call(async { work(7) }).await })
     });
-    group.bench_function("shared_redis", |b| {
-        b.to_async(&rt)
-            .iter(|| async { shared.call(async { work(7) }).await })
-    });
+    #[cfg(feature = "redis")]
+    {
+        let server = nilecare_test_support::RedisServer::start();
+        let pool = rt.block_on(async {
+            nilecare_redis::connect(
+                &nilecare_redis::RedisConfig::from_url(&server.url()).expect("url"),
+            )
+            .await
+            .expect("connect")
+        });
+        let shared = rt.block_on(async {
+            nilecare_circuit_breaker::SharedBreaker::new(
+                CircuitBreaker::new("bench-shared", BreakerConfig::default()).expect("config"),
+                pool,
+            )
+        });
+        group.bench_function("shared_redis", |b| {
+            b.to_async(&rt)
+                .iter(|| async { shared.call(async { work(7) }).await })
+        });
+        drop(server);
+    }
     group.finish();
-    drop(server);
 }
 
 criterion_group! {
