@@ -275,7 +275,9 @@ impl<S: Store> Cache<S> {
     pub async fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let started = self.start();
         let result = async {
-            let full = self.full_key(key)?;
+            check_key(key)?;
+            // The full key only lent to the store: on the stack, no allocation.
+            let full = self.scope.stack_key(key);
             let bytes = self.shared.store.get(&full).await?;
             Ok(bytes.and_then(|b| self.decode(key, &b)))
         }

@@ -21,6 +21,45 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+/// A full key from [`KeyPrefix::stack_key`]: on the stack up to [`StackKey::INLINE`] bytes, on
+/// the heap beyond. Derefs to `str`.
+#[derive(Clone)]
+pub struct StackKey(StackKeyRepr);
+
+#[derive(Clone)]
+enum StackKeyRepr {
+    Inline {
+        bytes: [u8; StackKey::INLINE],
+        len: usize,
+    },
+    Heap(String),
+}
+
+impl StackKey {
+    /// The longest key kept on the stack, in bytes.
+    pub const INLINE: usize = 96;
+}
+
+impl std::ops::Deref for StackKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Two `str`s copied whole: valid UTF-8, so the check cannot fail.
+            StackKeyRepr::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..*len]).unwrap_or("")
+            }
+            StackKeyRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for StackKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// Longest accepted prefix, in bytes.
 const MAX_PREFIX_LEN: usize = 256;
 
@@ -128,6 +167,26 @@ impl KeyPrefix {
         s.push_str("}:");
         s.push_str(last);
         s
+    }
+
+    /// [`key`](Self::key) without a heap allocation when the key fits in
+    /// [`StackKey::INLINE`] bytes (most keys): for hot paths that only lend the key out.
+    ///
+    /// ```
+    /// use nilecare_redis::KeyPrefix;
+    ///
+    /// let cache = KeyPrefix::default().segment("cache");
+    /// assert_eq!(&*cache.stack_key("patients:1"), cache.key("patients:1"));
+    /// ```
+    pub fn stack_key(&self, last: &str) -> StackKey {
+        let len = self.0.len() + last.len();
+        if len > StackKey::INLINE {
+            return StackKey(StackKeyRepr::Heap(self.key(last)));
+        }
+        let mut bytes = [0u8; StackKey::INLINE];
+        bytes[..self.0.len()].copy_from_slice(self.0.as_bytes());
+        bytes[self.0.len()..len].copy_from_slice(last.as_bytes());
+        StackKey(StackKeyRepr::Inline { bytes, len })
     }
 
     /// A full key: the prefix followed by `last` as given.

@@ -31,7 +31,7 @@ pub use health::ping;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keys::key_slot;
-pub use keys::{KeyPrefix, escape_glob, escape_key_part};
+pub use keys::{KeyPrefix, StackKey, escape_glob, escape_key_part};
 #[cfg(feature = "pubsub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pubsub")))]
 pub use pubsub::{ChannelEvent, ChannelListener, listen, publish};
