@@ -1,4 +1,5 @@
-//! [`RedisCluster`]: a real local Redis Cluster of `redis-server` processes.
+//! [`RedisCluster`]: a real local Redis Cluster of `redis-server` processes, optionally with
+//! replicas, and the failover of a primary.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -9,39 +10,58 @@ use crate::server::RedisServer;
 /// Number of hash slots in Redis Cluster.
 const SLOTS: u16 = 16_384;
 
-/// A real Redis Cluster on 127.0.0.1: `masters` primaries (no replicas), the slots split evenly
-/// between them, ready when every node reports `cluster_state:ok`.
+/// A real Redis Cluster on 127.0.0.1: `masters` primaries, the slots split evenly between them,
+/// optionally `replicas` replicas of each, ready when every node reports `cluster_state:ok` and
+/// every replica's link to its primary is up. Nodes time out after 2 s (`cluster-node-timeout`),
+/// so a killed primary's replica takes over within a few seconds
+/// ([`fail_over`](Self::fail_over)).
 ///
 /// ```no_run
 /// let cluster = nilecare_test_support::RedisCluster::start(3);
 /// let url = cluster.url(); // redis-cluster://127.0.0.1:p1?node=127.0.0.1:p2&node=127.0.0.1:p3
-/// # let _ = url;
+///
+/// let mut replicated = nilecare_test_support::RedisCluster::start_with_replicas(3, 1);
+/// let took = replicated.fail_over(0); // kill the primary of the first slot range
+/// # let _ = (url, took);
 /// ```
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// Primaries first (in slot order), then the replicas of range 0, range 1, ...
     nodes: Vec<RedisServer>,
-    /// `ranges[i]` = the slots node `i` owns (inclusive).
+    /// `ranges[i]` = the slots of range `i` (inclusive).
     ranges: Vec<(u16, u16)>,
+    /// `owners[i]` = the node now serving range `i`.
+    owners: Vec<usize>,
+    /// `replicas[i]` = the nodes replicating range `i` (a promoted one leaves the list).
+    replicas: Vec<Vec<usize>>,
 }
 
 impl RedisCluster {
-    /// Starts `masters` nodes and forms the cluster.
+    /// Starts `masters` primaries, no replicas, and forms the cluster.
     ///
     /// # Panics
     /// When `masters < 3` (Redis Cluster needs three primaries for a quorum), when
     /// `redis-server` is missing, or when the cluster does not become healthy within 30 s.
     pub fn start(masters: usize) -> Self {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// Starts `masters` primaries with `replicas` replicas each and forms the cluster.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), and when a replica does not sync with its primary in 30 s.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
         assert!(
             masters >= 3,
             "a Redis Cluster needs at least 3 masters, got {masters}"
         );
-        let nodes: Vec<RedisServer> = (0..masters)
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| RedisServer::builder().cluster_node().start())
             .collect();
 
         let per_node = SLOTS as usize / masters;
         let mut ranges = Vec::with_capacity(masters);
-        for (i, node) in nodes.iter().enumerate() {
+        for (i, node) in nodes[..masters].iter().enumerate() {
             let first = (i * per_node) as u16;
             let last = if i + 1 == masters {
                 SLOTS - 1
@@ -59,12 +79,51 @@ impl RedisCluster {
                 "CLUSTER MEET",
             );
         }
-        let cluster = RedisCluster { nodes, ranges };
+        let mut cluster = RedisCluster {
+            owners: (0..masters).collect(),
+            replicas: vec![Vec::new(); masters],
+            nodes,
+            ranges,
+        };
+        if replicas > 0 {
+            cluster.attach_replicas(masters, replicas);
+        }
         cluster.wait_until_healthy(Duration::from_secs(30));
         cluster
     }
 
-    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=...` (the form
+    /// `CLUSTER REPLICATE` each replica once every node knows its primary.
+    fn attach_replicas(&mut self, masters: usize, replicas: usize) {
+        let ids: Vec<String> = self.nodes[..masters]
+            .iter()
+            .map(|n| {
+                n.command(&["CLUSTER", "MYID"])
+                    .as_text()
+                    .expect("CLUSTER MYID")
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (range, id) in ids.iter().enumerate() {
+            for k in 0..replicas {
+                let index = masters + range * replicas + k;
+                // The replica must have learned the primary's id through gossip first.
+                loop {
+                    let reply = self.nodes[index].command(&["CLUSTER", "REPLICATE", id]);
+                    if reply == Reply::Status("OK".into()) {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "CLUSTER REPLICATE never succeeded: {reply:?}"
+                    );
+                    thread::sleep(Duration::from_millis(50));
+                }
+                self.replicas[range].push(index);
+            }
+        }
+    }
+
+    /// `redis-cluster://127.0.0.1:<p1>?node=127.0.0.1:<p2>&node=...` with every node (the form
     /// `nilecare_redis::RedisConfig::from_url` and fred accept).
     pub fn url(&self) -> String {
         let mut url = format!("redis-cluster://{}", self.nodes[0].addr());
@@ -76,7 +135,7 @@ impl RedisCluster {
         url
     }
 
-    /// The nodes, in slot order.
+    /// The nodes: the primaries in slot order, then the replicas.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
@@ -86,38 +145,92 @@ impl RedisCluster {
         &mut self.nodes
     }
 
-    /// Index of the node that owns `slot`.
+    /// Index of the node now serving `slot` (after a failover, the promoted replica).
     pub fn node_index_for_slot(&self, slot: u16) -> usize {
-        self.ranges
+        let range = self
+            .ranges
             .iter()
             .position(|&(first, last)| (first..=last).contains(&slot))
-            .unwrap_or_else(|| panic!("slot {slot} is not assigned"))
+            .unwrap_or_else(|| panic!("slot {slot} is not assigned"));
+        self.owners[range]
     }
 
-    /// Waits until every node says `cluster_state:ok` and knows all the others.
+    /// Kills the primary serving slot range `range` (SIGKILL) and waits until one of its
+    /// replicas has been promoted and every remaining node reports `cluster_state:ok`; returns
+    /// how long that took. [`node_index_for_slot`](Self::node_index_for_slot) then names the
+    /// promoted node.
+    ///
+    /// # Panics
+    /// When the range has no replica left, or the failover does not complete within 30 s.
+    pub fn fail_over(&mut self, range: usize) -> Duration {
+        assert!(
+            !self.replicas[range].is_empty(),
+            "slot range {range} has no replica to promote"
+        );
+        let started = Instant::now();
+        let old = self.owners[range];
+        self.nodes[old].kill();
+        let deadline = started + Duration::from_secs(30);
+        let promoted = loop {
+            let promoted = self.replicas[range].iter().copied().find(|&r| {
+                self.nodes[r]
+                    .try_command(&["ROLE"])
+                    .ok()
+                    .is_some_and(|reply| role_is_master(&reply))
+            });
+            if let Some(p) = promoted {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica of range {range} was promoted within 30 s"
+            );
+            thread::sleep(Duration::from_millis(50));
+        };
+        self.owners[range] = promoted;
+        self.replicas[range].retain(|&r| r != promoted);
+        self.wait_until_healthy(deadline.saturating_duration_since(Instant::now()));
+        started.elapsed()
+    }
+
+    /// Waits until every running node says `cluster_state:ok`, knows all the others and every
+    /// replica's link to its primary is up.
     ///
     /// # Panics
     /// When that does not happen within `timeout`.
     pub fn wait_until_healthy(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let want_known = format!("cluster_known_nodes:{}", self.nodes.len());
+        let live: Vec<usize> = self
+            .owners
+            .iter()
+            .copied()
+            .chain(self.replicas.iter().flatten().copied())
+            .collect();
         loop {
-            let infos: Vec<String> = self
-                .nodes
+            let infos: Vec<String> = live
                 .iter()
-                .map(|n| {
-                    n.try_command(&["CLUSTER", "INFO"])
+                .map(|&i| {
+                    self.nodes[i]
+                        .try_command(&["CLUSTER", "INFO"])
                         .ok()
                         .and_then(|r| r.as_text())
                         .unwrap_or_default()
                 })
                 .collect();
-            let healthy = infos.iter().all(|info| {
+            let clustered = infos.iter().all(|info| {
                 info.contains("cluster_state:ok")
                     && info.contains(&want_known)
                     && info.contains("cluster_slots_ok:16384")
             });
-            if healthy {
+            let synced = self.replicas.iter().flatten().all(|&r| {
+                self.nodes[r]
+                    .try_command(&["INFO", "replication"])
+                    .ok()
+                    .and_then(|reply| reply.as_text())
+                    .is_some_and(|info| info.contains("master_link_status:up"))
+            });
+            if clustered && synced {
                 return;
             }
             if Instant::now() >= deadline {
@@ -125,6 +238,17 @@ impl RedisCluster {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Whether a `ROLE` reply starts with `master`.
+fn role_is_master(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(Some(items)) => items
+            .first()
+            .and_then(Reply::as_text)
+            .is_some_and(|role| role == "master"),
+        _ => false,
     }
 }
 

@@ -1,0 +1,124 @@
+//! The Redis cache on a replicated cluster through the failover of a primary: under steady load
+//! from two instances, writes and reads of keys in the failed slot range resume on the promoted
+//! replica within a bound of the promotion, and keys of the other ranges work again too. Slow (a
+//! real failover takes the cluster's node timeout plus an election), so it is its own test
+//! binary.
+//!
+//! Measured (printed): while the client re-learns the topology, writes to the other, healthy
+//! ranges fail as well (most of them, for about the promotion window): the client treats the
+//! cluster connection as a whole. The test asserts recovery, not availability of those ranges.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nilecare_cache::Cache;
+use nilecare_redis::key_slot;
+use nilecare_test_support::RedisCluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_reads_resume_after_a_primary_fails_over() {
+    let mut cluster = RedisCluster::start_with_replicas(3, 1);
+    let instances = [
+        Cache::builder()
+            .build(support::cluster_store(&cluster).await)
+            .unwrap(),
+        Cache::builder()
+            .build(support::cluster_store(&cluster).await)
+            .unwrap(),
+    ];
+    // A key whose slot the first primary serves (range 0), and one served elsewhere.
+    let full = |k: &str| instances[0].full_key(k).unwrap();
+    let failing = (0..)
+        .map(|i| format!("patients:{i}"))
+        .find(|k| cluster.node_index_for_slot(key_slot(&full(k))) == 0)
+        .unwrap();
+    let steady = (0..)
+        .map(|i| format!("clinics:{i}"))
+        .find(|k| cluster.node_index_for_slot(key_slot(&full(k))) != 0)
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let steady_failures = Arc::new(AtomicU64::new(0));
+    let steady_ok = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for cache in &instances {
+        let cache = cache.clone();
+        let (stop, failures, ok, key) = (
+            stop.clone(),
+            steady_failures.clone(),
+            steady_ok.clone(),
+            steady.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                match cache.set(&key, &n, None).await {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
+                };
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    instances[0].set(&failing, &1u32, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let killed = Instant::now();
+    let mut failed_over = tokio::task::spawn_blocking(move || {
+        let took = cluster.fail_over(0);
+        (cluster, took)
+    });
+    // Until the replica is promoted, writes to the failed range fail (fail-open reads return
+    // None); after it, both instances write and read it again.
+    let mut resumed = None;
+    let mut harness = None;
+    while killed.elapsed() < Duration::from_secs(40) {
+        if harness.is_none() {
+            if let Ok(done) = tokio::time::timeout(Duration::from_millis(1), &mut failed_over).await
+            {
+                harness = Some(done.unwrap());
+            }
+        }
+        let value = killed.elapsed().as_millis() as u64;
+        let wrote = instances[0].set(&failing, &value, None).await.is_ok();
+        let read = instances[1].try_get::<u64>(&failing).await.ok().flatten();
+        if wrote && read == Some(value) {
+            resumed = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resumed = resumed.expect("the failed range never worked again within 40 s");
+    let (cluster, promotion) = match harness {
+        Some(done) => done,
+        None => failed_over.await.unwrap(),
+    };
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    eprintln!(
+        "primary killed: replica promoted after {promotion:?}, the cache resumed after {resumed:?}; \
+         other range: {} writes ok, {} failed",
+        steady_ok.load(Ordering::Relaxed),
+        steady_failures.load(Ordering::Relaxed)
+    );
+    // The promoted node serves the range and the cache wrote there.
+    let promoted = cluster.node_index_for_slot(key_slot(&full(&failing)));
+    assert!(promoted >= 3, "range 0 moved to its replica");
+    // Resumption is bounded by the promotion plus the client's topology refresh.
+    assert!(
+        resumed < promotion + Duration::from_secs(10),
+        "resumed {resumed:?} after a promotion of {promotion:?}"
+    );
+    // The other ranges work again.
+    instances[1].set(&steady, &0u64, None).await.unwrap();
+    assert_eq!(instances[0].try_get::<u64>(&steady).await.unwrap(), Some(0));
+    assert!(steady_ok.load(Ordering::Relaxed) > 0);
+}
