@@ -1,30 +1,15 @@
-//! Numbers written into a JSON line without the formatting machinery: integers digit by digit,
+//! Numbers written into a JSON line without the formatting machinery: integers with `itoa`,
 //! and floats that are a whole number of thousandths (latencies in milliseconds from a
 //! microsecond clock) as their decimal. Each writes exactly what `Display` writes.
 
 /// `n` in decimal.
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// `n` in decimal, with its sign.
 pub(crate) fn push_i64(out: &mut String, n: i64) {
-    if n < 0 {
-        out.push('-');
-    }
-    push_u64(out, n.unsigned_abs());
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// A finite `v` as `Display` writes it: the shortest decimal that reads back as `v`.

@@ -4,26 +4,17 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use nilecare_test_support::eventually;
 use nilecare_test_support::http::{get as http_get, serve};
 use nilecare_tracing::{ServerTraceLayer, TracingConfig, init};
 
-use support::{Spans, receive};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_traced_when_the_log_level_is_error() {
-    let spans: Spans = Arc::default();
-    let receiver = serve(
-        Router::new()
-            .route("/v1/traces", post(receive))
-            .with_state(spans.clone()),
-    )
-    .await;
+    let (receiver, spans) = support::collector().await;
     let guard =
         init(&TracingConfig::new("quiet-svc").endpoint(format!("http://{receiver}"))).unwrap();
     let (dispatch, _log_guard, logs) = support::logged_at(&guard, "error");

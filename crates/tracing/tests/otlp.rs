@@ -4,31 +4,22 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use http::HeaderMap;
 use nilecare_test_support::eventually;
 use nilecare_test_support::http::{request, serve};
 use nilecare_tracing::{ServerTraceLayer, TracingConfig, client_span, init, inject};
 use tracing::Instrument;
 
-use support::{Spans, receive};
-
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_across_two_services() {
-    let spans: Spans = Arc::default();
-    let receiver = serve(
-        Router::new()
-            .route("/v1/traces", post(receive))
-            .with_state(spans.clone()),
-    )
-    .await;
+    let (receiver, spans) = support::collector().await;
     let guard = init(&TracingConfig::new("svc").endpoint(format!("http://{receiver}"))).unwrap();
     let (dispatch, _log_guard, logs) = support::logged(&guard);
     tracing::dispatcher::set_global_default(dispatch).unwrap();

@@ -9,14 +9,14 @@ mod support;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use nilecare_logger::{AccessLogLayer, RequestIdLayer};
 use nilecare_test_support::eventually;
-use nilecare_test_support::http::{request, serve, serve_with_connect_info};
+use nilecare_test_support::http::{request, serve_with_connect_info};
 use nilecare_tracing::{
     ServerTraceLayer, TracingConfig, client_span, init, record_client_error, record_client_response,
 };
-use support::{Received, Spans, receive};
+use support::Received;
 use tower::ServiceBuilder;
 
 const SERVER: i32 = 2;
@@ -25,13 +25,7 @@ const STATUS_ERROR: i32 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_and_client_spans_follow_the_http_semantic_conventions() {
-    let spans: Spans = Spans::default();
-    let receiver = serve(
-        Router::new()
-            .route("/v1/traces", post(receive))
-            .with_state(spans.clone()),
-    )
-    .await;
+    let (receiver, spans) = support::collector().await;
     let guard = init(
         &TracingConfig::new("svc")
             .endpoint(format!("http://{receiver}"))

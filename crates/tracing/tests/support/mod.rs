@@ -55,6 +55,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An in-test OTLP/HTTP receiver on a free port: its address and the spans it receives.
+pub(crate) async fn collector() -> (std::net::SocketAddr, Spans) {
+    let spans: Spans = Spans::default();
+    let addr = nilecare_test_support::http::serve(
+        axum::Router::new()
+            .route("/v1/traces", axum::routing::post(receive))
+            .with_state(spans.clone()),
+    )
+    .await;
+    (addr, spans)
+}
+
 /// The `/v1/traces` handler of the receiver: decodes and keeps every span.
 pub(crate) async fn receive(State(spans): State<Spans>, body: Bytes) -> &'static str {
     let request = ExportTraceServiceRequest::decode(body).unwrap();
