@@ -225,6 +225,27 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "nilecare-service-discovery",
         "Instances ejected by passive outlier detection.",
     ),
+    m(
+        names::auth::VERIFICATIONS_TOTAL,
+        Counter,
+        &["result"],
+        "nilecare-auth",
+        "Token verifications (ok, expired, invalid_signature, unknown_key, key_mismatch, algorithm, malformed, too_large, not_yet_valid, wrong_issuer_or_audience, invalid_claims, revoked, unavailable).",
+    ),
+    m(
+        names::auth::JWKS_FETCHES_TOTAL,
+        Counter,
+        &["result"],
+        "nilecare-auth",
+        "Fetches of an issuer's key set (ok, error).",
+    ),
+    m(
+        names::auth::REVOCATION_SYNCS_TOTAL,
+        Counter,
+        &["result"],
+        "nilecare-auth",
+        "Reads of the shared revocation log (ok, error).",
+    ),
 ];
 
 /// Looks a metric up by name (also accepts the `_bucket`, `_sum`, `_count` series of histograms).

@@ -59,3 +59,13 @@ pub mod service_discovery {
     /// Active health probes by result.
     pub const HEALTH_CHECKS_TOTAL: &str = "nilecare_discovery_health_checks_total";
 }
+
+/// The metrics of `nilecare-auth` (re-exported by its `metrics` module).
+pub mod auth {
+    /// Token verifications by result.
+    pub const VERIFICATIONS_TOTAL: &str = "nilecare_auth_verifications_total";
+    /// Key set (JWKS) fetches by result.
+    pub const JWKS_FETCHES_TOTAL: &str = "nilecare_auth_jwks_fetches_total";
+    /// Revocation state synchronisations with the shared store, by result.
+    pub const REVOCATION_SYNCS_TOTAL: &str = "nilecare_auth_revocation_syncs_total";
+}

@@ -19,6 +19,7 @@
 pub mod bench;
 mod cluster;
 pub mod http;
+pub mod jwt;
 pub mod logs;
 
 /// The criterion settings every NileCare bench uses: 1 s warm-up, 3 s measurement, 30

@@ -1,0 +1,32 @@
+//! Metric names and recording (through the `metrics` facade).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `nilecare_auth_verifications_total` | counter | `result` = `ok` or the error's [`label`](crate::TokenError::label), `unavailable` |
+//! | `nilecare_auth_jwks_fetches_total` | counter | `result` = `ok` / `error` |
+//! | `nilecare_auth_revocation_syncs_total` | counter | `result` = `ok` / `error` |
+
+/// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
+pub use nilecare_metrics::names::auth::{
+    JWKS_FETCHES_TOTAL, REVOCATION_SYNCS_TOTAL, VERIFICATIONS_TOTAL,
+};
+
+/// Registers the metric descriptions with the installed recorder.
+pub fn describe() {
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-auth");
+}
+
+pub(crate) fn verified(result: &'static str) {
+    metrics::counter!(VERIFICATIONS_TOTAL, "result" => result).increment(1);
+}
+
+pub(crate) fn jwks_fetched(ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!(JWKS_FETCHES_TOTAL, "result" => result).increment(1);
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn revocations_synced(ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!(REVOCATION_SYNCS_TOTAL, "result" => result).increment(1);
+}
