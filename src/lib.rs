@@ -15,8 +15,13 @@
 //! | [`config_validator`] | `nilecare-config-validator` | `config-validator` |
 //! | [`error_handler`] | `nilecare-error-handler` | `error-handler` |
 //! | [`redis`] | `nilecare-redis` | `redis` |
+//! | [`auth`] | `nilecare-auth` | `auth` |
+//! | [`tls`] | `nilecare-tls` | `tls` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "auth")]
+#[doc(inline)]
+pub use nilecare_auth as auth;
 #[cfg(feature = "cache")]
 #[doc(inline)]
 pub use nilecare_cache as cache;
@@ -47,3 +52,6 @@ pub use nilecare_service_discovery as service_discovery;
 #[cfg(feature = "tracing")]
 #[doc(inline)]
 pub use nilecare_tracing as tracing;
+#[cfg(feature = "tls")]
+#[doc(inline)]
+pub use nilecare_tls as tls;

@@ -27,7 +27,7 @@ fn default_features(krate: &str) -> Vec<String> {
 
 #[test]
 fn axum_is_on_by_default_exactly_in_the_http_edge_crates() {
-    for krate in ["error-handler", "logger", "metrics", "tracing"] {
+    for krate in ["auth", "error-handler", "logger", "metrics", "tracing"] {
         assert!(
             default_features(krate).iter().any(|f| f == "axum"),
             "{krate}: an HTTP-edge crate has `axum` on by default"

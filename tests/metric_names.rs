@@ -58,3 +58,16 @@ fn the_service_discovery_crate_emits_only_catalogued_names() {
         assert_eq!(entry.emitted_by, "nilecare-service-discovery");
     }
 }
+
+#[test]
+fn the_auth_crate_emits_only_catalogued_names() {
+    use nilecare::auth::metrics as auth;
+    for name in [
+        auth::VERIFICATIONS_TOTAL,
+        auth::JWKS_FETCHES_TOTAL,
+        auth::REVOCATION_SYNCS_TOTAL,
+    ] {
+        let entry = lookup(name).unwrap_or_else(|| panic!("{name} is not catalogued"));
+        assert_eq!(entry.emitted_by, "nilecare-auth");
+    }
+}

@@ -176,8 +176,6 @@ impl RedisConfig {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn with_tls_ca_pem(mut self, pem: &[u8]) -> Result<Self> {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
         if !self.tls {
             return Err(Error::config(
                 "tls_ca",
@@ -187,23 +185,9 @@ impl RedisConfig {
                 ),
             ));
         }
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::config("tls_ca", format!("unreadable PEM: {e}")))?;
-            roots.add(cert).map_err(|e| {
-                Error::config("tls_ca", format!("not a usable CA certificate: {e}"))
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(Error::config("tls_ca", "holds no PEM CERTIFICATE block"));
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config("tls_ca", e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        self.fred.tls = Some(fred::types::config::TlsConnector::from(client).into());
+        let client = nilecare_tls::client_config(Some(pem))
+            .map_err(|e| Error::config("tls_ca", e.to_string()))?;
+        self.fred.tls = Some(fred::types::config::TlsConnector::from((*client).clone()).into());
         Ok(self)
     }
 

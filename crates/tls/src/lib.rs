@@ -3,4 +3,4 @@
 
 mod roots;
 
-pub use roots::{CaError, ca_roots, client_config, system_roots};
+pub use roots::{CaError, ca_roots, client_config, system_client_config, system_roots};

@@ -58,18 +58,22 @@ pub fn system_roots() -> rustls::RootCertStore {
 }
 
 /// A rustls client configuration (ring provider, TLS 1.2 and 1.3) trusting the CA in `ca` when
-/// given, else [`system_roots`]. The configuration for the system's roots is built once per
-/// process and shared.
+/// given, else [`system_roots`] (see [`system_client_config`]).
 ///
 /// # Errors
 /// [`CaError`] for an unusable `ca`.
 pub fn client_config(ca: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, CaError> {
-    static SYSTEM: LazyLock<Arc<rustls::ClientConfig>> =
-        LazyLock::new(|| config_with(system_roots()));
     match ca {
         Some(pem) => Ok(config_with(ca_roots(pem)?)),
-        None => Ok(SYSTEM.clone()),
+        None => Ok(system_client_config()),
     }
+}
+
+/// The client configuration trusting [`system_roots`], built once per process and shared.
+pub fn system_client_config() -> Arc<rustls::ClientConfig> {
+    static SYSTEM: LazyLock<Arc<rustls::ClientConfig>> =
+        LazyLock::new(|| config_with(system_roots()));
+    SYSTEM.clone()
 }
 
 fn config_with(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
