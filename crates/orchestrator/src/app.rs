@@ -1,5 +1,7 @@
 //! The router and its middleware, in the documented order (docs/architecture.md): tracing →
-//! request id → access log → metrics → error rendering → panic catching → rate limit → routes.
+//! request id → access log → metrics → error rendering → panic catching → rate limit →
+//! authentication (optional token; its clinic becomes the tenant) → routes, where mutations need
+//! the `clinician` role.
 //! Versioning runs before routing; the response cache sits right around the API routes.
 //!
 //! Error rendering (`ProblemLayer`) sits inside request id and tracing, so every problem+json
@@ -10,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
+use http::Method;
+use nilecare::auth::{AuthLayer, RequireLayer};
 use nilecare::cache::http::{ResponseCacheLayer, stats_handler};
 use nilecare::error_handler::{ProblemConfig, ProblemLayer, catch_panic_layer, not_found};
 use nilecare::logger::{AccessLogLayer, RequestIdLayer};
@@ -36,7 +40,11 @@ fn api() -> Router<Arc<AppState>> {
         )
         .route("/appointments", get(routes::appointments))
         .route("/billing/invoices", get(routes::invoices))
+        .route_layer(RequireLayer::role("clinician").for_methods(MUTATIONS))
 }
+
+/// The methods that change data: they need a token with the `clinician` role.
+pub const MUTATIONS: [Method; 4] = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 
 /// The whole service.
 pub fn router(
@@ -47,7 +55,11 @@ pub fn router(
 ) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     let mut cache_layer = ResponseCacheLayer::new(state.cache.clone())
         .default_ttl(cache_ttl)
-        .tenant_header(http::HeaderName::from_static("x-clinic-id"));
+        .tenant_header(http::HeaderName::from_static("x-clinic-id"))
+        // Authenticated reads are cached too: in the caller's clinic view (the clinic claim
+        // replaces any X-Clinic-Id the client sent), and the handlers answer the same to every
+        // caller of a clinic.
+        .cache_authorized(true);
     for version in ["v1", "v2"] {
         cache_layer = cache_layer
             .tag_route(
@@ -66,12 +78,20 @@ pub fn router(
         .layer(cache_layer)
         .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         // Not cached: the benchmark's measure of the middleware stack alone.
-        .route("/api/v1/hello", get(routes::hello));
+        .route("/api/v1/hello", get(routes::hello))
+        .route("/api/v1/auth/logout", post(super::auth::logout));
     let api = with_api_layers(
         api,
         RateLimitLayer::new(state.limiter.clone()).policy(policy),
+        state.auth.verifier.clone().map(AuthLayer::optional),
     );
-    let operations = Router::new()
+    let mut operations = Router::new();
+    if state.auth.dev.is_some() {
+        operations = operations
+            .route("/.well-known/jwks.json", get(super::auth::jwks))
+            .route("/dev/token", post(super::auth::mint));
+    }
+    let operations = operations
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
         .route(
@@ -84,18 +104,26 @@ pub fn router(
     ))
 }
 
-/// The layers of the API routes, outermost first: panic catching, then rate limiting.
+/// The layers of the API routes, outermost first: panic catching, rate limiting (floods are
+/// turned away before any signature is checked), token verification (`None`: no issuer, so no
+/// caller is authenticated), then the clinic claim as the tenant.
 ///
 /// Each stack goes on with one `layer` call: axum boxes a route's service once per call and
 /// clones the boxes on every request, so one call per stack keeps that to one box.
-pub fn with_api_layers<S>(api: Router<S>, rate_limit: RateLimitLayer) -> Router<S>
+pub fn with_api_layers<S>(
+    api: Router<S>,
+    rate_limit: RateLimitLayer,
+    auth: Option<AuthLayer>,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     api.route_layer(
         ServiceBuilder::new()
             .layer(catch_panic_layer())
-            .layer(rate_limit),
+            .layer(rate_limit)
+            .option_layer(auth)
+            .map_request(super::auth::tenant_from_claims::<axum::body::Body>),
     )
 }
 

@@ -52,6 +52,17 @@ pub struct Settings {
     pub log_level: String,
     /// `LOG_FORMAT`: `json` or `pretty` (none: JSON unless on a terminal).
     pub log_format: Option<String>,
+    /// `AUTH_ISSUER`: the issuer of accepted tokens (none: the development issuer in
+    /// development, no accepted token in production).
+    pub auth_issuer: Option<String>,
+    /// `AUTH_JWKS_URL`: the issuer's JWKS (none: OIDC discovery of `AUTH_ISSUER`).
+    pub auth_jwks_url: Option<String>,
+    /// `AUTH_AUDIENCE`: the audience tokens must name.
+    pub auth_audience: String,
+    /// `AUTH_ROLES_CLAIM`: the claim holding roles (dotted for nested claims).
+    pub auth_roles_claim: String,
+    /// `AUTH_TENANT_CLAIM`: the claim naming the caller's clinic (the cache tenant).
+    pub auth_tenant_claim: String,
 }
 
 /// Every field, with the Redis URL's password (and a sentinel password) shown as `***`.
@@ -83,6 +94,11 @@ impl std::fmt::Debug for Settings {
             .field("environment", &self.environment)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("auth_issuer", &self.auth_issuer)
+            .field("auth_jwks_url", &self.auth_jwks_url)
+            .field("auth_audience", &self.auth_audience)
+            .field("auth_roles_claim", &self.auth_roles_claim)
+            .field("auth_tenant_claim", &self.auth_tenant_claim)
             .finish()
     }
 }
@@ -161,6 +177,37 @@ impl Settings {
                 Var::duration("SHUTDOWN_GRACE")
                     .default("10s")
                     .range(Duration::ZERO..=secs(600)),
+            )
+            .var(
+                Var::string("AUTH_ISSUER")
+                    .max_len(512)
+                    .optional()
+                    .description("issuer (iss) of accepted tokens; unset: development issuer in development, none in production")
+                    .example("https://id.nilecare.example/realms/clinic"),
+            )
+            .var(
+                Var::url("AUTH_JWKS_URL")
+                    .schemes(["https", "http"])
+                    .optional()
+                    .description("the issuer's JWKS; unset: OIDC discovery of AUTH_ISSUER"),
+            )
+            .var(
+                Var::string("AUTH_AUDIENCE")
+                    .max_len(256)
+                    .default("orchestrator")
+                    .description("audience (aud) tokens must name"),
+            )
+            .var(
+                Var::string("AUTH_ROLES_CLAIM")
+                    .max_len(128)
+                    .default("roles")
+                    .description("claim holding roles, dotted for nested claims (realm_access.roles)"),
+            )
+            .var(
+                Var::string("AUTH_TENANT_CLAIM")
+                    .max_len(128)
+                    .default("clinic_id")
+                    .description("claim naming the caller's clinic (the cache tenant)"),
             )
     }
 

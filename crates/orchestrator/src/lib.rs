@@ -10,9 +10,11 @@
 //! | `upstream` | calling them by name: discovery, balancing, retries, breakers, trace context |
 //! | `versioning` | URL > `X-API-Version` > `Accept` > v1 |
 //! | `routes` | the handlers, `/health`, `/ready` |
+//! | `auth` | token verification, the development issuer, revocation |
 //! | `app` | the router and the middleware order |
 
 pub mod app;
+pub mod auth;
 pub mod backends;
 pub mod config;
 pub mod downstream;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub redis: Option<nilecare::redis::fred::clients::Pool>,
     /// The demo services started by this process (their error-injection switches).
     pub demo: Vec<downstream::DemoService>,
+    /// Token verification and revocation.
+    pub auth: auth::Auth,
 }
 
 /// A running orchestrator.
@@ -85,6 +89,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         .retry(RetryPolicy::default().max_attempts(settings.downstream_attempts)?)
         .per_try_timeout(settings.downstream_timeout)
         .build();
+    let auth = auth::build(&settings, backends.redis.as_ref()).await?;
     let state = Arc::new(AppState {
         cache: backends.cache,
         limiter: backends.limiter,
@@ -95,6 +100,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
             .as_ref()
             .map(|d| d.services.clone())
             .unwrap_or_default(),
+        auth,
     });
     let app = app::router(
         state.clone(),

@@ -35,11 +35,12 @@ async fn a_write_through_one_instance_invalidates_the_others_cache() {
         "A reads B's entry from Redis"
     );
 
+    let clinician = to_a.bearer("dr-omar", &["clinician"], None).await;
     let put = to_a
         .send(
             "PUT",
             "/api/v1/patients/2",
-            &[],
+            &[("authorization", &clinician)],
             r#"{"given_name":"Omar","family_name":"Nabil","birth_date":"1972-11-02"}"#,
         )
         .await;
@@ -157,4 +158,38 @@ async fn killing_redis_under_load_degrades_without_failing() {
     );
     assert_eq!(client.get("/health").await.status, 200);
     app.shutdown().await;
+}
+
+/// A token revoked through one instance (logout) is refused by every instance on the same Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_refused_on_every_instance() {
+    let server = RedisServer::start();
+    let a = orchestrator(settings(Some(server.url()))).await;
+    let mut b_settings = settings(Some(server.url()));
+    b_settings.demo_services = false;
+    let b = orchestrator(b_settings).await;
+    let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
+    let token = to_a.bearer("dr-leila", &["clinician"], Some("clinic-3")).await;
+    let auth = [("authorization", token.as_str())];
+    // Both instances accept it (the development issuer's key is the same everywhere).
+    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &auth, "").await.status, 200);
+    assert_eq!(to_b.send("GET", "/api/v1/patients/1", &auth, "").await.status, 200);
+    assert_eq!(
+        to_a.send("POST", "/api/v1/auth/logout", &auth, "").await.status,
+        204
+    );
+    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &auth, "").await.status, 401);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            to_b.send("GET", "/api/v1/patients/1", &auth, "").await.status == 401
+        })
+        .await,
+        "instance B still accepts the revoked token"
+    );
+    // Another token of the same user still works on both.
+    let fresh = to_b.bearer("dr-leila", &["clinician"], Some("clinic-3")).await;
+    let fresh = [("authorization", fresh.as_str())];
+    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &fresh, "").await.status, 200);
+    b.shutdown().await;
+    a.shutdown().await;
 }

@@ -34,6 +34,11 @@ pub(crate) fn settings(redis_url: Option<String>) -> Settings {
         environment: "test".to_owned(),
         log_level: "warn".to_owned(),
         log_format: None,
+        auth_issuer: None,
+        auth_jwks_url: None,
+        auth_audience: "orchestrator".to_owned(),
+        auth_roles_claim: "roles".to_owned(),
+        auth_tenant_claim: "clinic_id".to_owned(),
     }
 }
 
@@ -103,5 +108,14 @@ impl Client {
 
     pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, &[], "").await
+    }
+
+    /// `Bearer <token>` from the development issuer (`POST /dev/token`) for `sub` with `roles`
+    /// and an optional clinic.
+    pub(crate) async fn bearer(&self, sub: &str, roles: &[&str], clinic: Option<&str>) -> String {
+        let body = serde_json::json!({"sub": sub, "roles": roles, "clinic_id": clinic});
+        let reply = self.send("POST", "/dev/token", &[], &body.to_string()).await;
+        assert_eq!(reply.status, 200, "minting a development token: {}", reply.text());
+        format!("Bearer {}", reply.json()["access_token"].as_str().unwrap())
     }
 }
