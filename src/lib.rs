@@ -49,9 +49,9 @@ pub use nilecare_redis as redis;
 #[cfg(feature = "service-discovery")]
 #[doc(inline)]
 pub use nilecare_service_discovery as service_discovery;
-#[cfg(feature = "tracing")]
-#[doc(inline)]
-pub use nilecare_tracing as tracing;
 #[cfg(feature = "tls")]
 #[doc(inline)]
 pub use nilecare_tls as tls;
+#[cfg(feature = "tracing")]
+#[doc(inline)]
+pub use nilecare_tracing as tracing;

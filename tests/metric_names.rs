@@ -65,6 +65,7 @@ fn the_auth_crate_emits_only_catalogued_names() {
     for name in [
         auth::VERIFICATIONS_TOTAL,
         auth::JWKS_FETCHES_TOTAL,
+        auth::JWKS_FETCHED_TIMESTAMP_SECONDS,
         auth::REVOCATION_SYNCS_TOTAL,
     ] {
         let entry = lookup(name).unwrap_or_else(|| panic!("{name} is not catalogued"));

@@ -41,10 +41,7 @@ impl RevocationStore for AnyRevocationStore {
         }
     }
 
-    async fn read_after(
-        &self,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Revocation>, Option<String>)> {
+    async fn read_after(&self, cursor: Option<&str>) -> Result<(Vec<Revocation>, Option<String>)> {
         match self {
             AnyRevocationStore::Memory(s) => s.read_after(cursor).await,
             #[cfg(feature = "redis")]

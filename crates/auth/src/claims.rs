@@ -168,9 +168,7 @@ fn tenant_value(name: &str, value: &Value) -> Result<Option<String>, TokenError>
     if !ok {
         return Err(TokenError::InvalidClaim {
             name: name.to_owned(),
-            message: format!(
-                "a tenant is 1-{MAX_TENANT_LEN} characters of A-Z a-z 0-9 - _ . :"
-            ),
+            message: format!("a tenant is 1-{MAX_TENANT_LEN} characters of A-Z a-z 0-9 - _ . :"),
         });
     }
     Ok(Some(text))
@@ -247,16 +245,21 @@ mod tests {
             tenant: Some("clinic_id".into()),
         };
         let claims: Claims = build(
-            payload(json!({"roles": ["admin"], "realm_access": {"roles": ["clinician"]},
+            payload(
+                json!({"roles": ["admin"], "realm_access": {"roles": ["clinician"]},
                            "scope": "patients:read  patients:write", "scp": ["billing"],
-                           "clinic_id": 7, "aud": "a", "sub": "u1", "jti": "j", "exp": 10.9})),
+                           "clinic_id": 7, "aud": "a", "sub": "u1", "jti": "j", "exp": 10.9}),
+            ),
             &paths,
             "iss",
         )
         .unwrap();
         assert_eq!(claims.roles, ["admin", "clinician"]);
         assert!(claims.has_role("clinician") && !claims.has_role("nurse"));
-        assert_eq!(claims.scopes, ["patients:read", "patients:write", "billing"]);
+        assert_eq!(
+            claims.scopes,
+            ["patients:read", "patients:write", "billing"]
+        );
         assert!(claims.has_scope("billing"));
         assert_eq!(claims.tenant.as_deref(), Some("7"));
         assert_eq!(claims.audience, ["a"]);

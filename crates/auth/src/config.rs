@@ -243,7 +243,12 @@ impl VerifierBuilder {
         if self.algorithms.is_empty() {
             return Err(Error::config("algorithms", "the allow-list is empty"));
         }
-        let hmac: Vec<Algorithm> = self.algorithms.iter().copied().filter(|a| is_hmac(*a)).collect();
+        let hmac: Vec<Algorithm> = self
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| is_hmac(*a))
+            .collect();
         let asymmetric = self.algorithms.iter().any(|a| !is_hmac(*a));
         match (&self.secret, hmac.iter().max_by_key(|a| hash_bytes(**a))) {
             (None, Some(alg)) => {
@@ -287,15 +292,27 @@ impl VerifierBuilder {
         if ks.min_ttl > ks.max_ttl || ks.max_ttl.is_zero() {
             return Err(Error::config(
                 "jwks_ttl",
-                format!("min {:?} must not exceed max {:?} (> 0)", ks.min_ttl, ks.max_ttl),
+                format!(
+                    "min {:?} must not exceed max {:?} (> 0)",
+                    ks.min_ttl, ks.max_ttl
+                ),
             ));
         }
         if self.fetch_timeout.is_zero() {
             return Err(Error::config("fetch_timeout", "must be more than zero"));
         }
-        for path in self.paths.roles.iter().chain(&self.paths.scopes).chain(&self.paths.tenant) {
+        for path in self
+            .paths
+            .roles
+            .iter()
+            .chain(&self.paths.scopes)
+            .chain(&self.paths.tenant)
+        {
             if path.is_empty() || path.split('.').any(str::is_empty) {
-                return Err(Error::config("claims", format!("{path:?} is not a claim path")));
+                return Err(Error::config(
+                    "claims",
+                    format!("{path:?} is not a claim path"),
+                ));
             }
         }
         let source = match self.keys {
@@ -327,7 +344,7 @@ impl VerifierBuilder {
             required.push("exp".into());
         }
         Ok(Verifier::from_inner(Inner {
-            keys: Arc::new(KeyCache::new(source, fetcher, self.key_settings)),
+            keys: Arc::new(KeyCache::new(&issuer, source, fetcher, self.key_settings)),
             secret: self
                 .secret
                 .map(|s| jsonwebtoken::DecodingKey::from_secret(&s.0)),

@@ -22,10 +22,10 @@ pub use any::AnyRevocationStore;
 pub use claims::{Claims, NoCustomClaims};
 pub use config::{DEFAULT_MAX_TOKEN_BYTES, VerifierBuilder};
 pub use error::{Error, Result, TokenError};
-pub use jsonwebtoken::Algorithm;
 /// The `jsonwebtoken` version this crate verifies with, re-exported for minting tokens in
 /// tests and development issuers with the same types.
 pub use jsonwebtoken;
+pub use jsonwebtoken::Algorithm;
 pub use keys::KeySet;
 pub use memory::MemoryRevocationStore;
 #[cfg(feature = "redis")]
@@ -37,6 +37,4 @@ pub use verifier::Verifier;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{
-    AuthFuture, AuthLayer, AuthService, RequireFuture, RequireLayer, RequireService,
-};
+pub use layer::{AuthFuture, AuthLayer, AuthService, RequireFuture, RequireLayer, RequireService};

@@ -28,10 +28,7 @@ impl RevocationStore for MemoryRevocationStore {
         Ok(())
     }
 
-    async fn read_after(
-        &self,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Revocation>, Option<String>)> {
+    async fn read_after(&self, cursor: Option<&str>) -> Result<(Vec<Revocation>, Option<String>)> {
         let start = match cursor {
             None => 0,
             Some(text) => text

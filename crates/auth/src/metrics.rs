@@ -4,11 +4,12 @@
 //! |---|---|---|
 //! | `nilecare_auth_verifications_total` | counter | `result` = `ok` or the error's [`label`](crate::TokenError::label), `unavailable` |
 //! | `nilecare_auth_jwks_fetches_total` | counter | `result` = `ok` / `error` |
+//! | `nilecare_auth_jwks_fetched_timestamp_seconds` | gauge | `issuer` (configured, so bounded) |
 //! | `nilecare_auth_revocation_syncs_total` | counter | `result` = `ok` / `error` |
 
 /// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
 pub use nilecare_metrics::names::auth::{
-    JWKS_FETCHES_TOTAL, REVOCATION_SYNCS_TOTAL, VERIFICATIONS_TOTAL,
+    JWKS_FETCHED_TIMESTAMP_SECONDS, JWKS_FETCHES_TOTAL, REVOCATION_SYNCS_TOTAL, VERIFICATIONS_TOTAL,
 };
 
 /// Registers the metric descriptions with the installed recorder.
@@ -20,9 +21,16 @@ pub(crate) fn verified(result: &'static str) {
     metrics::counter!(VERIFICATIONS_TOTAL, "result" => result).increment(1);
 }
 
-pub(crate) fn jwks_fetched(ok: bool) {
+pub(crate) fn jwks_fetched(issuer: &str, ok: bool) {
     let result = if ok { "ok" } else { "error" };
     metrics::counter!(JWKS_FETCHES_TOTAL, "result" => result).increment(1);
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        metrics::gauge!(JWKS_FETCHED_TIMESTAMP_SECONDS, "issuer" => issuer.to_owned()).set(now);
+    }
 }
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]

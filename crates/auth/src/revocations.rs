@@ -207,7 +207,11 @@ impl Revocations {
                 break;
             }
         }
-        *self.inner.last_sync.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self
+            .inner
+            .last_sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.forget_expired();
         Ok(())
     }
@@ -228,7 +232,11 @@ impl Revocations {
     /// As above.
     pub fn check(&self, jti: Option<&str>, sub: Option<&str>, iat: Option<u64>) -> Result<()> {
         if self.inner.store.is_shared() {
-            let last = *self.inner.last_sync.lock().unwrap_or_else(|e| e.into_inner());
+            let last = *self
+                .inner
+                .last_sync
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let age = last.elapsed();
             if age > self.inner.settings.max_staleness {
                 return Err(Error::RevocationUnavailable(format!(

@@ -167,14 +167,21 @@ impl Verifier {
     /// Verifies with the keys already cached; `None` when keys must be fetched first (the
     /// layer then waits for [`verify`](Self::verify)). Records the metric when done.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn verify_cached<T: DeserializeOwned>(&self, token: &str) -> Option<Result<Claims<T>>> {
+    pub(crate) fn verify_cached<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Option<Result<Claims<T>>> {
         let result = self.attempt(token, SystemTime::now())?;
         record(&result);
         Some(result)
     }
 
     /// The verification, or `None` when keys must be fetched first.
-    fn attempt<T: DeserializeOwned>(&self, token: &str, now: SystemTime) -> Option<Result<Claims<T>>> {
+    fn attempt<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Option<Result<Claims<T>>> {
         let inner = &self.inner;
         let header = match read_header(token, inner.max_token_bytes) {
             Ok(header) => header,
@@ -278,7 +285,9 @@ fn decode(
                 TokenError::AlgorithmNotAllowed("(key and token disagree)".into())
             }
             ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url".into()),
-            ErrorKind::Json(e) => TokenError::Malformed(format!("payload is not a JSON object: {e}")),
+            ErrorKind::Json(e) => {
+                TokenError::Malformed(format!("payload is not a JSON object: {e}"))
+            }
             ErrorKind::Utf8(_) => TokenError::Malformed("payload is not UTF-8".into()),
             ErrorKind::MissingRequiredClaim(name) => TokenError::MissingClaim(name.clone()),
             other => TokenError::Malformed(format!("{other:?}")),

@@ -1,6 +1,8 @@
 //! Tokens an attacker (or a broken client) sends, and the claim rules, against a verifier with
 //! a fixed key set: each case one test, each asserting the exact refusal.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -174,7 +176,10 @@ async fn tokens_not_yet_valid_are_refused() {
     let verifier = verifier(&keys);
     let later = now_secs() + 120;
     let token = keys.rsa.sign(&with(claims(), "nbf", json!(later)));
-    assert_eq!(refusal(&verifier, &token).await, TokenError::NotYetValid(later));
+    assert_eq!(
+        refusal(&verifier, &token).await,
+        TokenError::NotYetValid(later)
+    );
     let token = keys.rsa.sign(&with(claims(), "iat", json!(later)));
     assert_eq!(
         refusal(&verifier, &token).await,
@@ -209,7 +214,9 @@ async fn a_missing_issuer_is_refused() {
 async fn a_wrong_or_missing_audience_is_refused() {
     let keys = keys();
     let verifier = verifier(&keys);
-    let token = keys.rsa.sign(&with(claims(), "aud", json!(["billing", "x"])));
+    let token = keys
+        .rsa
+        .sign(&with(claims(), "aud", json!(["billing", "x"])));
     assert_eq!(refusal(&verifier, &token).await, TokenError::WrongAudience);
     let mut claims_without = claims();
     claims_without.as_object_mut().unwrap().remove("aud");
@@ -249,7 +256,9 @@ async fn a_tampered_payload_is_refused() {
     let keys = keys();
     let token = keys.rsa.sign(&claims());
     let parts: Vec<&str> = token.split('.').collect();
-    let promoted = b64(with(claims(), "roles", json!(["admin"])).to_string().as_bytes());
+    let promoted = b64(with(claims(), "roles", json!(["admin"]))
+        .to_string()
+        .as_bytes());
     let tampered = format!("{}.{promoted}.{}", parts[0], parts[2]);
     assert_eq!(
         refusal(&verifier(&keys), &tampered).await,
@@ -274,10 +283,7 @@ async fn truncated_and_garbage_tokens_are_malformed() {
     ] {
         let err = refusal(&verifier, &bad).await;
         assert!(
-            matches!(
-                err,
-                TokenError::Malformed(_) | TokenError::InvalidSignature
-            ),
+            matches!(err, TokenError::Malformed(_) | TokenError::InvalidSignature),
             "{bad:?}: {err:?}"
         );
     }
@@ -340,8 +346,14 @@ fn configuration_errors_name_the_field() {
     let set = || KeySet::from_jwks(jwks(&[&keys.rsa]).to_string().as_bytes()).unwrap();
     let base = || Verifier::builder().issuer(ISSUER).audience(AUDIENCE);
     let cases: Vec<(nilecare_auth::VerifierBuilder, &str)> = vec![
-        (Verifier::builder().audience(AUDIENCE).key_set(set()), "issuer"),
-        (Verifier::builder().issuer(ISSUER).key_set(set()), "audience"),
+        (
+            Verifier::builder().audience(AUDIENCE).key_set(set()),
+            "issuer",
+        ),
+        (
+            Verifier::builder().issuer(ISSUER).key_set(set()),
+            "audience",
+        ),
         (base().key_set(set()).algorithms([]), "algorithms"),
         (base().algorithms([Algorithm::HS256]), "shared_secret"),
         (
@@ -353,7 +365,10 @@ fn configuration_errors_name_the_field() {
         (base().jwks_url("http://id.example/jwks"), "jwks_url"),
         (base().jwks_url("nope"), "jwks_url"),
         (base().key_set(set()).max_token_bytes(10), "max_token_bytes"),
-        (base().key_set(set()).leeway(Duration::from_secs(600)), "leeway"),
+        (
+            base().key_set(set()).leeway(Duration::from_secs(600)),
+            "leeway",
+        ),
         (base().key_set(set()).roles_claims(["a..b"]), "claims"),
         (
             base()
@@ -380,5 +395,8 @@ fn debug_never_shows_the_shared_secret() {
         .build()
         .unwrap();
     let shown = format!("{verifier:?}");
-    assert!(shown.contains("***") && !shown.contains("0123456789abcdef"), "{shown}");
+    assert!(
+        shown.contains("***") && !shown.contains("0123456789abcdef"),
+        "{shown}"
+    );
 }

@@ -3,9 +3,13 @@
 //! the cooldown, stale keys while the provider is down and the error after the maximum
 //! staleness, a removed key refused after refresh, `Cache-Control: max-age`, OIDC discovery.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::time::Duration;
 
-use nilecare_auth::{Algorithm, Claims, Error, NoCustomClaims, TokenError, Verifier, VerifierBuilder};
+use nilecare_auth::{
+    Algorithm, Claims, Error, NoCustomClaims, TokenError, Verifier, VerifierBuilder,
+};
 use nilecare_test_support::TestCa;
 use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks, now_secs};
 use serde_json::{Value, json};
@@ -93,7 +97,10 @@ async fn a_flood_of_unknown_kids_is_bounded_by_the_cooldown() {
     let mut refused = 0;
     for i in 0..500 {
         let bogus = SigningKey::rsa(2, &format!("bogus-{i}"), Algorithm::RS256);
-        match verifier.verify::<NoCustomClaims>(&bogus.sign(&claims(server.issuer()))).await {
+        match verifier
+            .verify::<NoCustomClaims>(&bogus.sign(&claims(server.issuer())))
+            .await
+        {
             Err(Error::InvalidToken(TokenError::UnknownKey(kid))) => {
                 assert_eq!(kid, format!("bogus-{i}"));
                 refused += 1;
@@ -136,7 +143,10 @@ async fn stale_keys_verify_while_the_provider_is_down_until_the_maximum_stalenes
     // Past expiry + max_stale (200 + 800 ms): a clear error, never a pass.
     tokio::time::sleep(Duration::from_millis(600)).await;
     match verifier.verify::<NoCustomClaims>(&token).await {
-        Err(Error::KeysUnavailable { source_url, message }) => {
+        Err(Error::KeysUnavailable {
+            source_url,
+            message,
+        }) => {
             assert_eq!(source_url, server.jwks_url());
             assert!(message.contains("503"), "{message}");
             assert!(message.contains("maximum staleness"), "{message}");
@@ -203,7 +213,11 @@ async fn cache_control_max_age_sets_the_refresh_interval() {
         async move { ok(&verifier, &token).await && server.jwks_fetches() >= 2 }
     })
     .await;
-    assert!(refreshed, "max-age was ignored ({} fetches)", server.jwks_fetches());
+    assert!(
+        refreshed,
+        "max-age was ignored ({} fetches)",
+        server.jwks_fetches()
+    );
 }
 
 #[tokio::test]
@@ -258,7 +272,10 @@ async fn an_untrusted_certificate_fetches_nothing() {
         .tls_ca_pem(other.pem().as_bytes().to_vec())
         .build()
         .unwrap();
-    match verifier.verify::<NoCustomClaims>(&key.sign(&claims(server.issuer()))).await {
+    match verifier
+        .verify::<NoCustomClaims>(&key.sign(&claims(server.issuer())))
+        .await
+    {
         Err(Error::KeysUnavailable { message, .. }) => {
             assert!(message.contains("UnknownIssuer"), "{message}")
         }

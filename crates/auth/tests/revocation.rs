@@ -1,6 +1,8 @@
 //! Revocation by token id and by subject, in memory and shared between two instances through a
 //! real redis-server; a paused Redis makes checks fail closed after the maximum staleness.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use nilecare_auth::{
@@ -25,8 +27,10 @@ fn verifier(key: &SigningKey, revocations: Revocations) -> Verifier {
 }
 
 fn token(key: &SigningKey, jti: &str, sub: &str, iat: u64) -> String {
-    key.sign(&json!({"iss": ISSUER, "aud": "orchestrator", "sub": sub, "jti": jti,
-                     "iat": iat, "exp": now_secs() + 300}))
+    key.sign(
+        &json!({"iss": ISSUER, "aud": "orchestrator", "sub": sub, "jti": jti,
+                     "iat": iat, "exp": now_secs() + 300}),
+    )
 }
 
 async fn outcome(verifier: &Verifier, token: &str) -> Result<(), String> {
@@ -63,7 +67,10 @@ async fn a_revoked_subject_refuses_tokens_issued_before_and_accepts_later_ones()
     assert_eq!(outcome(&verifier, &before).await, Err("revoked".into()));
     assert_eq!(outcome(&verifier, &other_user).await, Ok(()));
     // Logged in again after the revocation.
-    assert_eq!(outcome(&verifier, &token(&key, "j-3", "u1", now)).await, Ok(()));
+    assert_eq!(
+        outcome(&verifier, &token(&key, "j-3", "u1", now)).await,
+        Ok(())
+    );
 }
 
 async fn redis_instance(url: &str, settings: RevocationSettings) -> Revocations {
@@ -97,7 +104,10 @@ async fn a_revocation_on_one_instance_is_seen_by_the_other() {
     let everywhere = token(&key, "j-9", "u2", now - 10);
     assert_eq!(outcome(&b, &stolen).await, Ok(()));
     let revocations = a.revocations().unwrap();
-    revocations.revoke_token("j-stolen", now + 300).await.unwrap();
+    revocations
+        .revoke_token("j-stolen", now + 300)
+        .await
+        .unwrap();
     revocations.revoke_subject("u2", now - 1).await.unwrap();
     // Refused at once where revoked...
     assert_eq!(outcome(&a, &stolen).await, Err("revoked".into()));

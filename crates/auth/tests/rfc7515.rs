@@ -6,6 +6,8 @@
 //! RFC 7520's JWS examples sign a text payload (not a JWT claims set), so a JWT verifier
 //! refuses them by design; they are not used here.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nilecare_auth::{Algorithm, Claims, Error, KeySet, NoCustomClaims, TokenError, Verifier};
@@ -109,7 +111,10 @@ async fn rfc7515_a1_modified_signature_fails() {
 async fn rfc7515_a1_after_exp_is_expired() {
     let token = format!("{A1_HEADER}.{PAYLOAD}.{A1_SIGNATURE}");
     let after = UNIX_EPOCH + Duration::from_secs(EXP + 60);
-    assert_eq!(refused(&hs256(), &token, after).await, TokenError::Expired(EXP));
+    assert_eq!(
+        refused(&hs256(), &token, after).await,
+        TokenError::Expired(EXP)
+    );
 }
 
 #[tokio::test]

@@ -240,6 +240,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Fetches of an issuer's key set (ok, error).",
     ),
     m(
+        names::auth::JWKS_FETCHED_TIMESTAMP_SECONDS,
+        Gauge,
+        &["issuer"],
+        "nilecare-auth",
+        "When each configured issuer's key set was last fetched (Unix seconds); key age is time() minus this.",
+    ),
+    m(
         names::auth::REVOCATION_SYNCS_TOTAL,
         Counter,
         &["result"],

@@ -66,6 +66,8 @@ pub mod auth {
     pub const VERIFICATIONS_TOTAL: &str = "nilecare_auth_verifications_total";
     /// Key set (JWKS) fetches by result.
     pub const JWKS_FETCHES_TOTAL: &str = "nilecare_auth_jwks_fetches_total";
+    /// When an issuer's key set was last fetched (Unix seconds): key age is `time() - this`.
+    pub const JWKS_FETCHED_TIMESTAMP_SECONDS: &str = "nilecare_auth_jwks_fetched_timestamp_seconds";
     /// Revocation state synchronisations with the shared store, by result.
     pub const REVOCATION_SYNCS_TOTAL: &str = "nilecare_auth_revocation_syncs_total";
 }

@@ -180,8 +180,8 @@ pub async fn build(
             revocations,
         });
     }
-    let dev = DevIssuer::new(&settings.auth_audience)
-        .map_err(|e| format!("the development key: {e}"))?;
+    let dev =
+        DevIssuer::new(&settings.auth_audience).map_err(|e| format!("the development key: {e}"))?;
     let keys = KeySet::from_jwks(dev.jwks().to_string().as_bytes())?;
     let verifier = common(Verifier::builder().issuer(DEV_ISSUER))
         .algorithms([Algorithm::EdDSA])
@@ -239,7 +239,9 @@ pub async fn mint(
     let roles = request.roles.unwrap_or_else(|| vec!["clinician".into()]);
     let sub = request.sub.unwrap_or_else(|| "dev-user".into());
     let token = dev.mint(&sub, &roles, request.clinic_id.as_deref(), ttl);
-    Ok(Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl})))
+    Ok(Json(
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl}),
+    ))
 }
 
 /// `POST /api/v1/auth/logout`: revokes the caller's token on every instance.
@@ -248,7 +250,9 @@ pub async fn logout(
     claims: Claims,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let (Some(jti), Some(exp)) = (claims.token_id.as_deref(), claims.expires_at) else {
-        return Err(ApiError::bad_request("the token has no jti and exp to revoke"));
+        return Err(ApiError::bad_request(
+            "the token has no jti and exp to revoke",
+        ));
     };
     state
         .auth

@@ -441,40 +441,72 @@ mod cases {
         // No token: reads pass, mutations are 401 problem+json with a bare Bearer challenge.
         assert_eq!(client.get("/api/v1/patients/1").await.status, 200);
         let anonymous = client
-            .send("POST", "/api/v1/patients", &[("x-request-id", "auth-1")], body)
+            .send(
+                "POST",
+                "/api/v1/patients",
+                &[("x-request-id", "auth-1")],
+                body,
+            )
             .await;
         assert_eq!(anonymous.status, 401);
-        assert_eq!(anonymous.header("www-authenticate"), Some("Bearer realm=\"api\""));
-        assert_eq!(anonymous.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            anonymous.header("www-authenticate"),
+            Some("Bearer realm=\"api\"")
+        );
+        assert_eq!(
+            anonymous.header("content-type"),
+            Some("application/problem+json")
+        );
         assert_eq!(anonymous.json()["request_id"], "auth-1");
         // The wrong role: 403 insufficient_scope.
         let nurse = client.bearer("n-1", &["nurse"], None).await;
         let forbidden = client
-            .send("POST", "/api/v1/patients", &[("authorization", &nurse)], body)
+            .send(
+                "POST",
+                "/api/v1/patients",
+                &[("authorization", &nurse)],
+                body,
+            )
             .await;
         assert_eq!(forbidden.status, 403);
-        assert!(forbidden
-            .header("www-authenticate")
-            .unwrap()
-            .contains("insufficient_scope"));
+        assert!(
+            forbidden
+                .header("www-authenticate")
+                .unwrap()
+                .contains("insufficient_scope")
+        );
         // A clinician: created.
         let clinician = client.bearer("dr-1", &["clinician"], None).await;
         let created = client
-            .send("POST", "/api/v1/patients", &[("authorization", &clinician)], body)
+            .send(
+                "POST",
+                "/api/v1/patients",
+                &[("authorization", &clinician)],
+                body,
+            )
             .await;
         assert_eq!(created.status, 201, "{}", created.text());
         // A forged token: 401 invalid_token, even on a read.
         let forged = format!("{}x", &clinician[..clinician.len() - 1]);
         let refused = client
-            .send("GET", "/api/v1/patients/1", &[("authorization", &forged)], "")
+            .send(
+                "GET",
+                "/api/v1/patients/1",
+                &[("authorization", &forged)],
+                "",
+            )
             .await;
         assert_eq!(refused.status, 401);
-        assert!(refused
-            .header("www-authenticate")
-            .unwrap()
-            .contains("error=\"invalid_token\""));
+        assert!(
+            refused
+                .header("www-authenticate")
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
         // The clinic claim selects the cache tenant, whatever header the caller sends.
-        let clinic7 = client.bearer("dr-7", &["clinician"], Some("clinic-7")).await;
+        let clinic7 = client
+            .bearer("dr-7", &["clinician"], Some("clinic-7"))
+            .await;
         let by_claim = client
             .send(
                 "GET",
@@ -483,13 +515,26 @@ mod cases {
                 "",
             )
             .await;
-        assert_eq!(by_claim.header("cache-status"), Some("nilecare; fwd=miss; stored"));
+        assert_eq!(
+            by_claim.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
+        );
         let same_tenant = client
-            .send("GET", "/api/v1/patients/2", &[("x-clinic-id", "clinic-7")], "")
+            .send(
+                "GET",
+                "/api/v1/patients/2",
+                &[("x-clinic-id", "clinic-7")],
+                "",
+            )
             .await;
         assert_eq!(same_tenant.header("cache-status"), Some("nilecare; hit"));
         let other_tenant = client
-            .send("GET", "/api/v1/patients/2", &[("x-clinic-id", "clinic-9")], "")
+            .send(
+                "GET",
+                "/api/v1/patients/2",
+                &[("x-clinic-id", "clinic-9")],
+                "",
+            )
             .await;
         assert_eq!(
             other_tenant.header("cache-status"),
@@ -498,14 +543,29 @@ mod cases {
         );
         // Logging out revokes the token.
         let logout = client
-            .send("POST", "/api/v1/auth/logout", &[("authorization", &clinic7)], "")
+            .send(
+                "POST",
+                "/api/v1/auth/logout",
+                &[("authorization", &clinic7)],
+                "",
+            )
             .await;
         assert_eq!(logout.status, 204, "{}", logout.text());
         let after = client
-            .send("GET", "/api/v1/patients/2", &[("authorization", &clinic7)], "")
+            .send(
+                "GET",
+                "/api/v1/patients/2",
+                &[("authorization", &clinic7)],
+                "",
+            )
             .await;
         assert_eq!(after.status, 401);
-        assert!(after.header("www-authenticate").unwrap().contains("revoked"));
+        assert!(
+            after
+                .header("www-authenticate")
+                .unwrap()
+                .contains("revoked")
+        );
         // The development issuer's keys are published.
         let jwks = client.get("/.well-known/jwks.json").await;
         assert_eq!(jwks.json()["keys"][0]["alg"], "EdDSA");
@@ -556,11 +616,16 @@ async fn production_without_an_issuer_refuses_every_mutation() {
     production.environment = "production".to_owned();
     let app = orchestrator(production).await;
     let client = Client::new(app.addr);
-    assert_eq!(client.send("POST", "/dev/token", &[], "{}").await.status, 404);
+    assert_eq!(
+        client.send("POST", "/dev/token", &[], "{}").await.status,
+        404
+    );
     assert_eq!(client.get("/.well-known/jwks.json").await.status, 404);
     // A token the development issuer would sign (its seed is public) is not accepted here.
     let dev = orchestrator(settings(None)).await;
-    let token = Client::new(dev.addr).bearer("dr-1", &["clinician"], None).await;
+    let token = Client::new(dev.addr)
+        .bearer("dr-1", &["clinician"], None)
+        .await;
     let refused = client
         .send(
             "POST",
@@ -593,7 +658,8 @@ async fn a_panic_is_a_problem_with_the_request_context() {
     let limits = RateLimitLayer::new(MemoryLimiter::new())
         .policy(Policy::new("api", Quota::per_minute(100).unwrap()).unwrap())
         .key(KeyExtractor::global());
-    let router = service::app::with_service_layers(service::app::with_api_layers(api, limits, None));
+    let router =
+        service::app::with_service_layers(service::app::with_api_layers(api, limits, None));
     let addr = nilecare_test_support::http::serve_with_connect_info(router).await;
     let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let r = Client::new(addr)

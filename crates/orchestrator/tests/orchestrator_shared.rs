@@ -169,27 +169,56 @@ async fn a_revoked_token_is_refused_on_every_instance() {
     b_settings.demo_services = false;
     let b = orchestrator(b_settings).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
-    let token = to_a.bearer("dr-leila", &["clinician"], Some("clinic-3")).await;
+    let token = to_a
+        .bearer("dr-leila", &["clinician"], Some("clinic-3"))
+        .await;
     let auth = [("authorization", token.as_str())];
     // Both instances accept it (the development issuer's key is the same everywhere).
-    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &auth, "").await.status, 200);
-    assert_eq!(to_b.send("GET", "/api/v1/patients/1", &auth, "").await.status, 200);
     assert_eq!(
-        to_a.send("POST", "/api/v1/auth/logout", &auth, "").await.status,
+        to_a.send("GET", "/api/v1/patients/1", &auth, "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        to_b.send("GET", "/api/v1/patients/1", &auth, "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        to_a.send("POST", "/api/v1/auth/logout", &auth, "")
+            .await
+            .status,
         204
     );
-    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &auth, "").await.status, 401);
+    assert_eq!(
+        to_a.send("GET", "/api/v1/patients/1", &auth, "")
+            .await
+            .status,
+        401
+    );
     assert!(
         eventually(Duration::from_secs(5), || async {
-            to_b.send("GET", "/api/v1/patients/1", &auth, "").await.status == 401
+            to_b.send("GET", "/api/v1/patients/1", &auth, "")
+                .await
+                .status
+                == 401
         })
         .await,
         "instance B still accepts the revoked token"
     );
     // Another token of the same user still works on both.
-    let fresh = to_b.bearer("dr-leila", &["clinician"], Some("clinic-3")).await;
+    let fresh = to_b
+        .bearer("dr-leila", &["clinician"], Some("clinic-3"))
+        .await;
     let fresh = [("authorization", fresh.as_str())];
-    assert_eq!(to_a.send("GET", "/api/v1/patients/1", &fresh, "").await.status, 200);
+    assert_eq!(
+        to_a.send("GET", "/api/v1/patients/1", &fresh, "")
+            .await
+            .status,
+        200
+    );
     b.shutdown().await;
     a.shutdown().await;
 }

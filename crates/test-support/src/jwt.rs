@@ -288,7 +288,10 @@ fn respond(state: &ProviderState, body: String) -> axum::response::Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "provider down").into_response();
     }
     let mut response = (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response();

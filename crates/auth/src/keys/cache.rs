@@ -70,6 +70,8 @@ pub(crate) enum Lookup {
 /// One issuer's keys.
 #[derive(Debug)]
 pub(crate) struct KeyCache {
+    /// The issuer, the metrics' label.
+    issuer: String,
     source: Source,
     fetcher: Option<Fetcher>,
     settings: KeySettings,
@@ -82,12 +84,18 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    pub(crate) fn new(source: Source, fetcher: Option<Fetcher>, settings: KeySettings) -> Self {
+    pub(crate) fn new(
+        issuer: &str,
+        source: Source,
+        fetcher: Option<Fetcher>,
+        settings: KeySettings,
+    ) -> Self {
         let jwks_uri = match &source {
             Source::Jwks(url) => Some(url.clone()),
             _ => None,
         };
         KeyCache {
+            issuer: issuer.to_owned(),
             source,
             fetcher,
             settings,
@@ -190,7 +198,7 @@ impl KeyCache {
             *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
             match self.load().await {
                 Ok((set, ttl)) => {
-                    metrics::jwks_fetched(true);
+                    metrics::jwks_fetched(&self.issuer, true);
                     let ttl = ttl
                         .unwrap_or(self.settings.default_ttl)
                         .clamp(self.settings.min_ttl, self.settings.max_ttl);
@@ -211,7 +219,7 @@ impl KeyCache {
                     *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
                 Err(message) => {
-                    metrics::jwks_fetched(false);
+                    metrics::jwks_fetched(&self.issuer, false);
                     tracing::warn!(source = %self.source_url(), error = %message,
                         "fetching the issuer's key set failed");
                     *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);

@@ -109,8 +109,7 @@ pub(crate) fn max_age(value: &str) -> Option<Duration> {
 /// Whether `url` may be fetched: HTTPS, or plain HTTP to a loopback host (development and
 /// tests); a key set fetched over plain HTTP from the network could be replaced in transit.
 pub(crate) fn check_url(field: &'static str, url: &str) -> Result<url::Url> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| Error::config(field, format!("{url:?}: {e}")))?;
+    let parsed = url::Url::parse(url).map_err(|e| Error::config(field, format!("{url:?}: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" => {
@@ -172,7 +171,10 @@ mod tests {
 
     #[test]
     fn max_age_is_read_from_cache_control() {
-        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(max_age("MAX-AGE=\"60\""), Some(Duration::from_secs(60)));
         assert_eq!(max_age("no-cache"), Some(Duration::ZERO));
         assert_eq!(max_age("public"), None);

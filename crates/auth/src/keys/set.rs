@@ -309,9 +309,18 @@ mod tests {
             (r#"nope"#, "not JSON"),
             (r#"{"key":[]}"#, "no \"keys\" array"),
             (r#"{"keys":[1]}"#, "keys[0]: not an object"),
-            (r#"{"keys":[{"kty":"RSA","e":"AQAB"}]}"#, "keys[0]: missing n"),
-            (r#"{"keys":[{"kty":"EC","crv":"P-256","alg":"RS256","x":"AA","y":"AA"}]}"#, "does not fit"),
-            (r#"{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}"#, "unusable"),
+            (
+                r#"{"keys":[{"kty":"RSA","e":"AQAB"}]}"#,
+                "keys[0]: missing n",
+            ),
+            (
+                r#"{"keys":[{"kty":"EC","crv":"P-256","alg":"RS256","x":"AA","y":"AA"}]}"#,
+                "does not fit",
+            ),
+            (
+                r#"{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}"#,
+                "unusable",
+            ),
             (r#"{"keys":[{"kty":5}]}"#, "kty is not a string"),
         ] {
             let err = KeySet::from_jwks(doc.as_bytes()).unwrap_err().to_string();

@@ -135,7 +135,10 @@ mod tests {
     fn headers(values: &[&str]) -> http::HeaderMap {
         let mut map = http::HeaderMap::new();
         for v in values {
-            map.append(http::header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            map.append(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         map
     }
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_read_per_rfc_6750() {
         assert_eq!(bearer(&headers(&[])), Ok(None));
-        assert_eq!(bearer(&headers(&["Bearer abc.def.ghi"])), Ok(Some("abc.def.ghi")));
+        assert_eq!(
+            bearer(&headers(&["Bearer abc.def.ghi"])),
+            Ok(Some("abc.def.ghi"))
+        );
         assert_eq!(bearer(&headers(&["bearer abc"])), Ok(Some("abc")));
         assert_eq!(bearer(&headers(&["Basic dXNlcjpwdw=="])), Ok(None));
         assert!(bearer(&headers(&["Bearer"])).is_err());
@@ -154,6 +160,9 @@ mod tests {
 
     #[test]
     fn challenge_values_stay_within_the_allowed_characters() {
-        assert_eq!(quoted("no key with kid \"x\\y\" é"), "no key with kid 'x/y' ?");
+        assert_eq!(
+            quoted("no key with kid \"x\\y\" é"),
+            "no key with kid 'x/y' ?"
+        );
     }
 }

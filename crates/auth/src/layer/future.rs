@@ -63,9 +63,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx),
-            KindProj::Respond { response } => {
-                Poll::Ready(Ok(response.take().unwrap_or_default()))
-            }
+            KindProj::Respond { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
             KindProj::Waiting { future } => future.as_mut().poll(cx),
         }
     }

@@ -37,6 +37,7 @@ use crate::verifier::Verifier;
 pub struct AuthLayer<T = NoCustomClaims> {
     verifier: Verifier,
     required: bool,
+    log_subject: bool,
     realm: Arc<str>,
     claims: PhantomData<fn() -> Claims<T>>,
 }
@@ -46,6 +47,7 @@ impl<T> Clone for AuthLayer<T> {
         AuthLayer {
             verifier: self.verifier.clone(),
             required: self.required,
+            log_subject: self.log_subject,
             realm: self.realm.clone(),
             claims: PhantomData,
         }
@@ -67,6 +69,7 @@ impl AuthLayer {
         AuthLayer {
             verifier,
             required,
+            log_subject: false,
             realm: Arc::from("api"),
             claims: PhantomData,
         }
@@ -79,9 +82,17 @@ impl<T> AuthLayer<T> {
         AuthLayer {
             verifier: self.verifier,
             required: self.required,
+            log_subject: self.log_subject,
             realm: self.realm,
             claims: PhantomData,
         }
+    }
+
+    /// Logs one DEBUG event `caller authenticated` with the token's `subject` in the
+    /// request's span (default off). The token itself is never logged, recorded or answered.
+    pub fn log_subject(mut self, on: bool) -> Self {
+        self.log_subject = on;
+        self
     }
 
     /// The `realm` of challenges (default `api`).
@@ -99,6 +110,7 @@ impl<S, T> tower::Layer<S> for AuthLayer<T> {
             inner,
             self.verifier.clone(),
             self.required,
+            self.log_subject,
             self.realm.clone(),
         )
     }

@@ -21,6 +21,7 @@ pub struct AuthService<S, T> {
     inner: S,
     verifier: Verifier,
     required: bool,
+    log_subject: bool,
     realm: Arc<str>,
     claims: PhantomData<fn() -> Claims<T>>,
 }
@@ -31,6 +32,7 @@ impl<S: Clone, T> Clone for AuthService<S, T> {
             inner: self.inner.clone(),
             verifier: self.verifier.clone(),
             required: self.required,
+            log_subject: self.log_subject,
             realm: self.realm.clone(),
             claims: PhantomData,
         }
@@ -38,11 +40,18 @@ impl<S: Clone, T> Clone for AuthService<S, T> {
 }
 
 impl<S, T> AuthService<S, T> {
-    pub(crate) fn new(inner: S, verifier: Verifier, required: bool, realm: Arc<str>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        verifier: Verifier,
+        required: bool,
+        log_subject: bool,
+        realm: Arc<str>,
+    ) -> Self {
         AuthService {
             inner,
             verifier,
             required,
+            log_subject,
             realm,
             claims: PhantomData,
         }
@@ -91,6 +100,9 @@ where
         };
         match self.verifier.verify_cached::<T>(token) {
             Some(Ok(claims)) => {
+                if self.log_subject {
+                    log_subject(&claims);
+                }
                 request.extensions_mut().insert(claims);
                 AuthFuture::inner(self.inner.call(request))
             }
@@ -102,9 +114,13 @@ where
                 let clone = self.inner.clone();
                 let mut ready = std::mem::replace(&mut self.inner, clone);
                 let (verifier, realm) = (self.verifier.clone(), self.realm.clone());
+                let log = self.log_subject;
                 AuthFuture::waiting(Box::pin(async move {
                     match verifier.verify::<T>(&token).await {
                         Ok(claims) => {
+                            if log {
+                                log_subject(&claims);
+                            }
                             request.extensions_mut().insert(claims);
                             ready.call(request).await
                         }
@@ -114,4 +130,11 @@ where
             }
         }
     }
+}
+
+fn log_subject<T>(claims: &Claims<T>) {
+    tracing::debug!(
+        subject = claims.subject.as_deref().unwrap_or(""),
+        "caller authenticated"
+    );
 }

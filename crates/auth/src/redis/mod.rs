@@ -101,10 +101,7 @@ impl RevocationStore for RedisRevocationStore {
         Ok(())
     }
 
-    async fn read_after(
-        &self,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Revocation>, Option<String>)> {
+    async fn read_after(&self, cursor: Option<&str>) -> Result<(Vec<Revocation>, Option<String>)> {
         let start = match cursor {
             Some(id) => format!("({id}"),
             None => "-".to_owned(),

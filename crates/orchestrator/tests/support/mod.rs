@@ -114,8 +114,15 @@ impl Client {
     /// and an optional clinic.
     pub(crate) async fn bearer(&self, sub: &str, roles: &[&str], clinic: Option<&str>) -> String {
         let body = serde_json::json!({"sub": sub, "roles": roles, "clinic_id": clinic});
-        let reply = self.send("POST", "/dev/token", &[], &body.to_string()).await;
-        assert_eq!(reply.status, 200, "minting a development token: {}", reply.text());
+        let reply = self
+            .send("POST", "/dev/token", &[], &body.to_string())
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "minting a development token: {}",
+            reply.text()
+        );
         format!("Bearer {}", reply.json()["access_token"].as_str().unwrap())
     }
 }
