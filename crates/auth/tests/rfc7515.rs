@@ -3,8 +3,9 @@
 //! (1300819380); modified copies fail. The payload is `{"iss":"joe", "exp":1300819380,
 //! "http://example.com/is_root":true}` with CRLFs, exactly as the RFC signs it.
 //!
-//! RFC 7520's JWS examples sign a text payload (not a JWT claims set), so a JWT verifier
-//! refuses them by design; they are not used here.
+//! RFC 7520's JWS examples sign a text payload (not a JWT claims set): section 4.4 (HS256) is
+//! used to show that the signature is checked before the payload, which a JWT verifier then
+//! refuses as not a claims set.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -167,5 +168,44 @@ async fn rfc7515_a2_signature_under_the_a3_key_fails() {
     assert_eq!(
         refused(&es256(), &token, before_exp()).await,
         TokenError::AlgorithmNotAllowed("RS256".into())
+    );
+}
+
+/// RFC 7520 section 4.4: HS256 with the "018c0ae5-..." symmetric key over a text payload.
+const RFC7520_4_4: &str = "eyJhbGciOiJIUzI1NiIsImtpZCI6IjAxOGMwYWU1LTRkOWItNDcxYi1iZmQ2LWVlZjMxNGJjNzAzNyJ9.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4.s0h6KThzkfBBBkLspW1h84VsJZFTsPPqMDA7g1Md7p0";
+const RFC7520_OCT_KEY: &str = "hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg";
+
+fn rfc7520_hs256() -> Verifier {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(RFC7520_OCT_KEY)
+        .unwrap();
+    joe()
+        .algorithms([Algorithm::HS256])
+        .shared_secret(key)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rfc7520_4_4_signature_verifies_and_the_text_payload_is_refused() {
+    // The signature verifies (else InvalidSignature), then the payload is no claims set.
+    match refused(&rfc7520_hs256(), RFC7520_4_4, before_exp()).await {
+        TokenError::Malformed(why) => assert!(why.contains("payload"), "{why}"),
+        other => panic!("expected the payload to be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rfc7520_4_4_modified_signature_fails() {
+    let (head, signature) = RFC7520_4_4.rsplit_once('.').unwrap();
+    let (header, _) = head.split_once('.').unwrap();
+    let payload = head.split_once('.').unwrap().1;
+    let mut s = signature.to_owned();
+    s.replace_range(5..6, if &s[5..6] == "A" { "B" } else { "A" });
+    let token = format!("{header}.{payload}.{s}");
+    assert_eq!(
+        refused(&rfc7520_hs256(), &token, before_exp()).await,
+        TokenError::InvalidSignature
     );
 }
