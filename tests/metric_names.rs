@@ -12,6 +12,7 @@ fn the_cache_crate_emits_only_catalogued_names() {
         cache::OPERATION_DURATION_SECONDS,
         cache::ERRORS_TOTAL,
         cache::EVICTIONS_TOTAL,
+        cache::TENANT_LOOKUPS_TOTAL,
     ] {
         let entry = lookup(name).unwrap_or_else(|| panic!("{name} is not catalogued"));
         assert_eq!(entry.emitted_by, "nilecare-cache");
@@ -25,6 +26,7 @@ fn the_rate_limit_crate_emits_only_catalogued_names() {
         rl::DECISIONS_TOTAL,
         rl::CHECK_DURATION_SECONDS,
         rl::LAYER_FAILURES_TOTAL,
+        rl::TENANT_DECISIONS_TOTAL,
     ] {
         let entry = lookup(name).unwrap_or_else(|| panic!("{name} is not catalogued"));
         assert_eq!(entry.emitted_by, "nilecare-rate-limit");

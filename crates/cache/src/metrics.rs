@@ -7,6 +7,7 @@
 //! | `nilecare_cache_operation_duration_seconds` | histogram | `cache`, `operation` | time per operation of remote (Redis) stores |
 //! | `nilecare_cache_errors_total` | counter | `cache`, `operation`, `kind` = `timeout` / `backend` / `decode` / `encode` / `input` | failures |
 //! | `nilecare_cache_evictions_total` | counter | `cache` | entries evicted for size (memory store) |
+//! | `nilecare_cache_tenant_lookups_total` | counter | `tenant` (bounded by nilecare-metrics' `TenantLabels`), `result` = `hit` / `miss` | response cache lookups of requests carrying a `RequestTenant` |
 //!
 //! `cache` is the name given to the builder (bounded by the application); keys never appear.
 
@@ -16,7 +17,7 @@ use metrics::SharedString;
 
 /// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
 pub use nilecare_metrics::names::cache::{
-    ERRORS_TOTAL, EVICTIONS_TOTAL, OPERATION_DURATION_SECONDS, REQUESTS_TOTAL,
+    ERRORS_TOTAL, EVICTIONS_TOTAL, OPERATION_DURATION_SECONDS, REQUESTS_TOTAL, TENANT_LOOKUPS_TOTAL,
 };
 
 /// Registers the descriptions of every cache metric with the installed recorder.
@@ -105,4 +106,13 @@ pub(crate) fn error(cache: &SharedString, operation: &'static str, kind: &'stati
 
 pub(crate) fn evictions(cache: &SharedString, n: u64) {
     metrics::counter!(EVICTIONS_TOTAL, "cache" => cache.clone()).increment(n);
+}
+
+/// Counts one response-cache lookup of a request with a tenant (its label is bounded by the
+/// `TenantLabels` of the request's `RequestTenant`).
+#[cfg(feature = "axum")]
+pub(crate) fn tenant_lookup(tenant: &nilecare_metrics::RequestTenant, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!(TENANT_LOOKUPS_TOTAL, "tenant" => tenant.label(), "result" => result)
+        .increment(1);
 }

@@ -53,9 +53,9 @@ pub const CATALOGUE: &[MetricInfo] = &[
     m(
         HTTP_SERVER_REQUEST_DURATION_SECONDS,
         Histogram,
-        &["method", "route", "status"],
+        &["method", "route", "status", "tenant"],
         "nilecare-metrics",
-        "Duration of HTTP server requests, by route template.",
+        "Duration of HTTP server requests, by route template (and bounded tenant, when configured).",
     ),
     m(
         HTTP_SERVER_ACTIVE_REQUESTS,
@@ -149,6 +149,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Entries evicted from the memory store for size.",
     ),
     m(
+        names::cache::TENANT_LOOKUPS_TOTAL,
+        Counter,
+        &["tenant", "result"],
+        "nilecare-cache",
+        "Response cache lookups per bounded tenant (hit, miss).",
+    ),
+    m(
         names::rate_limit::DECISIONS_TOTAL,
         Counter,
         &["policy", "result"],
@@ -168,6 +175,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         &["reason", "action"],
         "nilecare-rate-limit",
         "Requests the rate-limit layer could not check (unavailable, invalid_input, no_peer_address) and whether it allowed or denied them.",
+    ),
+    m(
+        names::rate_limit::TENANT_DECISIONS_TOTAL,
+        Counter,
+        &["tenant", "result"],
+        "nilecare-rate-limit",
+        "Rate-limit layer decisions per bounded tenant (allowed, limited).",
     ),
     m(
         names::circuit_breaker::STATE,

@@ -29,4 +29,24 @@ impl Metrics {
             .route(path, get(metrics_handler))
             .with_state(self.clone())
     }
+
+    /// A router serving the JSON [`Summary`](crate::Summary) at `path` (e.g.
+    /// `/api/v1/metrics/summary`) with the `top` busiest tenants, `Cache-Control: no-store`.
+    pub fn summary_router<S>(&self, path: &str, top: usize) -> Router<S> {
+        Router::new()
+            .route(path, get(summary_handler))
+            .with_state((self.clone(), top))
+    }
+}
+
+async fn summary_handler(State((metrics, top)): State<(Metrics, usize)>) -> Response {
+    let body = serde_json::to_vec(&metrics.summary(top)).unwrap_or_default();
+    (
+        [
+            (CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -14,6 +14,34 @@ use tower::{Layer, Service};
 
 use crate::names::UNMATCHED_ROUTE;
 use crate::route_handles::{HandleCache, RouteHandles};
+use crate::tenant::{RequestTenant, TenantLabels};
+
+/// Where [`HttpMetricsLayer::tenant`] reads the tenant a request names. An inner layer that
+/// knows better (the auth layer with the caller's clinic claim) refines it through the
+/// [`RequestTenant`] in the request's extensions.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TenantFrom {
+    /// A request header (e.g. `X-Clinic-Id`).
+    Header(http::HeaderName),
+    /// The path segment at this index (`/clinics/{clinic}/...`: 1), counted from 0 after the
+    /// leading `/`.
+    PathSegment(usize),
+}
+
+impl TenantFrom {
+    fn read<'r, B>(&self, request: &'r Request<B>) -> Option<&'r str> {
+        match self {
+            TenantFrom::Header(name) => request.headers().get(name)?.to_str().ok(),
+            TenantFrom::PathSegment(index) => request
+                .uri()
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .nth(*index),
+        }
+    }
+}
 
 /// How the `status` label is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +57,7 @@ pub enum StatusLabel {
 struct Config {
     excluded: HashSet<String>,
     status: StatusLabel,
+    tenant: Option<(TenantLabels, TenantFrom)>,
 }
 
 /// A tower layer recording, for every request:
@@ -80,6 +109,27 @@ impl HttpMetricsLayer {
     #[must_use]
     pub fn status_label(mut self, label: StatusLabel) -> Self {
         Arc::make_mut(&mut self.config).status = label;
+        self
+    }
+
+    /// Adds a bounded `tenant` label to the duration histogram: the tenant the request names
+    /// (`from`), unless an inner layer refines it through the [`RequestTenant`] this layer puts
+    /// in the request's extensions; at most `labels.max_tracked()` tenants by traffic, the rest
+    /// `other`, none `none`. The cache and rate-limit layers read the same [`RequestTenant`]
+    /// for their tenant metrics.
+    ///
+    /// ```
+    /// use nilecare_metrics::{HttpMetricsLayer, TenantFrom, TenantLabels};
+    ///
+    /// let layer = HttpMetricsLayer::new().tenant(
+    ///     TenantLabels::new(50),
+    ///     TenantFrom::Header(http::HeaderName::from_static("x-clinic-id")),
+    /// );
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn tenant(mut self, labels: TenantLabels, from: TenantFrom) -> Self {
+        Arc::make_mut(&mut self.config).tenant = Some((labels, from));
         self
     }
 }
@@ -138,6 +188,7 @@ fn status_label(status: StatusCode, style: StatusLabel) -> SharedString {
 struct InFlight {
     handles: Arc<RouteHandles>,
     started: Instant,
+    tenant: Option<RequestTenant>,
 }
 
 impl Drop for InFlight {
@@ -147,11 +198,12 @@ impl Drop for InFlight {
 }
 
 impl InFlight {
-    fn start(handles: Arc<RouteHandles>) -> Self {
+    fn start(handles: Arc<RouteHandles>, tenant: Option<RequestTenant>) -> Self {
         handles.active.increment(1.0);
         InFlight {
             handles,
             started: Instant::now(),
+            tenant,
         }
     }
 
@@ -162,11 +214,13 @@ impl InFlight {
             StatusLabel::Code => s.as_u16(),
             StatusLabel::Class => s.as_u16() / 100,
         });
-        self.handles.record(
-            key,
-            || status.map_or(SharedString::const_str("error"), |s| status_label(s, style)),
-            seconds,
-        );
+        let label = || status.map_or(SharedString::const_str("error"), |s| status_label(s, style));
+        match &self.tenant {
+            None => self.handles.record(key, label, seconds),
+            Some(tenant) => self
+                .handles
+                .record_tenant(key, label, tenant.label(), seconds),
+        }
     }
 }
 
@@ -199,7 +253,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let matched = req
             .extensions()
             .get::<MatchedPath>()
@@ -207,9 +261,17 @@ where
         let excluded = !self.config.excluded.is_empty()
             && (self.config.excluded.contains(req.uri().path())
                 || matched.is_some_and(|m| self.config.excluded.contains(m)));
-        let in_flight = (!excluded).then(|| {
+        let handles = (!excluded).then(|| {
             let route = matched.unwrap_or(UNMATCHED_ROUTE);
-            InFlight::start(self.handles.route(route, method_index(req.method())))
+            self.handles.route(route, method_index(req.method()))
+        });
+        let in_flight = handles.map(|handles| {
+            let tenant = self.config.tenant.as_ref().map(|(labels, from)| {
+                let tenant = RequestTenant::new(labels.clone(), from.read(&req));
+                req.extensions_mut().insert(tenant.clone());
+                tenant
+            });
+            InFlight::start(handles, tenant)
         });
         HttpMetricsFuture {
             inner: self.inner.call(req),

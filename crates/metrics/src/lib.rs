@@ -13,6 +13,9 @@ pub mod names;
 mod recorder;
 #[cfg(feature = "axum")]
 mod route_handles;
+#[cfg(feature = "exporter")]
+mod summary;
+pub mod tenant;
 
 pub use catalogue::{CATALOGUE, MetricInfo, MetricKind, lookup};
 pub use error::{Error, Result};
@@ -24,8 +27,13 @@ pub use handles::{CachedCounters, CachedHistograms};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[allow(deprecated)]
 pub use layer::{
-    HttpMetrics, HttpMetricsFuture, HttpMetricsLayer, HttpMetricsService, StatusLabel, future,
+    HttpMetrics, HttpMetricsFuture, HttpMetricsLayer, HttpMetricsService, StatusLabel, TenantFrom,
+    future,
 };
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub use recorder::{Metrics, MetricsBuilder, SERVICE_INSTANCE_LABEL};
+#[cfg(feature = "exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
+pub use summary::{LatencySummary, Summary, TenantSummary};
+pub use tenant::{RequestTenant, TenantLabels};

@@ -5,6 +5,10 @@ pub const HTTP_SERVER_REQUEST_DURATION_SECONDS: &str = "http_server_request_dura
 /// Gauge of requests in flight, labels `method`, `route`.
 pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
 
+/// The label of a request's tenant on the RED histogram and the tenant families of the cache
+/// and rate-limit layers (see [`tenant`](crate::tenant)).
+pub const TENANT_LABEL: &str = "tenant";
+
 /// The `route` label of requests that matched no route (404s of unknown paths): one series,
 /// whatever the path, so scanners cannot explode cardinality.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -24,6 +28,8 @@ pub mod cache {
     pub const ERRORS_TOTAL: &str = "nilecare_cache_errors_total";
     /// Size evictions of the memory store.
     pub const EVICTIONS_TOTAL: &str = "nilecare_cache_evictions_total";
+    /// Response cache lookups by tenant and result (the HTTP layer, with a request tenant).
+    pub const TENANT_LOOKUPS_TOTAL: &str = "nilecare_cache_tenant_lookups_total";
 }
 
 /// The metrics of `nilecare-rate-limit` (re-exported by its `metrics` module).
@@ -34,6 +40,8 @@ pub mod rate_limit {
     pub const CHECK_DURATION_SECONDS: &str = "nilecare_ratelimit_check_duration_seconds";
     /// Requests the layer could not check, by reason and what it did with them.
     pub const LAYER_FAILURES_TOTAL: &str = "nilecare_ratelimit_layer_failures_total";
+    /// The layer's decisions by tenant and result (with a request tenant).
+    pub const TENANT_DECISIONS_TOTAL: &str = "nilecare_ratelimit_tenant_decisions_total";
 }
 
 /// The metrics of `nilecare-circuit-breaker` (re-exported by its `metrics` module).

@@ -29,6 +29,7 @@ pub struct MetricsBuilder {
     labels: Vec<(String, String)>,
     upkeep_interval: Duration,
     process: bool,
+    idle_timeout: Option<Duration>,
 }
 
 impl Default for MetricsBuilder {
@@ -39,6 +40,7 @@ impl Default for MetricsBuilder {
             labels: Vec::new(),
             upkeep_interval: Duration::from_secs(5),
             process: cfg!(feature = "process"),
+            idle_timeout: None,
         }
     }
 }
@@ -89,6 +91,16 @@ impl MetricsBuilder {
         self
     }
 
+    /// Drops counters and histograms not updated for `timeout` from the exposition (default:
+    /// kept forever), e.g. the series of a tenant that stopped being among the busiest. Set it
+    /// well above the scrape interval; a counter that reappears starts from zero, which
+    /// Prometheus' `rate` treats as a reset.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Collect `process_*` metrics on each render (default on with feature `process`).
     #[must_use]
     pub fn process_metrics(mut self, on: bool) -> Self {
@@ -119,6 +131,12 @@ impl MetricsBuilder {
                 ));
             }
             builder = builder.add_global_label(name.clone(), value.clone());
+        }
+        if let Some(timeout) = self.idle_timeout {
+            builder = builder.idle_timeout(
+                metrics_util::MetricKindMask::COUNTER | metrics_util::MetricKindMask::HISTOGRAM,
+                Some(timeout),
+            );
         }
         if self.upkeep_interval.is_zero() {
             return Err(invalid(

@@ -8,6 +8,7 @@
 //! test-local one, or one installed later) the cache starts over.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{Gauge, Histogram, SharedString};
@@ -41,6 +42,10 @@ pub(crate) struct RouteHandles {
     pub(crate) active: Gauge,
     /// Per status key: the duration histogram (its `_count` counts the requests).
     statuses: RwLock<Vec<(u16, Histogram)>>,
+    /// Per (status key, tenant label), when the layer labels tenants.
+    tenants: RwLock<HashMap<(u16, SharedString), Histogram>>,
+    /// Whether `tenants` holds anything (a plain layer never takes its lock).
+    has_tenants: AtomicBool,
 }
 
 impl HandleCache {
@@ -70,6 +75,8 @@ impl HandleCache {
                 method,
                 route,
                 statuses: RwLock::default(),
+                tenants: RwLock::default(),
+                has_tenants: AtomicBool::new(false),
             })
         }))
     }
@@ -100,5 +107,34 @@ impl RouteHandles {
         let histogram = metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels);
         histogram.record(seconds);
         statuses.push((key, histogram));
+    }
+
+    /// Like [`record`](Self::record), with the request's bounded `tenant` label.
+    pub(crate) fn record_tenant(
+        &self,
+        key: u16,
+        label: impl FnOnce() -> SharedString,
+        tenant: SharedString,
+        seconds: f64,
+    ) {
+        let entry = (key, tenant);
+        if self.has_tenants.load(Ordering::Acquire) {
+            let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(h) = tenants.get(&entry) {
+                return h.record(seconds);
+            }
+        }
+        let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
+        let histogram = tenants.entry(entry).or_insert_with_key(|(_, tenant)| {
+            let labels = [
+                ("method", SharedString::const_str(self.method)),
+                ("route", self.route.clone()),
+                ("status", label()),
+                (crate::names::TENANT_LABEL, tenant.clone()),
+            ];
+            metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
+        });
+        histogram.record(seconds);
+        self.has_tenants.store(true, Ordering::Release);
     }
 }

@@ -18,7 +18,7 @@ use nilecare::auth::{AuthLayer, RequireLayer};
 use nilecare::cache::http::{ResponseCacheLayer, stats_handler};
 use nilecare::error_handler::{ProblemConfig, ProblemLayer, catch_panic_layer, not_found};
 use nilecare::logger::{AccessLogLayer, RequestIdLayer};
-use nilecare::metrics::{HttpMetricsLayer, Metrics};
+use nilecare::metrics::{HttpMetricsLayer, Metrics, TenantFrom, TenantLabels};
 use nilecare::rate_limit::{Policy, Quota, RateLimitLayer};
 use nilecare::tracing::ServerTraceLayer;
 use tower::ServiceBuilder;
@@ -98,9 +98,13 @@ pub fn router(
             "/demo/{service}/failure",
             axum::routing::post(routes::demo_failure),
         )
-        .merge(metrics.router());
+        .merge(metrics.router())
+        // Not cached, not rate limited: computed from the recorder on each call.
+        .merge(metrics.summary_router("/api/v1/metrics/summary", 10));
+    let tenants = state.tenants.clone();
     Ok(with_service_layers(
         api.merge(operations).fallback(not_found).with_state(state),
+        &tenants,
     ))
 }
 
@@ -129,8 +133,9 @@ where
 
 /// The layers around every route, outermost first: tracing (so the request is one span and its
 /// log lines carry that span's trace id), request id (recorded on that span), access log, RED
-/// metrics, problem+json rendering.
-pub fn with_service_layers(router: Router) -> Router {
+/// metrics (with the clinic as a bounded `tenant` label: `X-Clinic-Id`, refined by the
+/// authenticated clinic claim), problem+json rendering.
+pub fn with_service_layers(router: Router, tenants: &TenantLabels) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(ServerTraceLayer::new().response_traceparent(true))
@@ -139,7 +144,11 @@ pub fn with_service_layers(router: Router) -> Router {
             .layer(
                 HttpMetricsLayer::new()
                     .exclude_path("/metrics")
-                    .exclude_path("/health"),
+                    .exclude_path("/health")
+                    .tenant(
+                        tenants.clone(),
+                        TenantFrom::Header(http::HeaderName::from_static("x-clinic-id")),
+                    ),
             )
             .layer(ProblemLayer::new(ProblemConfig::default())),
     )

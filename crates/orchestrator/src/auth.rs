@@ -264,15 +264,24 @@ pub async fn logout(
 }
 
 /// After verification: the clinic claim of an authenticated caller becomes its `X-Clinic-Id`
-/// (the cache tenant and the header forwarded downstream), whatever the client sent.
+/// (the cache tenant and the header forwarded downstream) and its metrics tenant, whatever the
+/// client sent.
 pub fn tenant_from_claims<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let tenant = request
+    let Some(tenant) = request
         .extensions()
         .get::<Claims>()
-        .and_then(|c| c.tenant.as_deref())
-        .and_then(|t| http::HeaderValue::from_str(t).ok());
-    if let Some(tenant) = tenant {
-        request.headers_mut().insert("x-clinic-id", tenant);
+        .and_then(|c| c.tenant.clone())
+    else {
+        return request;
+    };
+    if let Some(metrics_tenant) = request
+        .extensions()
+        .get::<nilecare::metrics::RequestTenant>()
+    {
+        metrics_tenant.refine(&tenant);
+    }
+    if let Ok(value) = http::HeaderValue::from_str(&tenant) {
+        request.headers_mut().insert("x-clinic-id", value);
     }
     request
 }

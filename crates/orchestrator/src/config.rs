@@ -63,6 +63,9 @@ pub struct Settings {
     pub auth_roles_claim: String,
     /// `AUTH_TENANT_CLAIM`: the claim naming the caller's clinic (the cache tenant).
     pub auth_tenant_claim: String,
+    /// `METRICS_MAX_TENANTS`: clinics with a metrics label of their own (the busiest; the rest
+    /// are `other`).
+    pub metrics_max_tenants: usize,
 }
 
 /// Every field, with the Redis URL's password (and a sentinel password) shown as `***`.
@@ -99,6 +102,7 @@ impl std::fmt::Debug for Settings {
             .field("auth_audience", &self.auth_audience)
             .field("auth_roles_claim", &self.auth_roles_claim)
             .field("auth_tenant_claim", &self.auth_tenant_claim)
+            .field("metrics_max_tenants", &self.metrics_max_tenants)
             .finish()
     }
 }
@@ -202,6 +206,12 @@ impl Settings {
                     .max_len(128)
                     .default("roles")
                     .description("claim holding roles, dotted for nested claims (realm_access.roles)"),
+            )
+            .var(
+                Var::integer("METRICS_MAX_TENANTS")
+                    .default(50)
+                    .range(1..=10_000)
+                    .description("clinics with a metrics label of their own, the busiest by traffic; the rest are `other`"),
             )
             .var(
                 Var::string("AUTH_TENANT_CLAIM")

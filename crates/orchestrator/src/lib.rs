@@ -55,6 +55,8 @@ pub struct AppState {
     pub demo: Vec<downstream::DemoService>,
     /// Token verification and revocation.
     pub auth: auth::Auth,
+    /// The bounded set of clinics with their own metrics label.
+    pub tenants: nilecare::metrics::TenantLabels,
 }
 
 /// A running orchestrator.
@@ -101,6 +103,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
             .map(|d| d.services.clone())
             .unwrap_or_default(),
         auth,
+        tenants: nilecare::metrics::TenantLabels::new(settings.metrics_max_tenants),
     });
     let app = app::router(
         state.clone(),

@@ -658,8 +658,10 @@ async fn a_panic_is_a_problem_with_the_request_context() {
     let limits = RateLimitLayer::new(MemoryLimiter::new())
         .policy(Policy::new("api", Quota::per_minute(100).unwrap()).unwrap())
         .key(KeyExtractor::global());
-    let router =
-        service::app::with_service_layers(service::app::with_api_layers(api, limits, None));
+    let router = service::app::with_service_layers(
+        service::app::with_api_layers(api, limits, None),
+        &nilecare::metrics::TenantLabels::new(10),
+    );
     let addr = nilecare_test_support::http::serve_with_connect_info(router).await;
     let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let r = Client::new(addr)

@@ -478,6 +478,14 @@ where
             || key
                 .as_ref()
                 .is_some_and(|key| config.allowed_without_check(&parts, key));
+        let tenant = if skip {
+            None
+        } else {
+            parts
+                .extensions
+                .get::<nilecare_metrics::RequestTenant>()
+                .cloned()
+        };
         let req = Request::from_parts(parts, body);
         if skip {
             // Not limited: the inner future as it is, nothing boxed.
@@ -493,7 +501,9 @@ where
         let config = self.config.clone();
         // Only the limiter's check is boxed (its future cannot be named): the inner service's
         // future stays inline in `RateLimitFuture`, never moved into a heap generator.
+        let limited_tenant = tenant.clone();
         let check: Check = Box::pin(async move {
+            let tenant = limited_tenant;
             let Some(key) = key else {
                 return Verdict::Respond(missing_peer_address());
             };
@@ -541,12 +551,16 @@ where
                 .with_extension("policies", limited)
                 .into_response();
             headers.apply(&mut response);
+            if let Some(tenant) = &tenant {
+                crate::metrics::tenant_decision(tenant, false);
+            }
             Verdict::Respond(response)
         });
         RateLimitFuture {
             state: State::Checking {
                 check,
                 call: Some((inner, req)),
+                tenant,
             },
         }
     }
@@ -590,9 +604,18 @@ pin_project_lite::pin_project! {
         // Not limited (or allowed without a check): the inner future as it is.
         Passthrough { #[pin] future: F },
         // The limiter decides; the ready service and the request wait for its verdict.
-        Checking { check: Check, call: Option<(S, Request<Body>)> },
-        // Allowed: the inner future, then the rate-limit headers on its response.
-        Calling { #[pin] future: F, headers: Option<RateLimitHeaders> },
+        Checking {
+            check: Check,
+            call: Option<(S, Request<Body>)>,
+            tenant: Option<nilecare_metrics::RequestTenant>,
+        },
+        // Allowed: the inner future, then the rate-limit headers on its response (and the
+        // tenant's decision counted, once inner layers may have refined the tenant).
+        Calling {
+            #[pin] future: F,
+            headers: Option<RateLimitHeaders>,
+            tenant: Option<nilecare_metrics::RequestTenant>,
+        },
     }
 }
 
@@ -620,14 +643,25 @@ where
         loop {
             match state.as_mut().project() {
                 StateProjection::Passthrough { future } => return future.poll(cx),
-                StateProjection::Calling { future, headers } => {
+                StateProjection::Calling {
+                    future,
+                    headers,
+                    tenant,
+                } => {
                     let mut response = std::task::ready!(future.poll(cx))?;
                     if let Some(headers) = headers.take() {
                         headers.apply(&mut response);
                     }
+                    if let Some(tenant) = tenant.take() {
+                        crate::metrics::tenant_decision(&tenant, true);
+                    }
                     return Poll::Ready(Ok(response));
                 }
-                StateProjection::Checking { check, call } => {
+                StateProjection::Checking {
+                    check,
+                    call,
+                    tenant,
+                } => {
                     let verdict = std::task::ready!(check.as_mut().poll(cx));
                     let headers = match verdict {
                         Verdict::Respond(response) => return Poll::Ready(Ok(response)),
@@ -638,9 +672,11 @@ where
                         return Poll::Pending;
                     };
                     let future = service.call(req);
+                    let tenant = tenant.take();
                     state.set(State::Calling {
                         future,
                         headers: Some(headers),
+                        tenant,
                     });
                 }
             }

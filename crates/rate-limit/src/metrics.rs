@@ -5,13 +5,14 @@
 //! | `nilecare_ratelimit_decisions_total` | counter | `policy`, `result` = `allowed` / `limited` / `shadow_limited` / `fallback` |
 //! | `nilecare_ratelimit_check_duration_seconds` | histogram | `policy`, `backend` (Redis checks only) |
 //! | `nilecare_ratelimit_layer_failures_total` | counter | `reason` = `unavailable` / `invalid_input` / `no_peer_address`, `action` = `allowed` / `denied` |
+//! | `nilecare_ratelimit_tenant_decisions_total` | counter | `tenant` (bounded by nilecare-metrics' `TenantLabels`), `result` = `allowed` / `limited` (the layer, requests carrying a `RequestTenant`) |
 
 use crate::decision::Decision;
 use crate::quota::Policy;
 
 /// The names, defined once in nilecare-metrics' catalogue (with their type, labels and help).
 pub use nilecare_metrics::names::rate_limit::{
-    CHECK_DURATION_SECONDS, DECISIONS_TOTAL, LAYER_FAILURES_TOTAL,
+    CHECK_DURATION_SECONDS, DECISIONS_TOTAL, LAYER_FAILURES_TOTAL, TENANT_DECISIONS_TOTAL,
 };
 
 /// Registers the metric descriptions with the installed recorder.
@@ -128,4 +129,13 @@ mod tests {
             assert_eq!(RESULTS[result_index(&d)], d.result_label(), "{d:?}");
         }
     }
+}
+
+/// Counts one layer decision for a request with a tenant (its label bounded by the
+/// `TenantLabels` of the request's `RequestTenant`).
+#[cfg(feature = "axum")]
+pub(crate) fn tenant_decision(tenant: &nilecare_metrics::RequestTenant, allowed: bool) {
+    let result = if allowed { "allowed" } else { "limited" };
+    metrics::counter!(TENANT_DECISIONS_TOTAL, "tenant" => tenant.label(), "result" => result)
+        .increment(1);
 }

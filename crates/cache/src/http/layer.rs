@@ -514,16 +514,23 @@ where
             }
             let request_cc = CacheControl::of(&parts.headers);
             let head = method == Method::HEAD;
+            let tenant = parts
+                .extensions
+                .get::<nilecare_metrics::RequestTenant>()
+                .cloned();
             // Request no-store: neither served from nor stored in the cache (RFC 9111 5.2.1.5);
             // no-cache: not served from it without revalidation, which this cache does not do
             // (5.2.1.4), so the request goes to the origin and its response is stored.
             let fwd = if request_cc.no_store || request_cc.no_cache {
                 "request"
             } else {
-                match config
+                let lookup = config
                     .lookup(&view, &key, &parts.headers, &request_cc, head)
-                    .await
-                {
+                    .await;
+                if let Some(tenant) = &tenant {
+                    crate::metrics::tenant_lookup(tenant, matches!(lookup, Lookup::Hit(_)));
+                }
+                match lookup {
                     Lookup::Hit(hit) => return Ok(hit),
                     Lookup::Forward(fwd) => fwd,
                 }

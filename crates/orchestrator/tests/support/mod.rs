@@ -39,6 +39,7 @@ pub(crate) fn settings(redis_url: Option<String>) -> Settings {
         auth_audience: "orchestrator".to_owned(),
         auth_roles_claim: "roles".to_owned(),
         auth_tenant_claim: "clinic_id".to_owned(),
+        metrics_max_tenants: 50,
     }
 }
 
