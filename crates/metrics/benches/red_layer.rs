@@ -1,5 +1,6 @@
 //! Per-request cost of the RED layer: the same router with and without it, driven as a tower
-//! service, with the Prometheus recorder installed (so registry lookups are included).
+//! service, with the Prometheus recorder installed (so registry lookups are included); and the
+//! cost of its bounded tenant label (requests from 20 clinics by `X-Clinic-Id`, same run).
 //!
 //! `cargo bench -p nilecare-metrics --bench red_layer`
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
@@ -7,7 +8,8 @@
 use axum::Router;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use nilecare_metrics::{HttpMetricsLayer, Metrics};
+use nilecare_metrics::{HttpMetricsLayer, Metrics, TenantFrom, TenantLabels};
+use tower::ServiceExt;
 
 fn router() -> Router {
     Router::new().route("/api/v1/patients/{id}", get(|| async { "patient" }))
@@ -30,6 +32,31 @@ fn red_layer(c: &mut Criterion) {
         group.bench_function(label, |b| {
             b.to_async(&rt)
                 .iter(|| nilecare_test_support::http::oneshot_get(&app, "/api/v1/patients/42"))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("red_layer_tenant");
+    let plain = router().layer(HttpMetricsLayer::new());
+    let tenants = router().layer(HttpMetricsLayer::new().tenant(
+        TenantLabels::new(50),
+        TenantFrom::Header(http::HeaderName::from_static("x-clinic-id")),
+    ));
+    let clinics: Vec<String> = (0..20).map(|i| format!("clinic-{i}")).collect();
+    for (label, app) in [
+        ("with_red_layer", plain),
+        ("with_red_layer_and_tenant", tenants),
+    ] {
+        let mut next = 0usize;
+        group.bench_function(label, |b| {
+            b.to_async(&rt).iter(|| {
+                next = (next + 1) % clinics.len();
+                let request = http::Request::get("/api/v1/patients/42")
+                    .header("x-clinic-id", clinics[next].as_str())
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                app.clone().oneshot(request)
+            })
         });
     }
     group.finish();

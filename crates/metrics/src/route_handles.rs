@@ -42,8 +42,11 @@ pub(crate) struct RouteHandles {
     pub(crate) active: Gauge,
     /// Per status key: the duration histogram (its `_count` counts the requests).
     statuses: RwLock<Vec<(u16, Histogram)>>,
-    /// Per (status key, tenant label), when the layer labels tenants.
-    tenants: RwLock<HashMap<(u16, SharedString), Histogram>>,
+    /// Per (status key, tenant label's address), when the layer labels tenants: tracked labels
+    /// are shared (`Arc`) and `other`/`none` static, so the address identifies the label
+    /// without hashing its text. The label is kept with its histogram, so its address cannot
+    /// be reused by another label while the entry exists.
+    tenants: RwLock<HashMap<(u16, usize), (SharedString, Histogram)>>,
     /// Whether `tenants` holds anything (a plain layer never takes its lock).
     has_tenants: AtomicBool,
 }
@@ -117,22 +120,25 @@ impl RouteHandles {
         tenant: SharedString,
         seconds: f64,
     ) {
-        let entry = (key, tenant);
+        let entry = (key, tenant.as_ptr() as usize);
         if self.has_tenants.load(Ordering::Acquire) {
             let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(h) = tenants.get(&entry) {
+            if let Some((_, h)) = tenants.get(&entry) {
                 return h.record(seconds);
             }
         }
         let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
-        let histogram = tenants.entry(entry).or_insert_with_key(|(_, tenant)| {
+        let (_, histogram) = tenants.entry(entry).or_insert_with(|| {
             let labels = [
                 ("method", SharedString::const_str(self.method)),
                 ("route", self.route.clone()),
                 ("status", label()),
                 (crate::names::TENANT_LABEL, tenant.clone()),
             ];
-            metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
+            (
+                tenant,
+                metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels),
+            )
         });
         histogram.record(seconds);
         self.has_tenants.store(true, Ordering::Release);

@@ -8,7 +8,8 @@
 //! bounded value without bounding anything itself.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use metrics::SharedString;
 
@@ -31,19 +32,31 @@ pub fn is_valid_tenant(tenant: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Count {
-    /// Estimated requests (an overestimate by at most `error`).
-    count: u64,
+    /// Estimated requests (an overestimate by at most `error`); incremented under the read lock
+    /// for tracked tenants, the hot path.
+    count: AtomicU64,
     /// The count of the entry this one replaced.
     error: u64,
+    /// The tenant's own label while it is tracked (shared: cloning it is a reference count).
+    label: Option<SharedString>,
+}
+
+impl Count {
+    fn guaranteed(&self) -> u64 {
+        self.count
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.error)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Sketch {
+    /// Every counted tenant; the tracked ones carry their label (one lookup per request).
     counts: HashMap<Box<str>, Count>,
-    /// Tracked tenants and their labels (at most `max_tracked`).
-    tracked: HashMap<Box<str>, SharedString>,
+    /// How many entries carry a label (at most `max_tracked`).
+    tracked: usize,
     /// A lower bound of the smallest count among tracked tenants (counts only grow).
     promote_above: u64,
 }
@@ -53,7 +66,7 @@ struct Inner {
     max_tracked: usize,
     min_requests: u64,
     capacity: usize,
-    sketch: Mutex<Sketch>,
+    sketch: RwLock<Sketch>,
 }
 
 /// The bounded set of tenant labels of one service (cheap to clone; share one).
@@ -88,7 +101,7 @@ impl TenantLabels {
                 max_tracked,
                 min_requests: 10,
                 capacity: (max_tracked * 4).max(64),
-                sketch: Mutex::new(Sketch::default()),
+                sketch: RwLock::new(Sketch::default()),
             }),
         }
     }
@@ -102,7 +115,7 @@ impl TenantLabels {
                 max_tracked: self.inner.max_tracked,
                 min_requests: requests.max(1),
                 capacity: self.inner.capacity,
-                sketch: Mutex::new(Sketch::default()),
+                sketch: RwLock::new(Sketch::default()),
             }),
         }
     }
@@ -121,20 +134,33 @@ impl TenantLabels {
         if !is_valid_tenant(tenant) {
             return SharedString::const_str(OTHER_TENANT);
         }
+        {
+            // The hot path: a tracked tenant, counted under the read lock.
+            let sketch = self
+                .inner
+                .sketch
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = sketch.counts.get(tenant) {
+                if let Some(label) = &count.label {
+                    count.count.fetch_add(1, Ordering::Relaxed);
+                    return label.clone();
+                }
+            }
+        }
         let mut sketch = self
             .inner
             .sketch
-            .lock()
+            .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let count = sketch.count(tenant, self.inner.capacity);
-        if let Some(label) = sketch.tracked.get(tenant) {
-            return label.clone();
-        }
-        let guaranteed = count.count - count.error;
+        let guaranteed = match sketch.count(tenant, self.inner.capacity) {
+            (_, Some(label)) => return label,
+            (guaranteed, None) => guaranteed,
+        };
         if guaranteed < self.inner.min_requests {
             return SharedString::const_str(OTHER_TENANT);
         }
-        if sketch.tracked.len() < self.inner.max_tracked {
+        if sketch.tracked < self.inner.max_tracked {
             return sketch.track(tenant);
         }
         if guaranteed <= sketch.promote_above {
@@ -143,7 +169,7 @@ impl TenantLabels {
         // A possibly busier tenant: compare with the least busy tracked one.
         let (least, least_count) = sketch.least_tracked();
         if guaranteed > least_count {
-            sketch.tracked.remove(&least);
+            sketch.untrack(&least);
             let label = sketch.track(tenant);
             sketch.promote_above = sketch.least_tracked().1;
             label
@@ -157,7 +183,7 @@ impl TenantLabels {
     pub fn sketch_len(&self) -> usize {
         self.inner
             .sketch
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
             .counts
             .len()
@@ -168,12 +194,13 @@ impl TenantLabels {
         let sketch = self
             .inner
             .sketch
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner);
         let mut tracked: Vec<(String, u64)> = sketch
-            .tracked
-            .keys()
-            .map(|t| (t.to_string(), sketch.counts.get(t).map_or(0, |c| c.count)))
+            .counts
+            .iter()
+            .filter(|(_, c)| c.label.is_some())
+            .map(|(t, c)| (t.to_string(), c.count.load(Ordering::Relaxed)))
             .collect();
         tracked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         tracked
@@ -181,46 +208,61 @@ impl TenantLabels {
 }
 
 impl Sketch {
-    /// Space-Saving: count `tenant`, replacing the least counted entry when full.
-    fn count(&mut self, tenant: &str, capacity: usize) -> Count {
+    /// Space-Saving: counts `tenant` (replacing the least counted entry when full); its
+    /// guaranteed count and its label when tracked.
+    fn count(&mut self, tenant: &str, capacity: usize) -> (u64, Option<SharedString>) {
         if let Some(count) = self.counts.get_mut(tenant) {
-            count.count += 1;
-            return *count;
+            *count.count.get_mut() += 1;
+            return (count.guaranteed(), count.label.clone());
         }
-        let mut new = Count { count: 1, error: 0 };
+        let mut new = Count {
+            count: AtomicU64::new(1),
+            error: 0,
+            label: None,
+        };
         if self.counts.len() >= capacity {
             let least = self
                 .counts
                 .iter()
-                .min_by_key(|(_, c)| c.count)
-                .map(|(t, c)| (t.clone(), *c));
-            if let Some((tenant, count)) = least {
+                .map(|(t, c)| (t, c.count.load(Ordering::Relaxed), c.label.is_some()))
+                .min_by_key(|(_, count, _)| *count)
+                .map(|(t, count, tracked)| (t.clone(), count, tracked));
+            if let Some((tenant, count, tracked)) = least {
                 self.counts.remove(&tenant);
-                new = Count {
-                    count: count.count + 1,
-                    error: count.count,
-                };
+                if tracked {
+                    self.tracked -= 1;
+                }
+                new.count = AtomicU64::new(count + 1);
+                new.error = count;
             }
         }
+        let guaranteed = new.guaranteed();
         self.counts.insert(Box::from(tenant), new);
-        new
+        (guaranteed, None)
     }
 
     fn track(&mut self, tenant: &str) -> SharedString {
-        let label = SharedString::from_owned(tenant.to_owned());
-        self.tracked.insert(Box::from(tenant), label.clone());
+        let label = SharedString::from_shared(Arc::from(tenant));
+        if let Some(count) = self.counts.get_mut(tenant) {
+            count.label = Some(label.clone());
+            self.tracked += 1;
+        }
         label
     }
 
+    fn untrack(&mut self, tenant: &str) {
+        if let Some(count) = self.counts.get_mut(tenant) {
+            if count.label.take().is_some() {
+                self.tracked -= 1;
+            }
+        }
+    }
+
     fn least_tracked(&self) -> (Box<str>, u64) {
-        self.tracked
-            .keys()
-            .map(|t| {
-                (
-                    t.clone(),
-                    self.counts.get(t).map_or(0, |c| c.count - c.error),
-                )
-            })
+        self.counts
+            .iter()
+            .filter(|(_, c)| c.label.is_some())
+            .map(|(t, c)| (t.clone(), c.guaranteed()))
             .min_by_key(|(_, c)| *c)
             .unwrap_or_else(|| (Box::from(""), 0))
     }
@@ -238,9 +280,49 @@ pub struct RequestTenant {
 #[derive(Debug)]
 struct RequestTenantInner {
     labels: TenantLabels,
-    named: Option<Box<str>>,
+    named: Named,
     refined: OnceLock<Box<str>>,
     label: OnceLock<SharedString>,
+}
+
+/// The tenant a request named, kept inline (valid ids are at most 64 bytes): no allocation per
+/// request.
+#[derive(Debug)]
+enum Named {
+    None,
+    /// Too long to be a tenant id: labelled `other` when resolved.
+    Invalid,
+    Inline {
+        len: u8,
+        bytes: [u8; MAX_TENANT_LEN],
+    },
+}
+
+impl Named {
+    fn new(tenant: Option<&str>) -> Self {
+        match tenant {
+            None => Named::None,
+            Some(t) if t.len() > MAX_TENANT_LEN => Named::Invalid,
+            Some(t) => {
+                let mut bytes = [0; MAX_TENANT_LEN];
+                bytes[..t.len()].copy_from_slice(t.as_bytes());
+                // At most 64: fits in a u8.
+                Named::Inline {
+                    len: t.len() as u8,
+                    bytes,
+                }
+            }
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Named::None => None,
+            // Not a valid id whatever its text: `observe` labels it `other`.
+            Named::Invalid => Some(""),
+            Named::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).ok(),
+        }
+    }
 }
 
 impl RequestTenant {
@@ -249,7 +331,7 @@ impl RequestTenant {
         RequestTenant {
             inner: Arc::new(RequestTenantInner {
                 labels,
-                named: named.map(Box::from),
+                named: Named::new(named),
                 refined: OnceLock::new(),
                 label: OnceLock::new(),
             }),
@@ -267,8 +349,11 @@ impl RequestTenant {
         self.inner
             .label
             .get_or_init(|| {
-                let tenant = self.inner.refined.get().or(self.inner.named.as_ref());
-                self.inner.labels.observe(tenant.map(|t| &**t))
+                let tenant = match self.inner.refined.get() {
+                    Some(refined) => Some(&**refined),
+                    None => self.inner.named.as_str(),
+                };
+                self.inner.labels.observe(tenant)
             })
             .clone()
     }
@@ -294,7 +379,7 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(labels.observe(Some("busy-3")).as_ref(), "busy-3");
         assert_eq!(labels.observe(Some("flood-77")).as_ref(), OTHER_TENANT);
-        let sketch = labels.inner.sketch.lock().unwrap();
+        let sketch = labels.inner.sketch.read().unwrap();
         assert!(sketch.counts.len() <= 64, "the sketch is bounded");
     }
 
