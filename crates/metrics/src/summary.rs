@@ -67,9 +67,19 @@ struct Histogram {
 }
 
 /// A bucket bound ordered numerically (`+Inf` last).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy)]
 struct Bound(f64);
+impl PartialEq for Bound {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
 impl Eq for Bound {}
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 impl Ord for Bound {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
@@ -119,8 +129,11 @@ impl Histogram {
     }
 }
 
+/// The labels of one exposition line, in order.
+type Labels<'a> = Vec<(&'a str, String)>;
+
 /// One exposition line: name, labels, value.
-fn parse_line(line: &str) -> Option<(&str, Vec<(&str, String)>, f64)> {
+fn parse_line(line: &str) -> Option<(&str, Labels<'_>, f64)> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;

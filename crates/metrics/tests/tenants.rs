@@ -167,12 +167,7 @@ fn summary_percentiles_agree_with_the_histogram_buckets() {
     let width_ms = |exact_ms: f64| {
         let s = exact_ms / 1000.0;
         let upper = buckets.iter().copied().find(|b| *b >= s).unwrap();
-        let lower = buckets
-            .iter()
-            .copied()
-            .filter(|b| *b < s)
-            .last()
-            .unwrap_or(0.0);
+        let lower = buckets.iter().copied().rfind(|b| *b < s).unwrap_or(0.0);
         (upper - lower) * 1000.0
     };
     for (got, exact) in [

@@ -110,6 +110,15 @@ pub(crate) fn redis_duration(policy: &Policy, elapsed: std::time::Duration) {
         .record(0, elapsed.as_secs_f64());
 }
 
+/// Counts one layer decision for a request with a tenant (its label bounded by the
+/// `TenantLabels` of the request's `RequestTenant`).
+#[cfg(feature = "axum")]
+pub(crate) fn tenant_decision(tenant: &nilecare_metrics::RequestTenant, allowed: bool) {
+    let result = if allowed { "allowed" } else { "limited" };
+    metrics::counter!(TENANT_DECISIONS_TOTAL, "tenant" => tenant.label(), "result" => result)
+        .increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,13 +138,4 @@ mod tests {
             assert_eq!(RESULTS[result_index(&d)], d.result_label(), "{d:?}");
         }
     }
-}
-
-/// Counts one layer decision for a request with a tenant (its label bounded by the
-/// `TenantLabels` of the request's `RequestTenant`).
-#[cfg(feature = "axum")]
-pub(crate) fn tenant_decision(tenant: &nilecare_metrics::RequestTenant, allowed: bool) {
-    let result = if allowed { "allowed" } else { "limited" };
-    metrics::counter!(TENANT_DECISIONS_TOTAL, "tenant" => tenant.label(), "result" => result)
-        .increment(1);
 }
