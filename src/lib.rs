@@ -17,6 +17,7 @@
 //! | [`redis`] | `nilecare-redis` | `redis` |
 //! | [`auth`] | `nilecare-auth` | `auth` |
 //! | [`tls`] | `nilecare-tls` | `tls` |
+//! | [`versioning`] | `nilecare-versioning` | `versioning` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "auth")]
@@ -55,3 +56,6 @@ pub use nilecare_tls as tls;
 #[cfg(feature = "tracing")]
 #[doc(inline)]
 pub use nilecare_tracing as tracing;
+#[cfg(feature = "versioning")]
+#[doc(inline)]
+pub use nilecare_versioning as versioning;

@@ -74,3 +74,9 @@ fn the_auth_crate_emits_only_catalogued_names() {
         assert_eq!(entry.emitted_by, "nilecare-auth");
     }
 }
+
+#[test]
+fn the_versioning_crate_emits_only_catalogued_names() {
+    let entry = lookup(nilecare::versioning::metrics::REQUESTS_TOTAL).expect("catalogued");
+    assert_eq!(entry.emitted_by, "nilecare-versioning");
+}

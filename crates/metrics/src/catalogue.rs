@@ -240,6 +240,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Instances ejected by passive outlier detection.",
     ),
     m(
+        names::versioning::REQUESTS_TOTAL,
+        Counter,
+        &["version", "source"],
+        "nilecare-versioning",
+        "API requests by negotiated version (v1, v2, ..., unsupported) and its source (url, header, accept, default).",
+    ),
+    m(
         names::auth::VERIFICATIONS_TOTAL,
         Counter,
         &["result"],

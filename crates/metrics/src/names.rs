@@ -79,3 +79,9 @@ pub mod auth {
     /// Revocation state synchronisations with the shared store, by result.
     pub const REVOCATION_SYNCS_TOTAL: &str = "nilecare_auth_revocation_syncs_total";
 }
+
+/// The metrics of `nilecare-versioning` (re-exported by its `metrics` module).
+pub mod versioning {
+    /// Requests by negotiated version and where the version came from.
+    pub const REQUESTS_TOTAL: &str = "nilecare_versioning_requests_total";
+}

@@ -8,7 +8,7 @@
 //! | `backends` | memory or Redis for cache, rate limit, breakers, registry |
 //! | `downstream` | the demo patients / appointments / billing services |
 //! | `upstream` | calling them by name: discovery, balancing, retries, breakers, trace context |
-//! | `versioning` | URL > `X-API-Version` > `Accept` > v1 |
+//! | `versioning` | nilecare-versioning: URL > `X-API-Version` > `Accept` > v1; v2 → v1 patient transforms |
 //! | `routes` | the handlers, `/health`, `/ready` |
 //! | `auth` | token verification, the development issuer, revocation |
 //! | `app` | the router and the middleware order |
@@ -113,7 +113,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
     )?;
     // Versioning rewrites the path, so it runs before the router.
     let service = tower::ServiceBuilder::new()
-        .layer(versioning::VersioningLayer)
+        .layer(versioning::layer()?)
         .service(app);
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port)).await?;
     let addr = listener.local_addr()?;

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::downstream::{NewPatient, Patient};
 use super::upstream::is_not_found;
-use super::versioning::ApiVersion;
 
 /// Headers passed on to the downstream services.
 const FORWARDED: [&str; 2] = ["x-clinic-id", "x-request-id"];
@@ -49,21 +48,14 @@ fn json_body(response: &http::Response<Bytes>) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::internal("a downstream service sent malformed JSON").with_source(e))
 }
 
-/// v2 nests the name; v1 keeps the flat fields.
-fn shape_patient(patient: Patient, version: ApiVersion) -> Value {
-    match version {
-        ApiVersion::V1 => json!({
-            "id": patient.id,
-            "given_name": patient.given_name,
-            "family_name": patient.family_name,
-            "birth_date": patient.birth_date,
-        }),
-        ApiVersion::V2 => json!({
-            "id": patient.id,
-            "name": {"given": patient.given_name, "family": patient.family_name},
-            "birthDate": patient.birth_date,
-        }),
-    }
+/// The newest (v2) shape: the name nested. v1 clients get the flat fields through the
+/// versioning layer's transform (`versioning::layer`).
+fn shape_patient(patient: Patient) -> Value {
+    json!({
+        "id": patient.id,
+        "name": {"given": patient.given_name, "family": patient.family_name},
+        "birthDate": patient.birth_date,
+    })
 }
 
 fn parse_patient(response: &http::Response<Bytes>) -> Result<Patient, ApiError> {
@@ -148,7 +140,6 @@ fn patient_body(new: &NewPatient) -> Result<Bytes, ApiError> {
 /// `GET /api/{v}/patients`
 pub async fn list_patients(
     State(state): State<Arc<AppState>>,
-    version: ApiVersion,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -167,28 +158,23 @@ pub async fn list_patients(
     .await?;
     let patients: Vec<Patient> = serde_json::from_slice(response.body())
         .map_err(|e| ApiError::internal("unreadable patient list").with_source(e))?;
-    let shaped: Vec<Value> = patients
-        .into_iter()
-        .map(|p| shape_patient(p, version))
-        .collect();
+    let shaped: Vec<Value> = patients.into_iter().map(shape_patient).collect();
     Ok(axum::Json(shaped).into_response())
 }
 
 /// `GET /api/{v}/patients/{id}`
 pub async fn get_patient(
     State(state): State<Arc<AppState>>,
-    version: ApiVersion,
     Path(id): Path<u64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let response = patient_call(&state, http::Method::GET, id, &headers, Bytes::new()).await?;
-    Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
+    Ok(axum::Json(shape_patient(parse_patient(&response)?)).into_response())
 }
 
 /// `POST /api/{v}/patients`
 pub async fn create_patient(
     State(state): State<Arc<AppState>>,
-    version: ApiVersion,
     headers: HeaderMap,
     Json(new): Json<NewPatient>,
 ) -> Result<Response, ApiError> {
@@ -203,24 +189,19 @@ pub async fn create_patient(
     )
     .await?;
     let patient = parse_patient(&response)?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(shape_patient(patient, version)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, axum::Json(shape_patient(patient))).into_response())
 }
 
 /// `PUT /api/{v}/patients/{id}`
 pub async fn update_patient(
     State(state): State<Arc<AppState>>,
-    version: ApiVersion,
     Path(id): Path<u64>,
     headers: HeaderMap,
     Json(new): Json<NewPatient>,
 ) -> Result<Response, ApiError> {
     let body = patient_body(&new)?;
     let response = patient_call(&state, http::Method::PUT, id, &headers, body).await?;
-    Ok(axum::Json(shape_patient(parse_patient(&response)?, version)).into_response())
+    Ok(axum::Json(shape_patient(parse_patient(&response)?)).into_response())
 }
 
 /// `DELETE /api/{v}/patients/{id}`

@@ -302,44 +302,101 @@ mod cases {
         let client = Client::new(app.addr);
         let v2_shape = |r: &support::Reply| r.json()["name"]["given"] == "Amina";
         let v1_shape = |r: &support::Reply| r.json()["given_name"] == "Amina";
-        let accept_v2 = ("accept", "application/vnd.nilecare.v2+json");
-
-        let default = client.get("/api/v1/patients/1").await;
-        assert!(v1_shape(&default) && default.header("x-api-version") == Some("1"));
-        // The URL wins over the header.
-        let url = client
-            .send("GET", "/api/v2/patients/1", &[("x-api-version", "1")], "")
+        // Every combination of path, X-API-Version and Accept: the URL wins; for unversioned
+        // paths the header, then Accept, then v1; anything unsupported is a 400 naming its field.
+        let paths = [
+            "/api/v1/patients/1",
+            "/api/v2/patients/1",
+            "/api/v3/patients/1",
+            "/api/patients/1",
+        ];
+        let headers = [None, Some("1"), Some("v2"), Some("7")];
+        let accepts = [
+            None,
+            Some("application/vnd.nilecare.v1+json"),
+            Some("application/vnd.nilecare.v2+json"),
+            Some("application/vnd.nilecare.v5+json"),
+        ];
+        for path in paths {
+            for header in headers {
+                for accept in accepts {
+                    let mut h = Vec::new();
+                    if let Some(v) = header {
+                        h.push(("x-api-version", v));
+                    }
+                    if let Some(a) = accept {
+                        h.push(("accept", a));
+                    }
+                    let case = format!("{path} {header:?} {accept:?}");
+                    let r = client.send("GET", path, &h, "").await;
+                    let expected: Result<u8, &str> = if path.starts_with("/api/v1") {
+                        Ok(1)
+                    } else if path.starts_with("/api/v2") {
+                        Ok(2)
+                    } else if path.starts_with("/api/v3") {
+                        Err("path")
+                    } else if let Some(v) = header {
+                        if v == "7" {
+                            Err("X-API-Version")
+                        } else {
+                            Ok(if v == "1" { 1 } else { 2 })
+                        }
+                    } else if let Some(a) = accept {
+                        if a.contains("v5") {
+                            Err("Accept")
+                        } else {
+                            Ok(if a.contains("v1") { 1 } else { 2 })
+                        }
+                    } else {
+                        Ok(1)
+                    };
+                    match expected {
+                        Ok(1) => assert!(
+                            r.status == 200
+                                && v1_shape(&r)
+                                && r.header("x-api-version") == Some("v1"),
+                            "{case}: {} {}",
+                            r.status,
+                            r.text()
+                        ),
+                        Ok(_) => assert!(
+                            r.status == 200
+                                && v2_shape(&r)
+                                && r.header("x-api-version") == Some("v2"),
+                            "{case}: {} {}",
+                            r.status,
+                            r.text()
+                        ),
+                        Err(field) => {
+                            assert_eq!(r.status, 400, "{case}");
+                            assert_eq!(r.json()["errors"][0]["field"], field, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+        // A v1 and a v2 answer never share a cache entry: unversioned requests are cached under
+        // their version's path.
+        let v2_first = client
+            .send("GET", "/api/patients/2", &[("x-api-version", "2")], "")
             .await;
-        assert!(
-            v2_shape(&url) && url.header("x-api-version") == Some("2"),
-            "{:?}",
-            url.body
+        assert_eq!(
+            v2_first.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
         );
-        // The header wins over Accept.
-        let header = client
-            .send(
-                "GET",
-                "/api/v1/patients/1",
-                &[("x-api-version", "1"), accept_v2],
-                "",
-            )
-            .await;
-        assert!(v1_shape(&header) && header.header("x-api-version") == Some("1"));
-        let header2 = client
-            .send("GET", "/api/v1/patients/1", &[("x-api-version", "2")], "")
-            .await;
-        assert!(v2_shape(&header2) && header2.header("x-api-version") == Some("2"));
-        // Accept alone selects v2.
-        let accept = client
-            .send("GET", "/api/v1/patients/1", &[accept_v2], "")
-            .await;
-        assert!(v2_shape(&accept) && accept.header("x-api-version") == Some("2"));
-        // Unsupported: 400 naming the header, never a cached answer.
-        let bad = client
-            .send("GET", "/api/v1/patients/1", &[("x-api-version", "7")], "")
-            .await;
-        assert_eq!(bad.status, 400);
-        assert_eq!(bad.json()["errors"][0]["field"], "X-API-Version");
+        let v1_then = client.get("/api/patients/2").await;
+        assert_eq!(
+            v1_then.header("cache-status"),
+            Some("nilecare; fwd=miss; stored")
+        );
+        assert!(
+            v1_then.json()["given_name"].is_string(),
+            "{}",
+            v1_then.text()
+        );
+        let v2_again = client.get("/api/v2/patients/2").await;
+        assert_eq!(v2_again.header("cache-status"), Some("nilecare; hit"));
+        assert!(v2_again.json()["name"]["given"].is_string());
         app.shutdown().await;
     }
 
