@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http::Method;
 use nilecare::auth::{AuthLayer, RequireLayer};
@@ -79,7 +80,8 @@ pub fn router(
         .route("/api/v1/cache/stats", stats_handler(state.cache.clone()))
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello))
-        .route("/api/v1/auth/logout", post(super::auth::logout));
+        .route("/api/v1/auth/logout", post(super::auth::logout))
+        .merge(graphql_routes(&state));
     let api = with_api_layers(
         api,
         RateLimitLayer::new(state.limiter.clone()).policy(policy),
@@ -152,4 +154,39 @@ pub fn with_service_layers(router: Router, tenants: &TenantLabels) -> Router {
             )
             .layer(ProblemLayer::new(ProblemConfig::default())),
     )
+}
+
+/// `POST /graphql`, `GET /graphql` (queries only) and, in development, the GraphiQL page at
+/// `GET /graphiql`; the query document is limited to `graphql::MAX_DOCUMENT_BYTES`.
+fn graphql_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    use axum::extract::{DefaultBodyLimit, State};
+    use nilecare::auth::Claims;
+    let development = state.auth.dev.is_some();
+    let schema = super::graphql::schema(development);
+    let handler = move |State(state): State<Arc<AppState>>,
+                        method: http::Method,
+                        axum::extract::RawQuery(query): axum::extract::RawQuery,
+                        headers: http::HeaderMap,
+                        claims: Option<Claims>,
+                        body: bytes::Bytes| {
+        let schema = schema.clone();
+        async move {
+            match super::graphql::parse_request(&method, query.as_deref(), &body) {
+                Ok(request) => super::graphql::execute(state, schema, headers, claims, request)
+                    .await
+                    .into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+    };
+    let mut routes = Router::new().route(
+        "/graphql",
+        get(handler.clone())
+            .post(handler)
+            .layer(DefaultBodyLimit::max(super::graphql::MAX_DOCUMENT_BYTES)),
+    );
+    if development {
+        routes = routes.route("/graphiql", get(super::graphql::graphiql));
+    }
+    routes
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -91,6 +91,7 @@ struct Shared {
     service: DemoService,
     latency: Duration,
     patients: Arc<Mutex<BTreeMap<u64, Patient>>>,
+    appointments: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 /// Starts patients, appointments and billing on free ports and registers them.
@@ -111,6 +112,7 @@ pub async fn spawn(registry: &AnyRegistry, latency: Duration) -> std::io::Result
             service: service.clone(),
             latency,
             patients: Arc::new(Mutex::new(seed_patients())),
+            appointments: Arc::new(Mutex::new(seed_appointments())),
         };
         let app = match name {
             "patients" => Router::new()
@@ -119,7 +121,9 @@ pub async fn spawn(registry: &AnyRegistry, latency: Duration) -> std::io::Result
                     "/patients/{id}",
                     get(get_patient).put(update_patient).delete(delete_patient),
                 ),
-            "appointments" => Router::new().route("/appointments", get(appointments)),
+            "appointments" => {
+                Router::new().route("/appointments", get(appointments).post(create_appointment))
+            }
             _ => Router::new().route("/invoices", get(invoices)),
         }
         .route("/health", get(health))
@@ -260,22 +264,99 @@ async fn delete_patient(State(shared): State<Shared>, Path(id): Path<u64>) -> St
     }
 }
 
-async fn appointments(headers: HeaderMap) -> Json<serde_json::Value> {
+/// `?patient_id=1,2,3`: only those patients' rows (one call for many patients: the GraphQL
+/// gateway's batches).
+#[derive(Debug, Deserialize)]
+struct ByPatient {
+    patient_id: Option<String>,
+}
+
+impl ByPatient {
+    fn wanted(&self) -> Option<Vec<u64>> {
+        self.patient_id.as_deref().map(|ids| {
+            ids.split(',')
+                .filter_map(|id| id.trim().parse().ok())
+                .collect()
+        })
+    }
+}
+
+fn seed_appointments() -> Vec<serde_json::Value> {
+    vec![
+        serde_json::json!({"id": 101, "patient_id": 1, "at": "2026-11-23T09:00:00Z", "with": "Dr. Selim"}),
+        serde_json::json!({"id": 102, "patient_id": 3, "at": "2026-11-23T10:30:00Z", "with": "Dr. Karim"}),
+    ]
+}
+
+fn filtered(rows: &[serde_json::Value], query: &ByPatient) -> Vec<serde_json::Value> {
+    let wanted = query.wanted();
+    rows.iter()
+        .filter(|row| {
+            wanted.as_ref().is_none_or(|ids| {
+                row["patient_id"]
+                    .as_u64()
+                    .is_some_and(|id| ids.contains(&id))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+async fn appointments(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<ByPatient>,
+) -> Json<serde_json::Value> {
     let clinic = headers
         .get("x-clinic-id")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("main");
-    Json(serde_json::json!([
-        {"id": 101, "patient_id": 1, "clinic": clinic, "at": "2026-11-23T09:00:00Z", "with": "Dr. Selim"},
-        {"id": 102, "patient_id": 3, "clinic": clinic, "at": "2026-11-23T10:30:00Z", "with": "Dr. Karim"},
-    ]))
+        .unwrap_or("main")
+        .to_owned();
+    let rows = shared
+        .appointments
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut rows = filtered(&rows, &query);
+    for row in &mut rows {
+        row["clinic"] = serde_json::Value::String(clinic.clone());
+    }
+    Json(serde_json::Value::Array(rows))
 }
 
-async fn invoices() -> Json<serde_json::Value> {
-    Json(serde_json::json!([
-        {"id": "INV-2026-0001", "patient_id": 1, "amount": "120.00", "currency": "EGP", "status": "paid"},
-        {"id": "INV-2026-0002", "patient_id": 2, "amount": "75.50", "currency": "EGP", "status": "open"},
-    ]))
+/// A new appointment as the gateway sends it.
+#[derive(Debug, Deserialize)]
+struct NewAppointment {
+    patient_id: u64,
+    at: String,
+    with: String,
+}
+
+async fn create_appointment(
+    State(shared): State<Shared>,
+    Json(new): Json<NewAppointment>,
+) -> Response {
+    let mut rows = shared
+        .appointments
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let id = rows
+        .iter()
+        .filter_map(|r| r["id"].as_u64())
+        .max()
+        .unwrap_or(100)
+        + 1;
+    let row =
+        serde_json::json!({"id": id, "patient_id": new.patient_id, "at": new.at, "with": new.with});
+    rows.push(row.clone());
+    (StatusCode::CREATED, Json(row)).into_response()
+}
+
+async fn invoices(Query(query): Query<ByPatient>) -> Json<serde_json::Value> {
+    let rows = [
+        serde_json::json!({"id": "INV-2026-0001", "patient_id": 1, "amount": "120.00", "currency": "EGP", "status": "paid"}),
+        serde_json::json!({"id": "INV-2026-0002", "patient_id": 2, "amount": "75.50", "currency": "EGP", "status": "open"}),
+    ];
+    Json(serde_json::Value::Array(filtered(&rows, &query)))
 }
 
 impl std::fmt::Debug for Demo {

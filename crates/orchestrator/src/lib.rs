@@ -11,6 +11,7 @@
 //! | `versioning` | nilecare-versioning: URL > `X-API-Version` > `Accept` > v1; v2 → v1 patient transforms |
 //! | `routes` | the handlers, `/health`, `/ready` |
 //! | `auth` | token verification, the development issuer, revocation |
+//! | `graphql` | the GraphQL gateway over the demo services (DataLoader batching, limits) |
 //! | `app` | the router and the middleware order |
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod backends;
 pub mod config;
 pub mod downstream;
+pub mod graphql;
 pub mod routes;
 pub mod upstream;
 pub mod versioning;

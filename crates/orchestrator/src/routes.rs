@@ -92,7 +92,7 @@ fn check_patient(new: &NewPatient) -> Result<(), ApiError> {
 }
 
 /// Calls `service` with `method path`, forwarding the caller's headers.
-async fn forward(
+pub(crate) async fn forward(
     state: &AppState,
     service: &'static str,
     method: http::Method,

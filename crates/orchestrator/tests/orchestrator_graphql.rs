@@ -1,0 +1,202 @@
+//! The GraphQL gateway end to end: batching (50 patients with their appointments and invoices
+//! in one downstream call per service), depth/complexity/size limits rejected before any
+//! downstream call, the mutations' role rule with problem codes, introspection only in
+//! development.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+use support::{Client, orchestrator, settings};
+
+async fn graphql(client: &Client, query: &str, auth: Option<&str>) -> (u16, Value) {
+    let body = json!({"query": query}).to_string();
+    let headers: Vec<(&str, &str)> = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+    let r = client.send("POST", "/graphql", &headers, &body).await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_patients_with_appointments_and_invoices_cost_one_call_per_service() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let clinician = client.bearer("dr-1", &["clinician"], None).await;
+    for i in 0..47 {
+        let (status, body) = graphql(
+            &client,
+            &format!(
+                r#"mutation {{ createPatient(input: {{givenName: "P{i}", familyName: "F", birthDate: "2000-01-01"}}) {{ id }} }}"#
+            ),
+            Some(&clinician),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let demo = app.demo.as_ref().unwrap();
+    let hits = |name: &str| demo.service(name).unwrap().hits.load(Ordering::SeqCst);
+    let before = (hits("patients"), hits("appointments"), hits("billing"));
+    let (status, body) = graphql(
+        &client,
+        "{ patients(limit: 50) { id givenName appointments { id at } invoices { id status } } }",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    let patients = body["data"]["patients"].as_array().unwrap();
+    assert_eq!(patients.len(), 50);
+    let amina = &patients[0];
+    assert_eq!(amina["givenName"], "Amina");
+    assert_eq!(amina["appointments"][0]["id"], 101);
+    assert_eq!(amina["invoices"][0]["id"], "INV-2026-0001");
+    let after = (hits("patients"), hits("appointments"), hits("billing"));
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (1, 1, 1),
+        "one downstream call per service for 50 patients, not 51"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abusive_queries_are_refused_before_any_downstream_call() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let demo = app.demo.as_ref().unwrap();
+    let hits = || {
+        demo.service("patients")
+            .unwrap()
+            .hits
+            .load(Ordering::SeqCst)
+    };
+    let before = hits();
+    // Too deep (introspection allows nesting, the schema itself does not).
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }";
+    let (_, body) = graphql(&client, deep, None).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
+    // Too complex: 600 aliased lookups.
+    let wide: String = (0..600)
+        .map(|i| format!("p{i}: patient(id: 1) {{ id }} "))
+        .collect();
+    let (status, body) = graphql(&client, &format!("{{ {wide} }}"), None).await;
+    assert!(
+        status == 413
+            || body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("complex"),
+        "{status} {body}"
+    );
+    // Too large: a 20 KiB document.
+    let padding = " ".repeat(20 * 1024);
+    let (status, _) = graphql(
+        &client,
+        &format!("{{ patient(id: 1) {{ id }} }}{padding}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 413);
+    // A page too large is a validation error with the REST code.
+    let (_, body) = graphql(&client, "{ patients(limit: 1000) { id } }", None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "VALIDATION_FAILED",
+        "{body}"
+    );
+    assert_eq!(
+        hits(),
+        before,
+        "no abusive query reached a downstream service"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_need_the_clinician_role() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let mutation = r#"mutation { createAppointment(input: {patientId: 2, at: "2026-12-24T09:00:00Z", with: "Dr. Mona"}) { id patientId } }"#;
+    let (_, body) = graphql(&client, mutation, None).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHORIZED",
+        "{body}"
+    );
+    let nurse = client.bearer("n-1", &["nurse"], None).await;
+    let (_, body) = graphql(&client, mutation, Some(&nurse)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let clinician = client.bearer("dr-1", &["clinician"], None).await;
+    let (_, body) = graphql(&client, mutation, Some(&clinician)).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let id = body["data"]["createAppointment"]["id"].as_u64().unwrap();
+    // The new appointment is visible through the patient and by id.
+    let (_, body) = graphql(
+        &client,
+        &format!(
+            "{{ appointment(id: {id}) {{ with }} patient(id: 2) {{ appointments {{ id }} }} }}"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(body["data"]["appointment"]["with"], "Dr. Mona", "{body}");
+    assert!(
+        body["data"]["patient"]["appointments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id)
+    );
+    // A forged token is refused by the auth layer before GraphQL runs.
+    let forged = format!("{}x", &clinician[..clinician.len() - 1]);
+    let (status, _) = graphql(&client, "{ patient(id: 1) { id } }", Some(&forged)).await;
+    assert_eq!(status, 401);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_and_graphiql_only_in_development() {
+    let dev = orchestrator(settings(None)).await;
+    let client = Client::new(dev.addr);
+    let (_, body) = graphql(&client, "{ __schema { queryType { name } } }", None).await;
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "Query",
+        "{body}"
+    );
+    assert_eq!(client.get("/graphiql").await.status, 200);
+    let mut production = settings(None);
+    production.environment = "production".to_owned();
+    let prod = orchestrator(production).await;
+    let client = Client::new(prod.addr);
+    let (_, body) = graphql(&client, "{ __schema { queryType { name } } }", None).await;
+    assert!(
+        body["data"]["__schema"].is_null(),
+        "introspection answered: {body}"
+    );
+    assert_eq!(client.get("/graphiql").await.status, 404);
+    // Queries work without a token, and by GET too.
+    let r = client
+        .get("/graphql?query=%7B%20patient(id%3A%201)%20%7B%20givenName%20%7D%20%7D")
+        .await;
+    assert_eq!(
+        r.json()["data"]["patient"]["givenName"],
+        "Amina",
+        "{}",
+        r.text()
+    );
+    prod.shutdown().await;
+    dev.shutdown().await;
+}
