@@ -81,7 +81,7 @@ pub fn router(
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello))
         .route("/api/v1/auth/logout", post(super::auth::logout))
-        .merge(graphql_routes(&state));
+        .merge(graphql_routes(&state, cache_ttl));
     let api = with_api_layers(
         api,
         RateLimitLayer::new(state.limiter.clone()).policy(policy),
@@ -158,7 +158,7 @@ pub fn with_service_layers(router: Router, tenants: &TenantLabels) -> Router {
 
 /// `POST /graphql`, `GET /graphql` (queries only) and, in development, the GraphiQL page at
 /// `GET /graphiql`; the query document is limited to `graphql::MAX_DOCUMENT_BYTES`.
-fn graphql_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
+fn graphql_routes(state: &Arc<AppState>, cache_ttl: Duration) -> Router<Arc<AppState>> {
     use axum::extract::{DefaultBodyLimit, State};
     use nilecare::auth::Claims;
     let development = state.auth.dev.is_some();
@@ -172,9 +172,9 @@ fn graphql_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         let schema = schema.clone();
         async move {
             match super::graphql::parse_request(&method, query.as_deref(), &body) {
-                Ok(request) => super::graphql::execute(state, schema, headers, claims, request)
-                    .await
-                    .into_response(),
+                Ok(request) => {
+                    super::graphql::serve(state, &schema, headers, claims, request, cache_ttl).await
+                }
                 Err(error) => error.into_response(),
             }
         }

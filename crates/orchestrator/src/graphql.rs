@@ -16,7 +16,6 @@ use async_graphql::{
     ComplexObject, Context, EmptySubscription, ErrorExtensions, InputObject, Object, Schema,
     SimpleObject,
 };
-use async_graphql_axum::GraphQLResponse;
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -377,13 +376,13 @@ pub fn schema(development: bool) -> GatewaySchema {
 
 /// `POST /graphql` and `GET /graphql?query=...`: one execution with this request's downstream
 /// view, loaders and claims.
-pub async fn execute(
+async fn execute(
     state: Arc<AppState>,
-    schema: GatewaySchema,
+    schema: &GatewaySchema,
     headers: HeaderMap,
     claims: Option<Claims>,
     request: async_graphql::Request,
-) -> GraphQLResponse {
+) -> async_graphql::Response {
     let downstream = Arc::new(Downstream { state, headers });
     let mut request = request
         .data(
@@ -406,7 +405,93 @@ pub async fn execute(
     if let Some(claims) = claims {
         request = request.data(claims);
     }
-    schema.execute(request).await.into()
+    schema.execute(request).await
+}
+
+/// The cache tags of GraphQL answers: every answer reads patients (and may read appointments),
+/// so the REST mutations' `patients` tag and the GraphQL mutations drop them.
+const READ_TAGS: [&str; 2] = ["patients", "appointments"];
+
+/// Whether the document holds a mutation (an unparsable one is left to the executor).
+fn is_mutation(query: &str) -> bool {
+    async_graphql::parser::parse_query(query)
+        .map(|doc| {
+            doc.operations
+                .iter()
+                .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+        })
+        .unwrap_or(false)
+}
+
+/// The cache key of a query: a digest of the document, operation name and variables.
+fn cache_key(request: &async_graphql::Request) -> String {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    digest.update(request.query.as_bytes());
+    digest.update([0]);
+    digest.update(request.operation_name.as_deref().unwrap_or("").as_bytes());
+    digest.update([0]);
+    digest.update(serde_json::to_vec(&request.variables).unwrap_or_default());
+    format!("graphql:{:x}", digest.finalize())
+}
+
+/// One GraphQL request end to end: queries answered from (and stored in) the response cache in
+/// the caller's clinic view, like the REST reads (`Cache-Status` says which); successful
+/// mutations drop the cached answers of that view.
+pub async fn serve(
+    state: Arc<AppState>,
+    schema: &GatewaySchema,
+    headers: HeaderMap,
+    claims: Option<Claims>,
+    request: async_graphql::Request,
+    ttl: std::time::Duration,
+) -> Response {
+    let tenant = headers
+        .get("x-clinic-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let view = match &tenant {
+        Some(t) => state.cache.for_tenant(t).ok(),
+        None => Some(state.cache.clone()),
+    };
+    let mutation = is_mutation(&request.query);
+    let key = (!mutation).then(|| cache_key(&request));
+    if let (Some(view), Some(key)) = (&view, &key) {
+        if let Some(body) = view.get::<String>(key).await {
+            return json_response(body, "nilecare; hit");
+        }
+    }
+    let response = execute(state, schema, headers, claims, request).await;
+    let ok = response.errors.is_empty();
+    let body = serde_json::to_string(&response).unwrap_or_default();
+    let mut status = "nilecare; fwd=miss";
+    if let Some(view) = &view {
+        if mutation && ok {
+            for tag in READ_TAGS {
+                let _ = view.invalidate_tag(tag).await;
+            }
+        } else if let (Some(key), true) = (&key, ok) {
+            if view
+                .set_with_tags(key, &body, Some(ttl), &READ_TAGS)
+                .await
+                .is_ok()
+            {
+                status = "nilecare; fwd=miss; stored";
+            }
+        }
+    }
+    json_response(body, status)
+}
+
+fn json_response(body: String, cache_status: &'static str) -> Response {
+    (
+        [
+            (http::header::CONTENT_TYPE, "application/json"),
+            (http::HeaderName::from_static("cache-status"), cache_status),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The GraphiQL page (development only).
@@ -430,14 +515,7 @@ pub fn parse_request(
                 ApiError::bad_request("not a GraphQL request").field("query", e.to_string())
             })?;
         // GET is for queries: a mutation must not be triggered by a link or a prefetch.
-        let mutation = async_graphql::parser::parse_query(&request.query)
-            .map(|doc| {
-                doc.operations.iter().any(|(_, op)| {
-                    op.node.ty == async_graphql::parser::types::OperationType::Mutation
-                })
-            })
-            .unwrap_or(false);
-        if mutation {
+        if is_mutation(&request.query) {
             return Err(ApiError::new(
                 nilecare::error_handler::ErrorCode::METHOD_NOT_ALLOWED,
                 "Mutations need POST.",

@@ -200,3 +200,77 @@ async fn introspection_and_graphiql_only_in_development() {
     prod.shutdown().await;
     dev.shutdown().await;
 }
+
+/// Queries are cached per clinic like the REST reads; a REST mutation of a patient and a
+/// GraphQL mutation both drop the cached answers of that clinic's view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_are_cached_per_clinic_and_mutations_invalidate() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let demo = app.demo.as_ref().unwrap();
+    let hits = || {
+        demo.service("patients")
+            .unwrap()
+            .hits
+            .load(Ordering::SeqCst)
+    };
+    let query = json!({"query": "{ patient(id: 1) { givenName familyName } }"}).to_string();
+    let ask = |clinic: &'static str| {
+        let query = query.clone();
+        async move {
+            client
+                .send("POST", "/graphql", &[("x-clinic-id", clinic)], &query)
+                .await
+        }
+    };
+    let first = ask("clinic-7").await;
+    assert_eq!(
+        first.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+    let before = hits();
+    let second = ask("clinic-7").await;
+    assert_eq!(second.header("cache-status"), Some("nilecare; hit"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(hits(), before, "answered from the cache");
+    // Another clinic has its own view.
+    assert_eq!(
+        ask("clinic-9").await.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+
+    // A REST update of the patient in clinic-7's view drops the GraphQL answer (tag `patients`).
+    let clinician = client.bearer("dr-1", &["clinician"], None).await;
+    let put = client
+        .send(
+            "PUT",
+            "/api/v1/patients/1",
+            &[("authorization", &clinician), ("x-clinic-id", "clinic-7")],
+            r#"{"given_name":"Amina","family_name":"Salah","birth_date":"1985-03-14"}"#,
+        )
+        .await;
+    assert_eq!(put.status, 200);
+    let after_put = ask("clinic-7").await;
+    assert_eq!(
+        after_put.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+    assert_eq!(after_put.json()["data"]["patient"]["familyName"], "Salah");
+
+    // A GraphQL mutation in the view drops it too.
+    let mutation = json!({"query": r#"mutation { createPatient(input: {givenName: "Z", familyName: "Y", birthDate: "2001-01-01"}) { id } }"#}).to_string();
+    let created = client
+        .send(
+            "POST",
+            "/graphql",
+            &[("authorization", &clinician), ("x-clinic-id", "clinic-7")],
+            &mutation,
+        )
+        .await;
+    assert!(created.json()["errors"].is_null(), "{}", created.text());
+    assert_eq!(
+        ask("clinic-7").await.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+    app.shutdown().await;
+}
