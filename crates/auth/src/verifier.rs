@@ -125,7 +125,7 @@ impl Verifier {
     /// # Errors
     /// [`Error::KeysUnavailable`] when they cannot be fetched.
     pub async fn prefetch_keys(&self) -> Result<()> {
-        match self.inner.keys.lookup(Some(""), Algorithm::RS256) {
+        match self.inner.keys.lookup(Some(""), Algorithm::RS256, true) {
             Lookup::Fetch => self.inner.keys.fetch().await,
             _ => Ok(()),
         }
@@ -151,12 +151,14 @@ impl Verifier {
         token: &str,
         now: SystemTime,
     ) -> Result<Claims<T>> {
-        let result = match self.attempt(token, now) {
+        let result = match self.attempt(token, now, true) {
             Some(result) => result,
             None => match self.inner.keys.fetch().await {
                 Err(e) => Err(e),
+                // Just fetched (or refused to, within the cooldown): an unknown kid now is the
+                // token's fault, a set past its staleness the provider's.
                 Ok(()) => self
-                    .attempt(token, now)
+                    .attempt(token, now, false)
                     .unwrap_or_else(|| Err(self.inner.keys.unavailable())),
             },
         };
@@ -171,7 +173,7 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Option<Result<Claims<T>>> {
-        let result = self.attempt(token, SystemTime::now())?;
+        let result = self.attempt(token, SystemTime::now(), true)?;
         record(&result);
         Some(result)
     }
@@ -181,6 +183,7 @@ impl Verifier {
         &self,
         token: &str,
         now: SystemTime,
+        refetch: bool,
     ) -> Option<Result<Claims<T>>> {
         let inner = &self.inner;
         let header = match read_header(token, inner.max_token_bytes) {
@@ -204,7 +207,10 @@ impl Verifier {
                 )),
             }
         } else {
-            let key = match inner.keys.lookup(header.kid.as_deref(), header.alg) {
+            let key = match inner
+                .keys
+                .lookup(header.kid.as_deref(), header.alg, refetch)
+            {
                 Lookup::Found(key) => key,
                 Lookup::Fetch => return None,
                 Lookup::Invalid(e) => return Some(Err(e.into())),

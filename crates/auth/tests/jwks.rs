@@ -325,3 +325,30 @@ async fn a_refreshed_set_with_duplicate_kids_keeps_the_previous_set() {
     // The twin's tokens never verify through the duplicated kid.
     assert!(!ok(&verifier, &twin.sign(&claims(server.issuer()))).await);
 }
+
+/// With usable cached keys, a token naming an unknown `kid` is the token's fault (401) even when
+/// the refetch it triggers fails; only a key set past its staleness makes it 503. (With a zero
+/// cooldown every lookup may refetch: the case that once answered 503.)
+#[tokio::test]
+async fn an_unknown_kid_while_the_provider_is_down_is_a_token_error() {
+    let key = SigningKey::rsa(1, "r1", Algorithm::RS256);
+    let server = JwksServer::start(jwks(&[&key])).await;
+    let verifier = builder(&server)
+        .refetch_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert!(ok(&verifier, &key.sign(&claims(server.issuer()))).await);
+    server.set_down(true);
+    let stranger = SigningKey::rsa(2, "r9", Algorithm::RS256);
+    for _ in 0..5 {
+        match verifier
+            .verify::<NoCustomClaims>(&stranger.sign(&claims(server.issuer())))
+            .await
+        {
+            Err(Error::InvalidToken(TokenError::UnknownKey(kid))) => assert_eq!(kid, "r9"),
+            other => panic!("expected UnknownKey, got {other:?}"),
+        }
+    }
+    // The known key still verifies from the cache.
+    assert!(ok(&verifier, &key.sign(&claims(server.issuer()))).await);
+}

@@ -134,8 +134,15 @@ impl KeyCache {
     }
 
     /// The key for a token, without waiting: [`Lookup::Fetch`] when the caller must
-    /// [`fetch`](Self::fetch) first. Starts a background refresh when the set is due.
-    pub(crate) fn lookup(self: &Arc<Self>, kid: Option<&str>, alg: Algorithm) -> Lookup {
+    /// [`fetch`](Self::fetch) first (with `refetch` false, an unknown `kid` in a usable set is
+    /// [`TokenError::UnknownKey`]: the caller has just fetched). Starts a background refresh
+    /// when the set is due.
+    pub(crate) fn lookup(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+        refetch: bool,
+    ) -> Lookup {
         let unknown = || TokenError::UnknownKey(kid.unwrap_or("").to_owned());
         let loaded = match &self.source {
             Source::Static(set) => {
@@ -160,7 +167,7 @@ impl KeyCache {
         }
         match loaded.set.find(kid, alg) {
             Ok(Some(key)) => Lookup::Found(key.clone()),
-            Ok(None) if self.may_fetch_again(now) => Lookup::Fetch,
+            Ok(None) if refetch && self.may_fetch_again(now) => Lookup::Fetch,
             Ok(None) => Lookup::Invalid(unknown()),
             Err(e) => Lookup::Invalid(e),
         }
