@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::claims::{ClaimPaths, Claims, numeric_date};
+use crate::claims::{ClaimPaths, Claims};
 use crate::config::VerifierBuilder;
 use crate::error::{Error, Result, TokenError};
 use crate::keys::{KeyCache, Lookup};
@@ -239,24 +239,26 @@ impl Verifier {
                 return Err(TokenError::MissingClaim(name.clone()));
             }
         }
+        // The claims are read once (their types checked), then the times compared.
+        let claims: Claims<T> = crate::claims::build(payload, &inner.paths, &inner.issuer)?;
         let leeway = inner.leeway;
-        if let Some(exp) = numeric_date(&payload, "exp")? {
+        if let Some(exp) = claims.expires_at {
             // RFC 7519 4.1.4: the current time must be before `exp`.
             if now >= exp.saturating_add(leeway) {
                 return Err(TokenError::Expired(exp));
             }
         }
-        if let Some(nbf) = numeric_date(&payload, "nbf")? {
+        if let Some(nbf) = claims.not_before {
             if nbf > now.saturating_add(leeway) {
                 return Err(TokenError::NotYetValid(nbf));
             }
         }
-        if let Some(iat) = numeric_date(&payload, "iat")? {
+        if let Some(iat) = claims.issued_at {
             if iat > now.saturating_add(leeway) {
                 return Err(TokenError::IssuedInFuture(iat));
             }
         }
-        crate::claims::build(payload, &inner.paths, &inner.issuer)
+        Ok(claims)
     }
 
     fn check_revocation<T>(&self, claims: Claims<T>) -> Result<Claims<T>> {

@@ -43,16 +43,21 @@ fn joe() -> nilecare_auth::VerifierBuilder {
     Verifier::builder().issuer("joe").any_audience()
 }
 
-fn hs256() -> Verifier {
+/// An HS256 verifier with the base64url octet key `k` of a JWK.
+fn hs256_with(k: &str) -> Verifier {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(A1_KEY)
+        .decode(k)
         .unwrap();
     joe()
         .algorithms([Algorithm::HS256])
         .shared_secret(key)
         .build()
         .unwrap()
+}
+
+fn hs256() -> Verifier {
+    hs256_with(A1_KEY)
 }
 
 fn rs256() -> Verifier {
@@ -176,15 +181,7 @@ const RFC7520_4_4: &str = "eyJhbGciOiJIUzI1NiIsImtpZCI6IjAxOGMwYWU1LTRkOWItNDcxY
 const RFC7520_OCT_KEY: &str = "hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg";
 
 fn rfc7520_hs256() -> Verifier {
-    use base64::Engine as _;
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(RFC7520_OCT_KEY)
-        .unwrap();
-    joe()
-        .algorithms([Algorithm::HS256])
-        .shared_secret(key)
-        .build()
-        .unwrap()
+    hs256_with(RFC7520_OCT_KEY)
 }
 
 #[tokio::test]

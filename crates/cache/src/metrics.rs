@@ -112,7 +112,9 @@ pub(crate) fn evictions(cache: &SharedString, n: u64) {
 /// `TenantLabels` of the request's `RequestTenant`).
 #[cfg(feature = "axum")]
 pub(crate) fn tenant_lookup(tenant: &nilecare_metrics::RequestTenant, hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(TENANT_LOOKUPS_TOTAL, "tenant" => tenant.label(), "result" => result)
-        .increment(1);
+    static LOOKUPS: std::sync::LazyLock<nilecare_metrics::TenantCounters> =
+        std::sync::LazyLock::new(|| {
+            nilecare_metrics::TenantCounters::new(TENANT_LOOKUPS_TOTAL, &["hit", "miss"])
+        });
+    LOOKUPS.increment(tenant, usize::from(!hit));
 }

@@ -33,23 +33,29 @@ impl Register for Histogram {
 
 /// `N` handles of one metric (one per label set), with the recorder that issued them.
 #[derive(Debug)]
-struct Cached<H, const N: usize> {
-    keys: [Key; N],
-    handles: OnceLock<(usize, [H; N])>,
+struct Cached<H> {
+    keys: Box<[Key]>,
+    handles: OnceLock<(usize, Box<[H]>)>,
 }
 
-impl<H: Register, const N: usize> Cached<H, N> {
-    fn new(name: &'static str, label_sets: [Vec<(&'static str, String)>; N]) -> Self {
+impl<H: Register> Cached<H> {
+    fn new(
+        name: &'static str,
+        label_sets: impl IntoIterator<Item = Vec<(&'static str, String)>>,
+    ) -> Self {
         Cached {
-            keys: label_sets.map(|labels| {
-                Key::from_parts(
-                    name,
-                    labels
-                        .into_iter()
-                        .map(|(k, v)| Label::new(k, v))
-                        .collect::<Vec<_>>(),
-                )
-            }),
+            keys: label_sets
+                .into_iter()
+                .map(|labels| {
+                    Key::from_parts(
+                        name,
+                        labels
+                            .into_iter()
+                            .map(|(k, v)| Label::new(k, v))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect(),
             handles: OnceLock::new(),
         }
     }
@@ -57,15 +63,15 @@ impl<H: Register, const N: usize> Cached<H, N> {
     /// Runs `f` on handle `index` of the current recorder (out-of-range indices are ignored).
     #[inline]
     fn with(&self, index: usize, f: impl FnOnce(&H)) {
-        if index >= N {
+        if index >= self.keys.len() {
             return;
         }
         let recorder = current_recorder();
         match self.handles.get() {
             Some((id, handles)) if *id == recorder => f(&handles[index]),
             _ => {
-                let handles = metrics::with_recorder(|r| {
-                    std::array::from_fn(|i| H::register(r, &self.keys[i]))
+                let handles: Box<[H]> = metrics::with_recorder(|r| {
+                    self.keys.iter().map(|key| H::register(r, key)).collect()
                 });
                 f(&handles[index]);
                 let _ = self.handles.set((recorder, handles));
@@ -96,12 +102,44 @@ impl<H: Register, const N: usize> Cached<H, N> {
 /// lookups.increment(0, 1); // one hit
 /// ```
 #[derive(Debug)]
-pub struct CachedCounters<const N: usize>(Cached<Counter, N>);
+pub struct CachedCounters<const N: usize>(Cached<Counter>);
 
 impl<const N: usize> CachedCounters<N> {
     /// Counters named `name`, one per label set.
     pub fn new(name: &'static str, label_sets: [Vec<(&'static str, String)>; N]) -> Self {
         CachedCounters(Cached::new(name, label_sets))
+    }
+
+    /// Adds `n` to counter `index` (out-of-range indices are ignored).
+    #[inline]
+    pub fn increment(&self, index: usize, n: u64) {
+        self.0.with(index, |c| c.increment(n));
+    }
+}
+
+/// Like [`CachedCounters`], with the label sets known only at run time (e.g. one per
+/// configured API version).
+///
+/// ```
+/// use nilecare_metrics::CounterSet;
+///
+/// let versions = ["v1", "v2"];
+/// let requests = CounterSet::new(
+///     "nilecare_versioning_requests_total",
+///     versions.iter().map(|v| vec![("version", (*v).to_owned())]),
+/// );
+/// requests.increment(1, 1); // one v2 request
+/// ```
+#[derive(Debug)]
+pub struct CounterSet(Cached<Counter>);
+
+impl CounterSet {
+    /// Counters named `name`, one per label set, in order.
+    pub fn new(
+        name: &'static str,
+        label_sets: impl IntoIterator<Item = Vec<(&'static str, String)>>,
+    ) -> Self {
+        CounterSet(Cached::new(name, label_sets))
     }
 
     /// Adds `n` to counter `index` (out-of-range indices are ignored).
@@ -125,7 +163,7 @@ impl<const N: usize> CachedCounters<N> {
 /// durations.record(0, 0.000_42);
 /// ```
 #[derive(Debug)]
-pub struct CachedHistograms<const N: usize>(Cached<Histogram, N>);
+pub struct CachedHistograms<const N: usize>(Cached<Histogram>);
 
 impl<const N: usize> CachedHistograms<N> {
     /// Histograms named `name`, one per label set.

@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use handler::{TEXT_FORMAT, metrics_handler};
-pub use handles::{CachedCounters, CachedHistograms};
+pub use handles::{CachedCounters, CachedHistograms, CounterSet};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 #[allow(deprecated)]
@@ -36,4 +36,4 @@ pub use recorder::{Metrics, MetricsBuilder, SERVICE_INSTANCE_LABEL};
 #[cfg(feature = "exporter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "exporter")))]
 pub use summary::{LatencySummary, Summary, TenantSummary};
-pub use tenant::{RequestTenant, TenantLabels};
+pub use tenant::{RequestTenant, TenantCounters, TenantLabels};

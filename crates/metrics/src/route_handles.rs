@@ -8,7 +8,6 @@
 //! test-local one, or one installed later) the cache starts over.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{Gauge, Histogram, SharedString};
@@ -47,8 +46,6 @@ pub(crate) struct RouteHandles {
     /// without hashing its text. The label is kept with its histogram, so its address cannot
     /// be reused by another label while the entry exists.
     tenants: RwLock<HashMap<(u16, usize), (SharedString, Histogram)>>,
-    /// Whether `tenants` holds anything (a plain layer never takes its lock).
-    has_tenants: AtomicBool,
 }
 
 impl HandleCache {
@@ -79,7 +76,6 @@ impl HandleCache {
                 route,
                 statuses: RwLock::default(),
                 tenants: RwLock::default(),
-                has_tenants: AtomicBool::new(false),
             })
         }))
     }
@@ -121,7 +117,7 @@ impl RouteHandles {
         seconds: f64,
     ) {
         let entry = (key, tenant.as_ptr() as usize);
-        if self.has_tenants.load(Ordering::Acquire) {
+        {
             let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, h)) = tenants.get(&entry) {
                 return h.record(seconds);
@@ -141,6 +137,5 @@ impl RouteHandles {
             )
         });
         histogram.record(seconds);
-        self.has_tenants.store(true, Ordering::Release);
     }
 }

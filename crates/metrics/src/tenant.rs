@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use metrics::SharedString;
+use metrics::{Counter, SharedString};
 
 /// The label of requests whose tenant is not tracked (or not a valid tenant id).
 pub const OTHER_TENANT: &str = "other";
@@ -356,6 +356,61 @@ impl RequestTenant {
                 self.inner.labels.observe(tenant)
             })
             .clone()
+    }
+}
+
+/// A counter family labelled by a request's bounded tenant and one of a fixed set of results
+/// (`hit` / `miss`, `allowed` / `limited`): the tenant counters of the cache and rate-limit
+/// layers. Handles are cached per (tenant label, result) and recorder, so an increment is a
+/// read-locked map lookup by the label's address, not a registry search.
+#[derive(Debug)]
+pub struct TenantCounters {
+    name: &'static str,
+    results: &'static [&'static str],
+    /// The recorder the handles belong to, and the handles.
+    handles: RwLock<(usize, TenantHandles)>,
+}
+
+/// (label address, result) → (the label, kept alive so its address is not reused, the handle).
+type TenantHandles = HashMap<(usize, usize), (SharedString, Counter)>;
+
+impl TenantCounters {
+    /// Counters named `name` with labels `tenant` and `result` (one of `results`).
+    pub fn new(name: &'static str, results: &'static [&'static str]) -> Self {
+        TenantCounters {
+            name,
+            results,
+            handles: RwLock::new((0, HashMap::new())),
+        }
+    }
+
+    /// Adds one to (`tenant`'s label, `results[result]`); out-of-range results are ignored.
+    pub fn increment(&self, tenant: &RequestTenant, result: usize) {
+        let Some(result_label) = self.results.get(result) else {
+            return;
+        };
+        let label = tenant.label();
+        let entry = (label.as_ptr() as usize, result);
+        let recorder = crate::handles::current_recorder();
+        {
+            let handles = self.handles.read().unwrap_or_else(PoisonError::into_inner);
+            if handles.0 == recorder {
+                if let Some((_, counter)) = handles.1.get(&entry) {
+                    return counter.increment(1);
+                }
+            }
+        }
+        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+        if handles.0 != recorder {
+            *handles = (recorder, HashMap::new());
+        }
+        let name = self.name;
+        let (_, counter) = handles.1.entry(entry).or_insert_with(|| {
+            let counter = metrics::counter!(name, crate::names::TENANT_LABEL => label.clone(),
+                "result" => *result_label);
+            (label, counter)
+        });
+        counter.increment(1);
     }
 }
 

@@ -187,3 +187,48 @@ fn summary_percentiles_agree_with_the_histogram_buckets() {
     assert_eq!(summary.tenants[0].errors, 50);
     assert_eq!(summary.tenants[1].errors, 0);
 }
+
+/// The tenant counters of the cache and rate-limit layers: one series per (tenant label,
+/// result), counted through cached handles, and a new recorder gets its own handles.
+#[test]
+fn tenant_counters_count_per_label_and_result_on_the_current_recorder() {
+    let counters = nilecare_metrics::TenantCounters::new(
+        "nilecare_cache_tenant_lookups_total",
+        &["hit", "miss"],
+    );
+    let labels = TenantLabels::new(5).min_requests(1);
+    let clinic = RequestTenant::new(labels.clone(), Some("clinic-a"));
+    let nobody = RequestTenant::new(labels, None);
+    let count = |exposition: &str, tenant: &str, result: &str| -> f64 {
+        exposition
+            .lines()
+            .find(|l| {
+                l.starts_with("nilecare_cache_tenant_lookups_total{")
+                    && l.contains(&format!("tenant=\"{tenant}\""))
+                    && l.contains(&format!("result=\"{result}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let first = Metrics::builder().build_local().unwrap();
+    {
+        let _recorder = first.set_thread_default();
+        for _ in 0..3 {
+            counters.increment(&clinic, 0);
+        }
+        counters.increment(&clinic, 1);
+        counters.increment(&nobody, 1);
+        counters.increment(&clinic, 7); // out of range: ignored
+    }
+    let text = first.render();
+    assert_eq!(count(&text, "clinic-a", "hit"), 3.0);
+    assert_eq!(count(&text, "clinic-a", "miss"), 1.0);
+    assert_eq!(count(&text, "none", "miss"), 1.0);
+    let second = Metrics::builder().build_local().unwrap();
+    {
+        let _recorder = second.set_thread_default();
+        counters.increment(&clinic, 0);
+    }
+    assert_eq!(count(&second.render(), "clinic-a", "hit"), 1.0);
+    assert_eq!(count(&first.render(), "clinic-a", "hit"), 3.0);
+}

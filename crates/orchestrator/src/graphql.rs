@@ -412,9 +412,11 @@ async fn execute(
 /// so the REST mutations' `patients` tag and the GraphQL mutations drop them.
 const READ_TAGS: [&str; 2] = ["patients", "appointments"];
 
-/// Whether the document holds a mutation (an unparsable one is left to the executor).
-fn is_mutation(query: &str) -> bool {
-    async_graphql::parser::parse_query(query)
+/// Whether the document holds a mutation (an unparsable one is left to the executor). The
+/// parsed document stays in the request, and the executor uses it instead of parsing again.
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    request
+        .parsed_query()
         .map(|doc| {
             doc.operations
                 .iter()
@@ -443,7 +445,7 @@ pub async fn serve(
     schema: &GatewaySchema,
     headers: HeaderMap,
     claims: Option<Claims>,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     ttl: std::time::Duration,
 ) -> Response {
     let tenant = headers
@@ -454,7 +456,7 @@ pub async fn serve(
         Some(t) => state.cache.for_tenant(t).ok(),
         None => Some(state.cache.clone()),
     };
-    let mutation = is_mutation(&request.query);
+    let mutation = is_mutation(&mut request);
     let key = (!mutation).then(|| cache_key(&request));
     if let (Some(view), Some(key)) = (&view, &key) {
         if let Some(body) = view.get::<String>(key).await {
@@ -510,12 +512,12 @@ pub fn parse_request(
     body: &[u8],
 ) -> Result<async_graphql::Request, ApiError> {
     if method == http::Method::GET {
-        let request =
+        let mut request =
             async_graphql::http::parse_query_string(query.unwrap_or("")).map_err(|e| {
                 ApiError::bad_request("not a GraphQL request").field("query", e.to_string())
             })?;
         // GET is for queries: a mutation must not be triggered by a link or a prefetch.
-        if is_mutation(&request.query) {
+        if is_mutation(&mut request) {
             return Err(ApiError::new(
                 nilecare::error_handler::ErrorCode::METHOD_NOT_ALLOWED,
                 "Mutations need POST.",

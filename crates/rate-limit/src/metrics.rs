@@ -114,9 +114,11 @@ pub(crate) fn redis_duration(policy: &Policy, elapsed: std::time::Duration) {
 /// `TenantLabels` of the request's `RequestTenant`).
 #[cfg(feature = "axum")]
 pub(crate) fn tenant_decision(tenant: &nilecare_metrics::RequestTenant, allowed: bool) {
-    let result = if allowed { "allowed" } else { "limited" };
-    metrics::counter!(TENANT_DECISIONS_TOTAL, "tenant" => tenant.label(), "result" => result)
-        .increment(1);
+    static DECISIONS: std::sync::LazyLock<nilecare_metrics::TenantCounters> =
+        std::sync::LazyLock::new(|| {
+            nilecare_metrics::TenantCounters::new(TENANT_DECISIONS_TOTAL, &["allowed", "limited"])
+        });
+    DECISIONS.increment(tenant, usize::from(!allowed));
 }
 
 #[cfg(test)]

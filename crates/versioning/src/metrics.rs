@@ -4,9 +4,7 @@
 //! |---|---|---|
 //! | `nilecare_versioning_requests_total` | counter | `version` = a supported version (`v1`, `v2`, ...) or `unsupported`, `source` = `url` / `header` / `accept` / `default` / `none` |
 
-use std::sync::OnceLock;
-
-use metrics::{Counter, Key, Label};
+use nilecare_metrics::CounterSet;
 
 use crate::negotiate::Source;
 use crate::version::ApiVersion;
@@ -21,55 +19,26 @@ pub fn describe() {
 
 const SOURCES: [Source; 4] = [Source::Url, Source::Header, Source::Accept, Source::Default];
 
-/// One counter handle per (supported version, source) and one for unsupported requests,
-/// registered once per recorder (a registry lookup per request costs as much as the layer).
+/// One counter per (supported version, source) and one for unsupported requests, their
+/// handles cached per recorder (a registry lookup per request costs as much as the layer).
 #[derive(Debug)]
 pub(crate) struct Counters {
-    keys: Vec<Key>,
+    set: CounterSet,
     versions: Vec<ApiVersion>,
-    handles: OnceLock<(usize, Vec<Counter>)>,
-}
-
-fn recorder_id() -> usize {
-    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
 }
 
 impl Counters {
     pub(crate) fn new(versions: &[ApiVersion]) -> Self {
-        let key = |version: String, source: &'static str| {
-            Key::from_parts(
-                REQUESTS_TOTAL,
-                vec![Label::new("version", version), Label::new("source", source)],
-            )
+        let labels = |version: String, source: &'static str| {
+            vec![("version", version), ("source", source.to_owned())]
         };
-        let mut keys: Vec<Key> = versions
+        let label_sets = versions
             .iter()
-            .flat_map(|v| SOURCES.iter().map(move |s| key(v.label(), s.label())))
-            .collect();
-        keys.push(key("unsupported".into(), "none"));
+            .flat_map(|v| SOURCES.iter().map(move |s| labels(v.label(), s.label())))
+            .chain([labels("unsupported".into(), "none")]);
         Counters {
-            keys,
+            set: CounterSet::new(REQUESTS_TOTAL, label_sets),
             versions: versions.to_vec(),
-            handles: OnceLock::new(),
-        }
-    }
-
-    fn increment(&self, index: usize) {
-        let recorder = recorder_id();
-        match self.handles.get() {
-            Some((id, handles)) if *id == recorder => handles[index].increment(1),
-            _ => {
-                static METADATA: metrics::Metadata<'static> =
-                    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
-                let handles: Vec<Counter> = metrics::with_recorder(|r| {
-                    self.keys
-                        .iter()
-                        .map(|k| r.register_counter(k, &METADATA))
-                        .collect()
-                });
-                handles[index].increment(1);
-                let _ = self.handles.set((recorder, handles));
-            }
         }
     }
 
@@ -80,10 +49,10 @@ impl Counters {
             .position(|x| *x == version)
             .unwrap_or(0);
         let s = SOURCES.iter().position(|x| *x == source).unwrap_or(0);
-        self.increment(v * SOURCES.len() + s);
+        self.set.increment(v * SOURCES.len() + s, 1);
     }
 
     pub(crate) fn unsupported(&self) {
-        self.increment(self.keys.len() - 1);
+        self.set.increment(self.versions.len() * SOURCES.len(), 1);
     }
 }
