@@ -158,19 +158,42 @@ impl RedisCluster {
     /// Kills the primary serving slot range `range` (SIGKILL) and waits until one of its
     /// replicas has been promoted and every remaining node reports `cluster_state:ok`; returns
     /// how long that took. [`node_index_for_slot`](Self::node_index_for_slot) then names the
-    /// promoted node.
+    /// promoted node. The same as [`kill_primary`](Self::kill_primary) followed by
+    /// [`await_promotion`](Self::await_promotion).
     ///
     /// # Panics
     /// When the range has no replica left, or the failover does not complete within 30 s.
     pub fn fail_over(&mut self, range: usize) -> Duration {
+        let killed = self.kill_primary(range);
+        self.await_promotion(range, killed);
+        killed.elapsed()
+    }
+
+    /// Kills the primary serving slot range `range` (SIGKILL) and returns at once with the
+    /// moment of the kill; [`await_promotion`](Self::await_promotion) then waits for its
+    /// replica. Split from [`fail_over`](Self::fail_over) so a test can measure what clients
+    /// see from the kill on, in the same thread.
+    ///
+    /// # Panics
+    /// When the range has no replica to promote.
+    pub fn kill_primary(&mut self, range: usize) -> Instant {
         assert!(
             !self.replicas[range].is_empty(),
             "slot range {range} has no replica to promote"
         );
-        let started = Instant::now();
         let old = self.owners[range];
         self.nodes[old].kill();
-        let deadline = started + Duration::from_secs(30);
+        Instant::now()
+    }
+
+    /// Waits until a replica of `range` has been promoted (after
+    /// [`kill_primary`](Self::kill_primary) at `killed`) and the cluster is healthy again;
+    /// returns how long after the kill the promotion completed.
+    ///
+    /// # Panics
+    /// When that does not happen within 30 s of the kill.
+    pub fn await_promotion(&mut self, range: usize, killed: Instant) -> Duration {
+        let deadline = killed + Duration::from_secs(30);
         let promoted = loop {
             let promoted = self.replicas[range].iter().copied().find(|&r| {
                 self.nodes[r]
@@ -190,7 +213,7 @@ impl RedisCluster {
         self.owners[range] = promoted;
         self.replicas[range].retain(|&r| r != promoted);
         self.wait_until_healthy(deadline.saturating_duration_since(Instant::now()));
-        started.elapsed()
+        killed.elapsed()
     }
 
     /// Waits until every running node says `cluster_state:ok`, knows all the others and every
