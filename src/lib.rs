@@ -18,6 +18,7 @@
 //! | [`auth`] | `nilecare-auth` | `auth` |
 //! | [`tls`] | `nilecare-tls` | `tls` |
 //! | [`versioning`] | `nilecare-versioning` | `versioning` |
+//! | [`graphql`] | `nilecare-graphql` | `graphql` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "auth")]
@@ -35,6 +36,9 @@ pub use nilecare_config_validator as config_validator;
 #[cfg(feature = "error-handler")]
 #[doc(inline)]
 pub use nilecare_error_handler as error_handler;
+#[cfg(feature = "graphql")]
+#[doc(inline)]
+pub use nilecare_graphql as graphql;
 #[cfg(feature = "logger")]
 #[doc(inline)]
 pub use nilecare_logger as logger;

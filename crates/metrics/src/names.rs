@@ -80,6 +80,18 @@ pub mod auth {
     pub const REVOCATION_SYNCS_TOTAL: &str = "nilecare_auth_revocation_syncs_total";
 }
 
+/// The metrics of `nilecare-graphql` (re-exported by its `metrics` module).
+pub mod graphql {
+    /// GraphQL operations by operation name (bounded), type and result.
+    pub const OPERATIONS_TOTAL: &str = "nilecare_graphql_operations_total";
+    /// Time from receiving an operation to its response, by operation name and type.
+    pub const OPERATION_DURATION_SECONDS: &str = "nilecare_graphql_operation_duration_seconds";
+    /// Complexity charged to the rate limiter, by result (allowed, limited, unavailable).
+    pub const COST_CHECKS_TOTAL: &str = "nilecare_graphql_cost_checks_total";
+    /// Persisted query lookups and registrations by result.
+    pub const PERSISTED_QUERIES_TOTAL: &str = "nilecare_graphql_persisted_queries_total";
+}
+
 /// The metrics of `nilecare-versioning` (re-exported by its `metrics` module).
 pub mod versioning {
     /// Requests by negotiated version and where the version came from.

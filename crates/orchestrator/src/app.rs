@@ -53,6 +53,7 @@ pub fn router(
     metrics: &Metrics,
     rate_limit_per_minute: u32,
     cache_ttl: Duration,
+    graphql: &super::graphql::Options,
 ) -> Result<Router, Box<dyn std::error::Error + Send + Sync>> {
     let mut cache_layer = ResponseCacheLayer::new(state.cache.clone())
         .default_ttl(cache_ttl)
@@ -81,7 +82,7 @@ pub fn router(
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello))
         .route("/api/v1/auth/logout", post(super::auth::logout))
-        .merge(graphql_routes(&state, cache_ttl));
+        .merge(graphql_routes(&state, cache_ttl, graphql)?);
     let api = with_api_layers(
         api,
         RateLimitLayer::new(state.limiter.clone()).policy(policy),
@@ -157,13 +158,19 @@ pub fn with_service_layers(router: Router, tenants: &TenantLabels) -> Router {
 }
 
 /// `POST /graphql`, `GET /graphql` (queries only) and, in development, the GraphiQL page at
-/// `GET /graphiql`; the query document is limited to `graphql::MAX_DOCUMENT_BYTES`.
-fn graphql_routes(state: &Arc<AppState>, cache_ttl: Duration) -> Router<Arc<AppState>> {
-    use axum::extract::{DefaultBodyLimit, State};
+/// `GET /graphiql`; the body is limited to `graphql::MAX_DOCUMENT_BYTES`.
+fn graphql_routes(
+    state: &Arc<AppState>,
+    cache_ttl: Duration,
+    options: &super::graphql::Options,
+) -> Result<Router<Arc<AppState>>, Box<dyn std::error::Error + Send + Sync>> {
+    use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
     use nilecare::auth::Claims;
+    use nilecare::graphql::http::GraphQLRequest;
     let development = state.auth.dev.is_some();
-    let schema = super::graphql::schema(development);
+    let schema = super::graphql::schema(development, state, options)?;
     let handler = move |State(state): State<Arc<AppState>>,
+                        peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
                         method: http::Method,
                         axum::extract::RawQuery(query): axum::extract::RawQuery,
                         headers: http::HeaderMap,
@@ -171,11 +178,13 @@ fn graphql_routes(state: &Arc<AppState>, cache_ttl: Duration) -> Router<Arc<AppS
                         body: bytes::Bytes| {
         let schema = schema.clone();
         async move {
-            match super::graphql::parse_request(&method, query.as_deref(), &body) {
+            match GraphQLRequest::parse(&method, &headers, query.as_deref(), &body) {
                 Ok(request) => {
-                    super::graphql::serve(state, &schema, headers, claims, request, cache_ttl).await
+                    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
+                    super::graphql::serve(state, &schema, headers, claims, peer, request, cache_ttl)
+                        .await
                 }
-                Err(error) => error.into_response(),
+                Err(rejection) => rejection.into_response(),
             }
         }
     };
@@ -188,5 +197,5 @@ fn graphql_routes(state: &Arc<AppState>, cache_ttl: Duration) -> Router<Arc<AppS
     if development {
         routes = routes.route("/graphiql", get(super::graphql::graphiql));
     }
-    routes
+    Ok(routes)
 }

@@ -66,6 +66,12 @@ pub struct Settings {
     /// `METRICS_MAX_TENANTS`: clinics with a metrics label of their own (the busiest; the rest
     /// are `other`).
     pub metrics_max_tenants: usize,
+    /// `GRAPHQL_COMPLEXITY_PER_MINUTE`: complexity units (about one per field asked) each caller
+    /// may spend per minute on `/graphql`.
+    pub graphql_complexity_per_minute: u32,
+    /// `GRAPHQL_PERSISTED_QUERIES`: `automatic` (clients may send a document's hash once it was
+    /// registered) or `off`.
+    pub graphql_persisted_queries: String,
 }
 
 /// Every field, with the Redis URL's password (and a sentinel password) shown as `***`.
@@ -103,6 +109,11 @@ impl std::fmt::Debug for Settings {
             .field("auth_roles_claim", &self.auth_roles_claim)
             .field("auth_tenant_claim", &self.auth_tenant_claim)
             .field("metrics_max_tenants", &self.metrics_max_tenants)
+            .field(
+                "graphql_complexity_per_minute",
+                &self.graphql_complexity_per_minute,
+            )
+            .field("graphql_persisted_queries", &self.graphql_persisted_queries)
             .finish()
     }
 }
@@ -218,6 +229,17 @@ impl Settings {
                     .max_len(128)
                     .default("clinic_id")
                     .description("claim naming the caller's clinic (the cache tenant)"),
+            )
+            .var(
+                Var::integer("GRAPHQL_COMPLEXITY_PER_MINUTE")
+                    .default(100_000)
+                    .range(1..=1_000_000_000)
+                    .description("GraphQL complexity units (about one per field) per caller per minute"),
+            )
+            .var(
+                Var::one_of("GRAPHQL_PERSISTED_QUERIES", ["automatic", "off"])
+                    .default("automatic")
+                    .description("automatic persisted queries (a document's hash instead of the document)"),
             )
     }
 

@@ -6,6 +6,10 @@
 //! caller's token (nilecare-auth's `Claims`, put in the request by the API's auth layer).
 //! Depth, complexity and document size are limited; introspection is off in production. Errors
 //! carry `extensions.code`, the problem+json code of the REST routes.
+//!
+//! The reusable pieces come from nilecare-graphql: GraphQL over HTTP (media types, status
+//! codes), a span and metrics per operation, complexity charged to the caller's budget on the
+//! service's rate limiter, and automatic persisted queries stored in the service's cache.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,14 +17,19 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{
-    ComplexObject, Context, EmptySubscription, ErrorExtensions, InputObject, Object, Schema,
-    SimpleObject,
+    ComplexObject, Context, EmptySubscription, InputObject, Object, Schema, SimpleObject,
 };
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
 use nilecare::auth::Claims;
 use nilecare::error_handler::ApiError;
+use nilecare::graphql::http::{GraphQLRequest, respond, respond_encoded};
+use nilecare::graphql::{
+    CostKey, CostLimit, Observability, Operation, OperationKind, OperationLabels, PersistedQueries,
+    SelectedOperation, problem_error as graphql_error,
+};
+use nilecare::rate_limit::{Policy, Quota};
 use serde::Deserialize;
 
 use super::AppState;
@@ -28,8 +37,9 @@ use super::routes::forward;
 
 /// The deepest query accepted (patients → appointments is 3).
 pub const MAX_DEPTH: usize = 8;
-/// The most complex query accepted (one per field, lists multiplied by nothing: a flat budget).
-pub const MAX_COMPLEXITY: usize = 500;
+/// The most complex query accepted: one per field, and a page of `patients` counts its fields
+/// once per patient (`limit` times), so a full page of 100 with every field is refused.
+pub const MAX_COMPLEXITY: usize = 1_000;
 /// The largest query document (bytes).
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 /// The most patients one `patients` query returns.
@@ -88,12 +98,6 @@ pub struct Invoice {
 struct Downstream {
     state: Arc<AppState>,
     headers: HeaderMap,
-}
-
-/// An `ApiError` as a GraphQL error with the same code as problem+json.
-fn graphql_error(error: ApiError) -> async_graphql::Error {
-    let code = error.code().to_string();
-    async_graphql::Error::new(error.detail().to_owned()).extend_with(|_, e| e.set("code", code))
 }
 
 impl Downstream {
@@ -241,6 +245,7 @@ impl Query {
     }
 
     /// A page of patients (`limit` at most 100).
+    #[graphql(complexity = "limit * child_complexity + 1")]
     async fn patients(
         &self,
         ctx: &Context<'_>,
@@ -263,14 +268,36 @@ impl Query {
         // per-patient resolvers never call downstream (deterministic, unlike a batch window).
         let ids: Vec<u64> = page.iter().map(|p| p.id).collect();
         let look_ahead = ctx.look_ahead();
-        if look_ahead.field("appointments").exists() {
-            let grouped = downstream
-                .by_patient("appointments", "/appointments", &ids)
-                .await?;
+        let (want_appointments, want_invoices) = (
+            look_ahead.field("appointments").exists(),
+            look_ahead.field("invoices").exists(),
+        );
+        // Both services at once: the page costs the slowest call, not their sum.
+        let (appointments, invoices) = futures_util::future::join(
+            async {
+                match want_appointments {
+                    true => downstream
+                        .by_patient::<Appointment>("appointments", "/appointments", &ids)
+                        .await
+                        .map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match want_invoices {
+                    true => downstream
+                        .by_patient::<Invoice>("billing", "/invoices", &ids)
+                        .await
+                        .map(Some),
+                    false => Ok(None),
+                }
+            },
+        )
+        .await;
+        if let Some(grouped) = appointments? {
             ctx.data::<Appointments>()?.feed_many(grouped).await;
         }
-        if look_ahead.field("invoices").exists() {
-            let grouped = downstream.by_patient("billing", "/invoices", &ids).await?;
+        if let Some(grouped) = invoices? {
             ctx.data::<Invoices>()?.feed_many(grouped).await;
         }
         Ok(page)
@@ -361,17 +388,49 @@ impl Mutation {
     }
 }
 
-/// The schema with its limits; introspection only in development.
-pub fn schema(development: bool) -> GatewaySchema {
-    let builder = Schema::build(Query, Mutation, EmptySubscription)
+/// The gateway's protection settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Complexity units (about one per field asked) each caller may spend per minute
+    /// (`GRAPHQL_COMPLEXITY_PER_MINUTE`).
+    pub complexity_per_minute: u32,
+    /// Automatic persisted queries (`GRAPHQL_PERSISTED_QUERIES=automatic`), stored in the
+    /// service's cache (shared on Redis).
+    pub persisted_queries: bool,
+    /// Operation names with a metrics label of their own.
+    pub max_operations: usize,
+}
+
+/// The schema with its limits and nilecare-graphql's extensions (span and metrics per
+/// operation, the complexity budget on the service's rate limiter, persisted queries);
+/// introspection only in development.
+///
+/// # Errors
+/// When the complexity budget is not a valid quota.
+pub fn schema(
+    development: bool,
+    state: &AppState,
+    options: &Options,
+) -> Result<GatewaySchema, Box<dyn std::error::Error + Send + Sync>> {
+    let budget = Policy::new(
+        "graphql-complexity",
+        Quota::per_minute(u64::from(options.complexity_per_minute))?,
+    )?;
+    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32);
-    if development {
-        builder.finish()
-    } else {
-        builder.disable_introspection().finish()
+        .limit_recursive_depth(32)
+        .extension(Observability::new(OperationLabels::new(
+            options.max_operations,
+        )))
+        .extension(CostLimit::new(state.limiter.clone(), budget));
+    if options.persisted_queries {
+        builder = builder.extension(PersistedQueries::automatic(state.cache.clone()));
     }
+    if !development {
+        builder = builder.disable_introspection();
+    }
+    Ok(builder.finish())
 }
 
 /// `POST /graphql` and `GET /graphql?query=...`: one execution with this request's downstream
@@ -412,20 +471,20 @@ async fn execute(
 /// so the REST mutations' `patients` tag and the GraphQL mutations drop them.
 const READ_TAGS: [&str; 2] = ["patients", "appointments"];
 
-/// Whether the document holds a mutation (an unparsable one is left to the executor). The
-/// parsed document stays in the request, and the executor uses it instead of parsing again.
-fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    request
-        .parsed_query()
-        .map(|doc| {
-            doc.operations
-                .iter()
-                .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
-        })
-        .unwrap_or(false)
+/// The kind of operation the request runs, when its document is in the request (a persisted
+/// query sent by hash is known only once it ran). The parsed document stays in the request,
+/// and the executor uses it instead of parsing again.
+fn operation_kind(request: &mut async_graphql::Request) -> Option<OperationKind> {
+    if request.query.is_empty() {
+        return None;
+    }
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    Operation::select(document, name.as_deref()).map(|op| op.kind)
 }
 
-/// The cache key of a query: a digest of the document, operation name and variables.
+/// The cache key of a query: a digest of the document, operation name, variables and
+/// extensions (a persisted query's hash).
 fn cache_key(request: &async_graphql::Request) -> String {
     use sha2::Digest as _;
     let mut digest = sha2::Sha256::new();
@@ -434,7 +493,18 @@ fn cache_key(request: &async_graphql::Request) -> String {
     digest.update(request.operation_name.as_deref().unwrap_or("").as_bytes());
     digest.update([0]);
     digest.update(serde_json::to_vec(&request.variables).unwrap_or_default());
+    digest.update([0]);
+    digest.update(serde_json::to_vec(&request.extensions).unwrap_or_default());
     format!("graphql:{:x}", digest.finalize())
+}
+
+/// Who a request's complexity is charged to: the token's subject, else the client's address.
+fn cost_key(claims: Option<&Claims>, peer: Option<std::net::SocketAddr>) -> CostKey {
+    match (claims.and_then(|c| c.subject.as_deref()), peer) {
+        (Some(subject), _) => CostKey::new(format!("sub:{subject}")),
+        (None, Some(peer)) => CostKey::new(format!("ip:{}", peer.ip())),
+        (None, None) => CostKey::new("anonymous"),
+    }
 }
 
 /// One GraphQL request end to end: queries answered from (and stored in) the response cache in
@@ -445,9 +515,14 @@ pub async fn serve(
     schema: &GatewaySchema,
     headers: HeaderMap,
     claims: Option<Claims>,
-    mut request: async_graphql::Request,
+    peer: Option<std::net::SocketAddr>,
+    parsed: GraphQLRequest,
     ttl: std::time::Duration,
 ) -> Response {
+    let GraphQLRequest {
+        mut request,
+        format,
+    } = parsed;
     let tenant = headers
         .get("x-clinic-id")
         .and_then(|v| v.to_str().ok())
@@ -456,75 +531,67 @@ pub async fn serve(
         Some(t) => state.cache.for_tenant(t).ok(),
         None => Some(state.cache.clone()),
     };
-    let mutation = is_mutation(&mut request);
-    let key = (!mutation).then(|| cache_key(&request));
-    if let (Some(view), Some(key)) = (&view, &key) {
+    let known = operation_kind(&mut request);
+    // A stored answer exists only for a query (see below), so a lookup cannot skip a mutation,
+    // even one sent by hash.
+    let key = (known != Some(OperationKind::Mutation)).then(|| cache_key(&request));
+    // `Cache-Control: no-cache` asks for a fresh answer (which is then stored), as on the REST
+    // routes.
+    let fresh = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        });
+    if let (Some(view), Some(key), false) = (&view, &key, fresh) {
         if let Some(body) = view.get::<String>(key).await {
-            return json_response(body, "nilecare; hit");
+            let mut response = respond_encoded(format, body);
+            response.headers_mut().insert(
+                http::HeaderName::from_static("cache-status"),
+                http::HeaderValue::from_static("nilecare; hit"),
+            );
+            return response;
         }
     }
+    let selected = SelectedOperation::default();
+    let request = request
+        .data(cost_key(claims.as_ref(), peer))
+        .data(selected.clone());
     let response = execute(state, schema, headers, claims, request).await;
     let ok = response.errors.is_empty();
-    let body = serde_json::to_string(&response).unwrap_or_default();
+    let ran = selected.get().map(|op| op.kind).or(known);
     let mut status = "nilecare; fwd=miss";
-    if let Some(view) = &view {
-        if mutation && ok {
-            for tag in READ_TAGS {
-                let _ = view.invalidate_tag(tag).await;
+    if let (Some(view), true) = (&view, ok) {
+        match (ran, &key) {
+            (Some(OperationKind::Mutation), _) => {
+                for tag in READ_TAGS {
+                    let _ = view.invalidate_tag(tag).await;
+                }
             }
-        } else if let (Some(key), true) = (&key, ok) {
-            if view
-                .set_with_tags(key, &body, Some(ttl), &READ_TAGS)
-                .await
-                .is_ok()
-            {
-                status = "nilecare; fwd=miss; stored";
+            (Some(OperationKind::Query), Some(key)) => {
+                let body = serde_json::to_string(&response).unwrap_or_default();
+                if view
+                    .set_with_tags(key, &body, Some(ttl), &READ_TAGS)
+                    .await
+                    .is_ok()
+                {
+                    status = "nilecare; fwd=miss; stored";
+                }
             }
+            _ => {}
         }
     }
-    json_response(body, status)
-}
-
-fn json_response(body: String, cache_status: &'static str) -> Response {
-    (
-        [
-            (http::header::CONTENT_TYPE, "application/json"),
-            (http::HeaderName::from_static("cache-status"), cache_status),
-        ],
-        body,
-    )
-        .into_response()
+    let mut answer = respond(format, &response);
+    answer.headers_mut().insert(
+        http::HeaderName::from_static("cache-status"),
+        http::HeaderValue::from_static(status),
+    );
+    answer
 }
 
 /// The GraphiQL page (development only).
 pub async fn graphiql() -> Response {
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
-}
-
-/// The GraphQL request of `POST` (a JSON body, read by axum's size-limited `Bytes`) or `GET`
-/// (the query string; queries only: a mutation over GET is 405).
-///
-/// # Errors
-/// 400 problem+json naming `body` or `query` when it is not a GraphQL request.
-pub fn parse_request(
-    method: &http::Method,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<async_graphql::Request, ApiError> {
-    if method == http::Method::GET {
-        let mut request =
-            async_graphql::http::parse_query_string(query.unwrap_or("")).map_err(|e| {
-                ApiError::bad_request("not a GraphQL request").field("query", e.to_string())
-            })?;
-        // GET is for queries: a mutation must not be triggered by a link or a prefetch.
-        if is_mutation(&mut request) {
-            return Err(ApiError::new(
-                nilecare::error_handler::ErrorCode::METHOD_NOT_ALLOWED,
-                "Mutations need POST.",
-            ));
-        }
-        return Ok(request);
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("not a GraphQL request").field("body", e.to_string()))
 }

@@ -112,6 +112,11 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         metrics,
         settings.rate_limit_per_minute,
         settings.cache_ttl,
+        &graphql::Options {
+            complexity_per_minute: settings.graphql_complexity_per_minute,
+            persisted_queries: settings.graphql_persisted_queries == "automatic",
+            max_operations: 50,
+        },
     )?;
     // Versioning rewrites the path, so it runs before the router.
     let service = tower::ServiceBuilder::new()

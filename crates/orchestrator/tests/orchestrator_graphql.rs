@@ -87,18 +87,20 @@ async fn abusive_queries_are_refused_before_any_downstream_call() {
             .contains("nested too deep"),
         "{body}"
     );
-    // Too complex: 600 aliased lookups.
-    let wide: String = (0..600)
-        .map(|i| format!("p{i}: patient(id: 1) {{ id }} "))
-        .collect();
-    let (status, body) = graphql(&client, &format!("{{ {wide} }}"), None).await;
+    // Too complex: a full page of 100 patients with every field counts each field 100 times.
+    let (status, body) = graphql(
+        &client,
+        "{ patients(limit: 100) { id givenName familyName birthDate appointments { id at with patientId } invoices { id amount status currency patientId } } }",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     assert!(
-        status == 413
-            || body["errors"][0]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("complex"),
-        "{status} {body}"
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("complex"),
+        "{body}"
     );
     // Too large: a 20 KiB document.
     let padding = " ".repeat(20 * 1024);
@@ -110,7 +112,7 @@ async fn abusive_queries_are_refused_before_any_downstream_call() {
     .await;
     assert_eq!(status, 413);
     // A page too large is a validation error with the REST code.
-    let (_, body) = graphql(&client, "{ patients(limit: 1000) { id } }", None).await;
+    let (_, body) = graphql(&client, "{ patients(limit: 101) { id } }", None).await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "VALIDATION_FAILED",
         "{body}"
@@ -233,6 +235,20 @@ async fn queries_are_cached_per_clinic_and_mutations_invalidate() {
     assert_eq!(second.header("cache-status"), Some("nilecare; hit"));
     assert_eq!(second.body, first.body);
     assert_eq!(hits(), before, "answered from the cache");
+    // `Cache-Control: no-cache` asks for a fresh answer, as on the REST routes.
+    let fresh = client
+        .send(
+            "POST",
+            "/graphql",
+            &[("x-clinic-id", "clinic-7"), ("cache-control", "no-cache")],
+            &query,
+        )
+        .await;
+    assert_eq!(
+        fresh.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+    assert_eq!(hits(), before + 1, "fetched from the patients service");
     // Another clinic has its own view.
     assert_eq!(
         ask("clinic-9").await.header("cache-status"),
@@ -271,6 +287,210 @@ async fn queries_are_cached_per_clinic_and_mutations_invalidate() {
     assert_eq!(
         ask("clinic-7").await.header("cache-status"),
         Some("nilecare; fwd=miss; stored")
+    );
+    app.shutdown().await;
+}
+
+/// `{"extensions": {"persistedQuery": ...}}` for `document`.
+fn by_hash(document: &str) -> Value {
+    json!({"persistedQuery": {"version": 1, "sha256Hash": nilecare::graphql::query_hash(document)}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_are_counted_by_name_on_the_metrics_endpoint() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    // Twelve executions (different variables, so none is answered from the cache): the name
+    // gets its own label after ten.
+    for id in 1..=12 {
+        let reply = client
+            .send(
+                "POST",
+                "/graphql",
+                &[],
+                &json!({
+                    "query": "query GatewayMetricsPatient($id: Int!) { patient(id: $id) { id } }",
+                    "variables": {"id": id},
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"query": "query GatewayMetricsInvalid { nosuchfield }"}).to_string(),
+        )
+        .await;
+    let metrics = client.get("/metrics").await.text();
+    let has = |needle: &[&str]| {
+        metrics.lines().any(|l| {
+            l.starts_with("nilecare_graphql_operations_total")
+                && needle.iter().all(|n| l.contains(n))
+        })
+    };
+    assert!(
+        has(&[
+            r#"operation="GatewayMetricsPatient""#,
+            r#"type="query""#,
+            r#"result="ok""#
+        ]),
+        "the busy operation has its own label:\n{metrics}"
+    );
+    assert!(
+        has(&[r#"operation="other""#, r#"result="rejected""#]),
+        "the one-off invalid operation is counted under other:\n{metrics}"
+    );
+    assert!(
+        !metrics.contains("GatewayMetricsInvalid"),
+        "a one-off name mints no series"
+    );
+    assert!(
+        metrics.contains("nilecare_graphql_operation_duration_seconds"),
+        "the duration histogram is exported"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complexity_budget_answers_429_with_retry_after() {
+    let mut config = settings(None);
+    // 1 000 units a minute: a 50-patient page with every field costs 651 (13 per patient).
+    config.graphql_complexity_per_minute = 1_000;
+    let app = orchestrator(config).await;
+    let client = Client::new(app.addr);
+    let demo = app.demo.as_ref().unwrap();
+    let hits = || {
+        demo.service("patients")
+            .unwrap()
+            .hits
+            .load(Ordering::SeqCst)
+    };
+    let small = json!({"query": "{ patient(id: 1) { id givenName } }"}).to_string();
+    assert_eq!(
+        client.send("POST", "/graphql", &[], &small).await.status,
+        200
+    );
+    let big = json!({"query": "{ patients(limit: 50) { id givenName familyName birthDate appointments { id at with } invoices { id amount status currency } } }"}).to_string();
+    let first = client.send("POST", "/graphql", &[], &big).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The same page again (another clinic's view, so not from the cache): over the budget.
+    let before = hits();
+    let refused = client
+        .send("POST", "/graphql", &[("x-clinic-id", "clinic-2")], &big)
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(
+        refused.json()["errors"][0]["extensions"]["code"],
+        "RATE_LIMITED"
+    );
+    assert_eq!(hits(), before, "refused before any downstream call");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_queries_run_by_hash_and_a_mutation_by_hash_is_never_cached() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let query = "{ patient(id: 2) { id familyName } }";
+    let unknown = client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"extensions": by_hash(query)}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        unknown.json()["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    let registered = client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"query": query, "extensions": by_hash(query)}).to_string(),
+        )
+        .await;
+    assert!(
+        registered.json()["errors"].is_null(),
+        "{}",
+        registered.text()
+    );
+    let hashed = client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"extensions": by_hash(query)}).to_string(),
+        )
+        .await;
+    assert_eq!(hashed.json()["data"]["patient"]["id"], 2);
+
+    // A mutation registered, then sent by hash twice: it runs both times (never served from
+    // the cache), and it invalidates the clinic's cached reads.
+    let clinician = client.bearer("dr-2", &["clinician"], None).await;
+    let mutation = r#"mutation { createPatient(input: {givenName: "H", familyName: "Ash", birthDate: "1999-09-09"}) { id } }"#;
+    let auth = [("authorization", clinician.as_str())];
+    let first = client
+        .send(
+            "POST",
+            "/graphql",
+            &auth,
+            &json!({"query": mutation, "extensions": by_hash(mutation)}).to_string(),
+        )
+        .await;
+    let first_id = first.json()["data"]["createPatient"]["id"]
+        .as_u64()
+        .unwrap();
+    let cached_read = client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"extensions": by_hash(query)}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        cached_read.header("cache-status"),
+        Some("nilecare; fwd=miss; stored")
+    );
+    for round in 1..=2 {
+        let again = client
+            .send(
+                "POST",
+                "/graphql",
+                &auth,
+                &json!({"extensions": by_hash(mutation)}).to_string(),
+            )
+            .await;
+        assert_ne!(
+            again.header("cache-status"),
+            Some("nilecare; hit"),
+            "round {round}"
+        );
+        let id = again.json()["data"]["createPatient"]["id"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(id, first_id + round, "the mutation ran again");
+    }
+    let after = client
+        .send(
+            "POST",
+            "/graphql",
+            &[],
+            &json!({"extensions": by_hash(query)}).to_string(),
+        )
+        .await;
+    assert_ne!(
+        after.header("cache-status"),
+        Some("nilecare; hit"),
+        "the mutation invalidated it"
     );
     app.shutdown().await;
 }

@@ -21,6 +21,7 @@ mod cluster;
 pub mod http;
 pub mod jwt;
 pub mod logs;
+pub mod otlp;
 
 /// The criterion settings every NileCare bench uses: 1 s warm-up, 3 s measurement, 30
 /// samples (enough for stable ratios on a 2-core machine, short enough to run every bench).

@@ -40,6 +40,8 @@ pub(crate) fn settings(redis_url: Option<String>) -> Settings {
         auth_roles_claim: "roles".to_owned(),
         auth_tenant_claim: "clinic_id".to_owned(),
         metrics_max_tenants: 50,
+        graphql_complexity_per_minute: 1_000_000,
+        graphql_persisted_queries: "automatic".to_owned(),
     }
 }
 
