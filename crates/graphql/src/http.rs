@@ -217,15 +217,17 @@ impl Params {
 }
 
 /// Whether the operation the request selects is a mutation (an unparsable document is left to
-/// the executor, which answers it with a GraphQL error).
-pub(crate) fn selects_a_mutation(request: &async_graphql::Request) -> bool {
+/// the executor, which answers it with a GraphQL error). The parsed document stays in the
+/// request, and the executor uses it instead of parsing again.
+pub(crate) fn selects_a_mutation(request: &mut async_graphql::Request) -> bool {
     if request.query.is_empty() {
         return false;
     }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
         return false;
     };
-    crate::Operation::select(&document, request.operation_name.as_deref())
+    crate::Operation::select(document, name.as_deref())
         .is_some_and(|op| op.kind == crate::OperationKind::Mutation)
 }
 
@@ -303,9 +305,9 @@ impl GraphQLRequest {
     ) -> Result<Self, Rejection> {
         let format = ResponseFormat::negotiate(headers)?;
         let request = if method == Method::GET {
-            let request = Params::from_query_string(query.unwrap_or(""))?.into_request()?;
+            let mut request = Params::from_query_string(query.unwrap_or(""))?.into_request()?;
             // GET is for queries: a link or a prefetch must not write.
-            if selects_a_mutation(&request) {
+            if selects_a_mutation(&mut request) {
                 return Err(method_not_allowed().into());
             }
             request.data(ReadOnly)

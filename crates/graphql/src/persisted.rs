@@ -243,7 +243,7 @@ impl Extension for PersistedQueries {
             && request
                 .data
                 .contains_key(&std::any::TypeId::of::<crate::http::ReadOnly>())
-            && crate::http::selects_a_mutation(&request)
+            && crate::http::selects_a_mutation(&mut request)
         {
             return Err(refuse("Mutations need POST.", "METHOD_NOT_ALLOWED"));
         }

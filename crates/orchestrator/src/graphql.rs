@@ -26,7 +26,7 @@ use nilecare::auth::Claims;
 use nilecare::error_handler::ApiError;
 use nilecare::graphql::http::{GraphQLRequest, respond, respond_encoded};
 use nilecare::graphql::{
-    CostKey, CostLimit, Observability, Operation, OperationKind, OperationLabels, PersistedQueries,
+    CostKey, CostLimit, Observability, OperationKind, OperationLabels, PersistedQueries,
     SelectedOperation, problem_error as graphql_error,
 };
 use nilecare::rate_limit::{Policy, Quota};
@@ -471,18 +471,6 @@ async fn execute(
 /// so the REST mutations' `patients` tag and the GraphQL mutations drop them.
 const READ_TAGS: [&str; 2] = ["patients", "appointments"];
 
-/// The kind of operation the request runs, when its document is in the request (a persisted
-/// query sent by hash is known only once it ran). The parsed document stays in the request,
-/// and the executor uses it instead of parsing again.
-fn operation_kind(request: &mut async_graphql::Request) -> Option<OperationKind> {
-    if request.query.is_empty() {
-        return None;
-    }
-    let name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    Operation::select(document, name.as_deref()).map(|op| op.kind)
-}
-
 /// The cache key of a query: a digest of the document, operation name, variables and
 /// extensions (a persisted query's hash).
 fn cache_key(request: &async_graphql::Request) -> String {
@@ -519,10 +507,7 @@ pub async fn serve(
     parsed: GraphQLRequest,
     ttl: std::time::Duration,
 ) -> Response {
-    let GraphQLRequest {
-        mut request,
-        format,
-    } = parsed;
+    let GraphQLRequest { request, format } = parsed;
     let tenant = headers
         .get("x-clinic-id")
         .and_then(|v| v.to_str().ok())
@@ -531,10 +516,10 @@ pub async fn serve(
         Some(t) => state.cache.for_tenant(t).ok(),
         None => Some(state.cache.clone()),
     };
-    let known = operation_kind(&mut request);
-    // A stored answer exists only for a query (see below), so a lookup cannot skip a mutation,
-    // even one sent by hash.
-    let key = (known != Some(OperationKind::Mutation)).then(|| cache_key(&request));
+    // Answers are stored only for queries (see below), keyed by the whole request: a hit is
+    // the answer of this very query, so the lookup needs no parse of the document, and a
+    // mutation (even one sent by hash) never finds an answer.
+    let key = cache_key(&request);
     // `Cache-Control: no-cache` asks for a fresh answer (which is then stored), as on the REST
     // routes.
     let fresh = headers
@@ -545,8 +530,8 @@ pub async fn serve(
             v.split(',')
                 .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
         });
-    if let (Some(view), Some(key), false) = (&view, &key, fresh) {
-        if let Some(body) = view.get::<String>(key).await {
+    if let (Some(view), false) = (&view, fresh) {
+        if let Some(body) = view.get::<String>(&key).await {
             let mut response = respond_encoded(format, body);
             response.headers_mut().insert(
                 http::HeaderName::from_static("cache-status"),
@@ -561,19 +546,18 @@ pub async fn serve(
         .data(selected.clone());
     let response = execute(state, schema, headers, claims, request).await;
     let ok = response.errors.is_empty();
-    let ran = selected.get().map(|op| op.kind).or(known);
     let mut status = "nilecare; fwd=miss";
     if let (Some(view), true) = (&view, ok) {
-        match (ran, &key) {
-            (Some(OperationKind::Mutation), _) => {
+        match selected.get().map(|op| op.kind) {
+            Some(OperationKind::Mutation) => {
                 for tag in READ_TAGS {
                     let _ = view.invalidate_tag(tag).await;
                 }
             }
-            (Some(OperationKind::Query), Some(key)) => {
+            Some(OperationKind::Query) => {
                 let body = serde_json::to_string(&response).unwrap_or_default();
                 if view
-                    .set_with_tags(key, &body, Some(ttl), &READ_TAGS)
+                    .set_with_tags(&key, &body, Some(ttl), &READ_TAGS)
                     .await
                     .is_ok()
                 {
