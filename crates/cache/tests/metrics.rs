@@ -2,37 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 use nilecare_cache::{Cache, MemoryStore};
-
-type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-/// One snapshot (taking it drains the debugging recorder's counters).
-fn snapshot(snapshotter: &Snapshotter) -> Snapshot {
-    snapshotter.snapshot().into_vec()
-}
-
-fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
-    snapshot
-        .iter()
-        .find_map(|(key, _, _, value)| {
-            let k = key.key();
-            let matches = k.name() == name
-                && labels
-                    .iter()
-                    .all(|(l, v)| k.labels().any(|lab| lab.key() == *l && lab.value() == *v));
-            match (matches, value) {
-                (true, DebugValue::Counter(n)) => Some(*n),
-                _ => None,
-            }
-        })
-        .unwrap_or(0)
-}
+use nilecare_test_support::metrics::{counter, snapshot};
 
 #[tokio::test(flavor = "current_thread")]
 async fn hits_misses_and_decode_errors_are_counted_per_recorder() {

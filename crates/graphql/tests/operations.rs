@@ -7,7 +7,8 @@ mod support;
 use metrics_util::debugging::DebuggingRecorder;
 use nilecare_graphql::metrics::{OPERATION_DURATION_SECONDS, OPERATIONS_TOTAL};
 use nilecare_graphql::{Observability, OperationLabels};
-use support::{Writes, builder, counter, label_values, snapshot};
+use nilecare_test_support::metrics::{counter, label_values, snapshot};
+use support::{Writes, builder};
 
 #[tokio::test(flavor = "current_thread")]
 async fn results_are_counted_per_operation_type_and_outcome() {

@@ -291,6 +291,13 @@ async fn queries_are_cached_per_clinic_and_mutations_invalidate() {
     app.shutdown().await;
 }
 
+/// `POST /graphql` with a JSON body.
+async fn post(client: &Client, headers: &[(&str, &str)], body: Value) -> support::Reply {
+    client
+        .send("POST", "/graphql", headers, &body.to_string())
+        .await
+}
+
 /// `{"extensions": {"persistedQuery": ...}}` for `document`.
 fn by_hash(document: &str) -> Value {
     json!({"persistedQuery": {"version": 1, "sha256Hash": nilecare::graphql::query_hash(document)}})
@@ -303,28 +310,23 @@ async fn operations_are_counted_by_name_on_the_metrics_endpoint() {
     // Twelve executions (different variables, so none is answered from the cache): the name
     // gets its own label after ten.
     for id in 1..=12 {
-        let reply = client
-            .send(
-                "POST",
-                "/graphql",
-                &[],
-                &json!({
-                    "query": "query GatewayMetricsPatient($id: Int!) { patient(id: $id) { id } }",
-                    "variables": {"id": id},
-                })
-                .to_string(),
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-    }
-    client
-        .send(
-            "POST",
-            "/graphql",
+        let reply = post(
+            &client,
             &[],
-            &json!({"query": "query GatewayMetricsInvalid { nosuchfield }"}).to_string(),
+            json!({
+                "query": "query GatewayMetricsPatient($id: Int!) { patient(id: $id) { id } }",
+                "variables": {"id": id},
+            }),
         )
         .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    post(
+        &client,
+        &[],
+        json!({"query": "query GatewayMetricsInvalid { nosuchfield }"}),
+    )
+    .await;
     let metrics = client.get("/metrics").await.text();
     let has = |needle: &[&str]| {
         metrics.lines().any(|l| {
@@ -397,39 +399,23 @@ async fn persisted_queries_run_by_hash_and_a_mutation_by_hash_is_never_cached() 
     let app = orchestrator(settings(None)).await;
     let client = Client::new(app.addr);
     let query = "{ patient(id: 2) { id familyName } }";
-    let unknown = client
-        .send(
-            "POST",
-            "/graphql",
-            &[],
-            &json!({"extensions": by_hash(query)}).to_string(),
-        )
-        .await;
+    let unknown = post(&client, &[], json!({"extensions": by_hash(query)})).await;
     assert_eq!(
         unknown.json()["errors"][0]["extensions"]["code"],
         "PERSISTED_QUERY_NOT_FOUND"
     );
-    let registered = client
-        .send(
-            "POST",
-            "/graphql",
-            &[],
-            &json!({"query": query, "extensions": by_hash(query)}).to_string(),
-        )
-        .await;
+    let registered = post(
+        &client,
+        &[],
+        json!({"query": query, "extensions": by_hash(query)}),
+    )
+    .await;
     assert!(
         registered.json()["errors"].is_null(),
         "{}",
         registered.text()
     );
-    let hashed = client
-        .send(
-            "POST",
-            "/graphql",
-            &[],
-            &json!({"extensions": by_hash(query)}).to_string(),
-        )
-        .await;
+    let hashed = post(&client, &[], json!({"extensions": by_hash(query)})).await;
     assert_eq!(hashed.json()["data"]["patient"]["id"], 2);
 
     // A mutation registered, then sent by hash twice: it runs both times (never served from
@@ -437,38 +423,22 @@ async fn persisted_queries_run_by_hash_and_a_mutation_by_hash_is_never_cached() 
     let clinician = client.bearer("dr-2", &["clinician"], None).await;
     let mutation = r#"mutation { createPatient(input: {givenName: "H", familyName: "Ash", birthDate: "1999-09-09"}) { id } }"#;
     let auth = [("authorization", clinician.as_str())];
-    let first = client
-        .send(
-            "POST",
-            "/graphql",
-            &auth,
-            &json!({"query": mutation, "extensions": by_hash(mutation)}).to_string(),
-        )
-        .await;
+    let first = post(
+        &client,
+        &auth,
+        json!({"query": mutation, "extensions": by_hash(mutation)}),
+    )
+    .await;
     let first_id = first.json()["data"]["createPatient"]["id"]
         .as_u64()
         .unwrap();
-    let cached_read = client
-        .send(
-            "POST",
-            "/graphql",
-            &[],
-            &json!({"extensions": by_hash(query)}).to_string(),
-        )
-        .await;
+    let cached_read = post(&client, &[], json!({"extensions": by_hash(query)})).await;
     assert_eq!(
         cached_read.header("cache-status"),
         Some("nilecare; fwd=miss; stored")
     );
     for round in 1..=2 {
-        let again = client
-            .send(
-                "POST",
-                "/graphql",
-                &auth,
-                &json!({"extensions": by_hash(mutation)}).to_string(),
-            )
-            .await;
+        let again = post(&client, &auth, json!({"extensions": by_hash(mutation)})).await;
         assert_ne!(
             again.header("cache-status"),
             Some("nilecare; hit"),
@@ -479,14 +449,7 @@ async fn persisted_queries_run_by_hash_and_a_mutation_by_hash_is_never_cached() 
             .unwrap();
         assert_eq!(id, first_id + round, "the mutation ran again");
     }
-    let after = client
-        .send(
-            "POST",
-            "/graphql",
-            &[],
-            &json!({"extensions": by_hash(query)}).to_string(),
-        )
-        .await;
+    let after = post(&client, &[], json!({"extensions": by_hash(query)})).await;
     assert_ne!(
         after.header("cache-status"),
         Some("nilecare; hit"),

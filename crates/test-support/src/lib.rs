@@ -21,6 +21,7 @@ mod cluster;
 pub mod http;
 pub mod jwt;
 pub mod logs;
+pub mod metrics;
 pub mod otlp;
 
 /// The criterion settings every NileCare bench uses: 1 s warm-up, 3 s measurement, 30

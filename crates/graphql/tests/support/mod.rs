@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::{EmptySubscription, Object, Schema, SchemaBuilder, SimpleObject};
-use metrics_util::debugging::{DebugValue, Snapshotter};
 
 /// One row of `items`.
 #[derive(SimpleObject)]
@@ -91,50 +90,4 @@ pub async fn post(
         body.to_string().as_bytes(),
     )
     .await
-}
-
-pub type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-pub fn snapshot(snapshotter: &Snapshotter) -> Snapshot {
-    snapshotter.snapshot().into_vec()
-}
-
-/// The counter `name` with all of `labels` (0 when absent).
-pub fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
-    snapshot
-        .iter()
-        .filter_map(|(key, _, _, value)| {
-            let k = key.key();
-            let matches = k.name() == name
-                && labels
-                    .iter()
-                    .all(|(l, v)| k.labels().any(|lab| lab.key() == *l && lab.value() == *v));
-            match (matches, value) {
-                (true, DebugValue::Counter(n)) => Some(*n),
-                _ => None,
-            }
-        })
-        .sum()
-}
-
-/// The distinct values of `label` on metric `name`.
-pub fn label_values(snapshot: &Snapshot, name: &str, label: &str) -> Vec<String> {
-    let mut values: Vec<String> = snapshot
-        .iter()
-        .filter(|(key, ..)| key.key().name() == name)
-        .filter_map(|(key, ..)| {
-            key.key()
-                .labels()
-                .find(|l| l.key() == label)
-                .map(|l| l.value().to_owned())
-        })
-        .collect();
-    values.sort();
-    values.dedup();
-    values
 }
