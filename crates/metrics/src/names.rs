@@ -80,6 +80,18 @@ pub mod auth {
     pub const REVOCATION_SYNCS_TOTAL: &str = "nilecare_auth_revocation_syncs_total";
 }
 
+/// The metrics of `nilecare-messaging` (re-exported by its `metrics` module).
+pub mod messaging {
+    /// Messages published, by topic and result.
+    pub const PUBLISHED_TOTAL: &str = "nilecare_messaging_published_total";
+    /// Deliveries settled, by topic, group and result (acked, retried, dead_lettered).
+    pub const SETTLED_TOTAL: &str = "nilecare_messaging_settled_total";
+    /// Handler run time, by topic and group.
+    pub const HANDLER_DURATION_SECONDS: &str = "nilecare_messaging_handler_duration_seconds";
+    /// Messages taken over from a consumer that held them past the visibility timeout.
+    pub const RECLAIMED_TOTAL: &str = "nilecare_messaging_reclaimed_total";
+}
+
 /// The metrics of `nilecare-graphql` (re-exported by its `metrics` module).
 pub mod graphql {
     /// GraphQL operations by operation name (bounded), type and result.

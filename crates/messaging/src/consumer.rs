@@ -1,0 +1,405 @@
+//! [`Consumer`]: runs a handler over a topic's messages for one consumer group: bounded
+//! concurrency, acks, retries with backoff, dead letters, reclaiming a crashed consumer's
+//! messages, graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Backoff;
+use crate::error::Result;
+use crate::message::{Message, check_name};
+use crate::metrics;
+use crate::store::{Broker, Delivery, StartAt};
+
+/// What a handler decided about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: acknowledge it.
+    Ack,
+    /// Failed for now: deliver it again after the backoff (or the given delay); after the
+    /// consumer's `max_attempts` it goes to the dead-letter stream with this error.
+    Retry {
+        /// Why, kept with the message if it ends as a dead letter.
+        error: String,
+        /// Wait this long instead of the backoff.
+        after: Option<Duration>,
+    },
+    /// Never processable (malformed, refused): straight to the dead-letter stream.
+    Reject(String),
+}
+
+impl Outcome {
+    /// A retry after the backoff.
+    pub fn retry(error: impl std::fmt::Display) -> Self {
+        Outcome::Retry {
+            error: error.to_string(),
+            after: None,
+        }
+    }
+}
+
+/// `Ok` acks; `Err` retries with the backoff (a handler written with `?` gets at-least-once
+/// delivery with retries for free).
+impl<E: std::fmt::Display> From<std::result::Result<(), E>> for Outcome {
+    fn from(result: std::result::Result<(), E>) -> Self {
+        match result {
+            Ok(()) => Outcome::Ack,
+            Err(e) => Outcome::retry(e),
+        }
+    }
+}
+
+/// `Ok(outcome)` is that outcome; `Err` retries with the backoff (a handler can use `?` and
+/// still choose its outcome).
+impl<E: std::fmt::Display> From<std::result::Result<Outcome, E>> for Outcome {
+    fn from(result: std::result::Result<Outcome, E>) -> Self {
+        result.unwrap_or_else(Outcome::retry)
+    }
+}
+
+/// Settings of a [`Consumer`] (see [`Consumer::builder`]).
+#[derive(Debug, Clone)]
+pub struct ConsumerBuilder<B> {
+    broker: B,
+    topic: String,
+    group: String,
+    name: String,
+    concurrency: usize,
+    batch: usize,
+    visibility_timeout: Duration,
+    max_attempts: u32,
+    backoff: Backoff,
+    poll: Duration,
+    start: StartAt,
+    shutdown_grace: Duration,
+}
+
+/// A consumer of one topic for one group. Several consumers (in one process or many) with the
+/// same group share the group's messages; each group gets every message.
+#[derive(Debug)]
+pub struct Consumer;
+
+static CONSUMERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Consumer {
+    /// A consumer of `topic` in `group` on `broker`, with the defaults: 16 messages handled at
+    /// once, 30 s visibility timeout (a message its consumer has held that long without
+    /// settling it is handed to another consumer), 5 attempts, [`Backoff::default`], reading
+    /// from the topic's first retained message when the group is new.
+    pub fn builder<B: Broker + Clone>(broker: B, topic: &str, group: &str) -> ConsumerBuilder<B> {
+        let n = CONSUMERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ConsumerBuilder {
+            broker,
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            name: format!("c-{}-{n}", std::process::id()),
+            concurrency: 16,
+            batch: 32,
+            visibility_timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            poll: Duration::from_millis(500),
+            start: StartAt::Beginning,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl<B: Broker + Clone> ConsumerBuilder<B> {
+    /// This consumer's name in the group (default `c-<pid>-<n>`; unique per process).
+    #[must_use]
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// Messages handled at once (default 16, at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self.batch = self.batch.min(self.concurrency.max(1) * 2);
+        self
+    }
+
+    /// How long a consumer may hold a message before another one takes it over (default
+    /// 30 s). Longer than the slowest handler, or a slow message is handled twice.
+    #[must_use]
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Deliveries before a failing message goes to the dead-letter stream (default 5, at
+    /// least 1).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The delay between attempts (default [`Backoff::default`]).
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long one read waits for new messages (default 500 ms); also how late a due retry
+    /// may start.
+    #[must_use]
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.poll = poll.max(Duration::from_millis(1));
+        self
+    }
+
+    /// A new group starts at the next message published instead of the first retained one.
+    #[must_use]
+    pub fn from_now(mut self) -> Self {
+        self.start = StartAt::Now;
+        self
+    }
+
+    /// Where a new group starts (default [`StartAt::Beginning`]); e.g.
+    /// `StartAt::Time(ms)` for a new subscriber replaying the last hour's events. An existing
+    /// group keeps its position.
+    #[must_use]
+    pub fn start_at(mut self, start: StartAt) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// How long [`ConsumerHandle::shutdown`] waits for handlers in flight (default 10 s);
+    /// messages still in flight then stay pending and another consumer reclaims them.
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Creates the group if needed and starts consuming with `handler` on the current tokio
+    /// runtime. A handler that panics has its message retried.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`](crate::Error::Invalid) naming `topic`, `group` or `consumer`;
+    /// [`Error::Unavailable`](crate::Error::Unavailable) when the group cannot be created.
+    pub async fn run<H, F, O>(self, handler: H) -> Result<ConsumerHandle>
+    where
+        H: Fn(Message) -> F + Send + Sync + 'static,
+        F: Future<Output = O> + Send + 'static,
+        O: Into<Outcome> + Send + 'static,
+    {
+        check_name("topic", &self.topic)?;
+        check_name("group", &self.group)?;
+        check_name("consumer", &self.name)?;
+        self.broker
+            .create_group(&self.topic, &self.group, self.start)
+            .await?;
+        let (stop, stopped) = watch::channel(false);
+        let grace = self.shutdown_grace;
+        let task = tokio::spawn(run_loop(Arc::new(self), Arc::new(handler), stopped));
+        Ok(ConsumerHandle {
+            stop,
+            task: Some(task),
+            grace,
+        })
+    }
+}
+
+/// A running consumer. Dropping it stops reading (in-flight handlers finish on their own).
+#[derive(Debug)]
+pub struct ConsumerHandle {
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl ConsumerHandle {
+    /// Stops reading, waits for the handlers in flight (up to the shutdown grace) and settles
+    /// what they return; returns when the consumer is done.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(self.grace + Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for ConsumerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn run_loop<B, H, F, O>(
+    config: Arc<ConsumerBuilder<B>>,
+    handler: Arc<H>,
+    mut stopped: watch::Receiver<bool>,
+) where
+    B: Broker + Clone,
+    H: Fn(Message) -> F + Send + Sync + 'static,
+    F: Future<Output = O> + Send + 'static,
+    O: Into<Outcome> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(config.concurrency));
+    let reclaim_every = (config.visibility_timeout / 2).max(Duration::from_millis(50));
+    let mut last_reclaim = Instant::now() - reclaim_every;
+    let mut failures = 0u32;
+    while !*stopped.borrow() {
+        // Never read more than can be handled now.
+        let free = match permits.clone().acquire_owned().await {
+            Ok(permit) => {
+                drop(permit);
+                permits.available_permits().min(config.batch).max(1)
+            }
+            Err(_) => break,
+        };
+        let mut deliveries = Vec::new();
+        let c = &config;
+        let step: Result<()> = async {
+            if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = Instant::now();
+                let taken = c
+                    .broker
+                    .reclaim(&c.topic, &c.group, &c.name, c.visibility_timeout, free)
+                    .await?;
+                if !taken.is_empty() {
+                    metrics::reclaimed(&c.topic, &c.group, taken.len());
+                }
+                deliveries.extend(taken);
+            }
+            if deliveries.len() < free {
+                deliveries.extend(
+                    c.broker
+                        .due_retries(&c.topic, &c.group, &c.name, free - deliveries.len())
+                        .await?,
+                );
+            }
+            if deliveries.is_empty() {
+                tokio::select! {
+                    read = c.broker.receive(&c.topic, &c.group, &c.name, free, c.poll) => deliveries.extend(read?),
+                    _ = stopped.changed() => {}
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(error) = step {
+            failures += 1;
+            tracing::warn!(%error, topic = %config.topic, group = %config.group, "reading messages failed; retrying");
+            let pause = Duration::from_millis(50 * u64::from(failures.min(20)));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
+        failures = 0;
+        for delivery in deliveries {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (config, handler) = (config.clone(), handler.clone());
+            tokio::spawn(async move {
+                handle(&config, &*handler, delivery).await;
+                drop(permit);
+            });
+        }
+    }
+    // Graceful: wait for the handlers in flight (all permits back), up to the grace.
+    let all = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(config.shutdown_grace, permits.acquire_many(all)).await;
+}
+
+async fn handle<B, H, F, O>(config: &ConsumerBuilder<B>, handler: &H, delivery: Delivery)
+where
+    B: Broker + Clone,
+    H: Fn(Message) -> F + Send + Sync + 'static,
+    F: Future<Output = O> + Send + 'static,
+    O: Into<Outcome> + Send + 'static,
+{
+    let (topic, group) = (&config.topic, &config.group);
+    let message = match delivery.message {
+        Ok(mut message) => {
+            message.set_attempt(delivery.attempt);
+            message
+        }
+        Err(reason) => {
+            settle(
+                config,
+                &delivery.entry,
+                delivery.attempt,
+                Outcome::Reject(reason),
+            )
+            .await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    // A panic is a failure of this attempt, not of the consumer.
+    let outcome = match std::panic::AssertUnwindSafe(handler(message))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome.into(),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the handler panicked".to_owned());
+            Outcome::retry(format!("panic: {what}"))
+        }
+    };
+    metrics::handled(topic, group, started.elapsed());
+    settle(config, &delivery.entry, delivery.attempt, outcome).await;
+}
+
+/// Applies an outcome. A broker failure leaves the message pending: it is reclaimed after the
+/// visibility timeout (at least once, never lost).
+async fn settle<B: Broker + Clone>(
+    config: &ConsumerBuilder<B>,
+    entry: &str,
+    attempt: u32,
+    outcome: Outcome,
+) {
+    let (broker, topic, group) = (&config.broker, &config.topic, &config.group);
+    let (result, label) = match outcome {
+        Outcome::Ack => (broker.ack(topic, group, entry).await, "acked"),
+        Outcome::Retry { error, after } if attempt < config.max_attempts => {
+            let after = after.unwrap_or_else(|| config.backoff.delay(attempt));
+            (
+                broker.retry(topic, group, entry, after, &error).await,
+                "retried",
+            )
+        }
+        Outcome::Retry { error, .. } => {
+            let error = format!("gave up after {attempt} attempts: {error}");
+            (
+                broker
+                    .dead_letter(topic, group, entry, attempt, &error)
+                    .await,
+                "dead_lettered",
+            )
+        }
+        Outcome::Reject(error) => (
+            broker
+                .dead_letter(topic, group, entry, attempt, &error)
+                .await,
+            "dead_lettered",
+        ),
+    };
+    metrics::settled(topic, group, label);
+    if let Err(error) = result {
+        tracing::warn!(%error, %topic, %group, entry, "settling a message failed; it stays pending and will be delivered again");
+    }
+}

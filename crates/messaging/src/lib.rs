@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod any;
+mod config;
+mod consumer;
+mod error;
+mod memory;
+mod message;
+pub mod metrics;
+mod processed;
+mod publisher;
+#[cfg(feature = "redis")]
+mod redis;
+mod store;
+
+pub use any::AnyBroker;
+pub use config::Backoff;
+pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle, Outcome};
+pub use error::{Error, Result};
+pub use memory::MemoryBroker;
+pub use message::{ENVELOPE_VERSION, MAX_NAME_LEN, Message, headers};
+pub use processed::{Begin, ProcessedSet};
+pub use publisher::{DEFAULT_MAX_MESSAGE_BYTES, Publisher};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisBroker;
+pub use store::{Backlog, Broker, DeadLetter, Delivery, StartAt};

@@ -1,0 +1,374 @@
+//! [`MemoryBroker`]: the broker in one process, with the same semantics as Redis Streams
+//! (consumer groups, pending messages, reclaiming, delayed retries, dead letters).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+
+#[derive(Debug)]
+struct Pending {
+    consumer: String,
+    delivered_at: Instant,
+    deliveries: u32,
+    /// Waiting for a retry until then (not reclaimable before).
+    due: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// The next sequence number to deliver.
+    cursor: u64,
+    pending: BTreeMap<u64, Pending>,
+    dead: VecDeque<(u64, DeadLetter)>,
+    next_dead: u64,
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    /// Retained entries by sequence number.
+    entries: BTreeMap<u64, Message>,
+    next: u64,
+    groups: HashMap<String, Group>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    topics: Mutex<HashMap<String, Topic>>,
+    published: Notify,
+    max_len: usize,
+    max_dead_letters: usize,
+}
+
+/// The in-process broker (cheap to clone; clones share the topics).
+///
+/// Each topic keeps its last `max_len` messages (default 100 000; older ones are dropped, as
+/// Redis trims a stream), each group its last 10 000 dead letters.
+#[derive(Debug, Clone)]
+pub struct MemoryBroker {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn entry_id(seq: u64) -> String {
+    format!("{seq}-0")
+}
+
+fn parse_entry(entry: &str) -> Result<u64> {
+    entry
+        .strip_suffix("-0")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::Invalid {
+            field: "entry",
+            message: format!("{entry:?} is not an entry id of this broker"),
+        })
+}
+
+impl MemoryBroker {
+    /// A broker keeping the last 100 000 messages of each topic.
+    pub fn new() -> Self {
+        Self::with_max_len(100_000)
+    }
+
+    /// A broker keeping the last `max_len` messages of each topic (at least 1).
+    pub fn with_max_len(max_len: usize) -> Self {
+        MemoryBroker {
+            inner: Arc::new(Inner {
+                topics: Mutex::new(HashMap::new()),
+                published: Notify::new(),
+                max_len: max_len.max(1),
+                max_dead_letters: 10_000,
+            }),
+        }
+    }
+
+    fn with_topic<R>(&self, topic: &str, f: impl FnOnce(&mut Topic) -> R) -> R {
+        let mut topics = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(topics.entry(topic.to_owned()).or_default())
+    }
+
+    fn with_group<R>(
+        &self,
+        topic: &str,
+        group: &str,
+        f: impl FnOnce(&mut Topic, &str) -> Result<R>,
+    ) -> Result<R> {
+        self.with_topic(topic, |t| {
+            if !t.groups.contains_key(group) {
+                return Err(Error::Invalid {
+                    field: "group",
+                    message: format!("{group:?} does not exist on topic {topic:?}"),
+                });
+            }
+            f(t, group)
+        })
+    }
+}
+
+/// Delivers `seq` of `topic` to `consumer` of `group` (pending, one more delivery).
+fn deliver(t: &mut Topic, group: &str, seq: u64, consumer: &str) -> Option<Delivery> {
+    let message = t.entries.get(&seq).cloned();
+    let g = t.groups.get_mut(group)?;
+    let Some(message) = message else {
+        // Trimmed while pending: nothing left to deliver.
+        g.pending.remove(&seq);
+        return None;
+    };
+    let p = g.pending.entry(seq).or_insert(Pending {
+        consumer: consumer.to_owned(),
+        delivered_at: Instant::now(),
+        deliveries: 0,
+        due: None,
+    });
+    p.consumer = consumer.to_owned();
+    p.delivered_at = Instant::now();
+    p.deliveries += 1;
+    p.due = None;
+    Some(Delivery {
+        entry: entry_id(seq),
+        attempt: p.deliveries,
+        message: Ok(message),
+    })
+}
+
+impl Broker for MemoryBroker {
+    async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
+        let id = self.with_topic(topic, |t| {
+            let seq = t.next;
+            t.next += 1;
+            t.entries.insert(seq, message.clone());
+            while t.entries.len() > self.inner.max_len {
+                t.entries.pop_first();
+            }
+            entry_id(seq)
+        });
+        self.inner.published.notify_waiters();
+        Ok(id)
+    }
+
+    async fn create_group(&self, topic: &str, group: &str, start: StartAt) -> Result<()> {
+        self.with_topic(topic, |t| {
+            let cursor = match start {
+                StartAt::Beginning => t.entries.keys().next().copied().unwrap_or(t.next),
+                StartAt::Now => t.next,
+                StartAt::Time(ms) => t
+                    .entries
+                    .iter()
+                    .find(|(_, m)| m.published_at_ms() >= ms)
+                    .map_or(t.next, |(seq, _)| *seq),
+            };
+            t.groups.entry(group.to_owned()).or_insert_with(|| Group {
+                cursor,
+                ..Group::default()
+            });
+        });
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.inner.published.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let batch = self.with_group(topic, group, |t, group| {
+                let mut out = Vec::new();
+                loop {
+                    let cursor = t.groups.get(group).map_or(0, |g| g.cursor);
+                    let Some(seq) = t.entries.range(cursor..).next().map(|(s, _)| *s) else {
+                        if let Some(g) = t.groups.get_mut(group) {
+                            g.cursor = g.cursor.max(t.next);
+                        }
+                        break;
+                    };
+                    if out.len() >= max {
+                        break;
+                    }
+                    if let Some(g) = t.groups.get_mut(group) {
+                        g.cursor = seq + 1;
+                    }
+                    out.extend(deliver(t, group, seq, consumer));
+                }
+                Ok(out)
+            })?;
+            if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(batch);
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    async fn due_retries(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery>> {
+        let now = Instant::now();
+        self.with_group(topic, group, |t, group| {
+            let due: Vec<u64> = t.groups[group]
+                .pending
+                .iter()
+                .filter(|(_, p)| p.due.is_some_and(|d| d <= now))
+                .map(|(s, _)| *s)
+                .take(max)
+                .collect();
+            Ok(due
+                .into_iter()
+                .filter_map(|seq| deliver(t, group, seq, consumer))
+                .collect())
+        })
+    }
+
+    async fn reclaim(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>> {
+        let now = Instant::now();
+        self.with_group(topic, group, |t, group| {
+            let stale: Vec<u64> = t.groups[group]
+                .pending
+                .iter()
+                .filter(|(_, p)| p.due.is_none() && now.duration_since(p.delivered_at) >= idle)
+                .map(|(s, _)| *s)
+                .take(max)
+                .collect();
+            Ok(stale
+                .into_iter()
+                .filter_map(|seq| deliver(t, group, seq, consumer))
+                .collect())
+        })
+    }
+
+    async fn ack(&self, topic: &str, group: &str, entry: &str) -> Result<()> {
+        let seq = parse_entry(entry)?;
+        self.with_group(topic, group, |t, group| {
+            if let Some(g) = t.groups.get_mut(group) {
+                g.pending.remove(&seq);
+            }
+            Ok(())
+        })
+    }
+
+    async fn retry(
+        &self,
+        topic: &str,
+        group: &str,
+        entry: &str,
+        after: Duration,
+        _error: &str,
+    ) -> Result<()> {
+        let seq = parse_entry(entry)?;
+        self.with_group(topic, group, |t, group| {
+            if let Some(p) = t
+                .groups
+                .get_mut(group)
+                .and_then(|g| g.pending.get_mut(&seq))
+            {
+                p.due = Some(Instant::now() + after);
+            }
+            Ok(())
+        })
+    }
+
+    async fn dead_letter(
+        &self,
+        topic: &str,
+        group: &str,
+        entry: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<()> {
+        let seq = parse_entry(entry)?;
+        let max_dead = self.inner.max_dead_letters;
+        self.with_group(topic, group, |t, group| {
+            let message = t.entries.get(&seq).cloned();
+            let Some(g) = t.groups.get_mut(group) else {
+                return Ok(());
+            };
+            if g.pending.remove(&seq).is_none() {
+                return Ok(()); // settled already
+            }
+            let n = g.next_dead;
+            g.next_dead += 1;
+            g.dead.push_back((
+                n,
+                DeadLetter {
+                    entry: entry_id(n),
+                    original: entry.to_owned(),
+                    error: error.to_owned(),
+                    attempts,
+                    message,
+                },
+            ));
+            while g.dead.len() > max_dead {
+                g.dead.pop_front();
+            }
+            Ok(())
+        })
+    }
+
+    async fn dead_letters(&self, topic: &str, group: &str, max: usize) -> Result<Vec<DeadLetter>> {
+        self.with_group(topic, group, |t, group| {
+            Ok(t.groups[group]
+                .dead
+                .iter()
+                .take(max)
+                .map(|(_, d)| d.clone())
+                .collect())
+        })
+    }
+
+    async fn remove_dead_letter(&self, topic: &str, group: &str, entry: &str) -> Result<bool> {
+        let n = parse_entry(entry)?;
+        self.with_group(topic, group, |t, group| {
+            let Some(g) = t.groups.get_mut(group) else {
+                return Ok(false);
+            };
+            let before = g.dead.len();
+            g.dead.retain(|(k, _)| *k != n);
+            Ok(g.dead.len() != before)
+        })
+    }
+
+    async fn backlog(&self, topic: &str, group: &str) -> Result<Backlog> {
+        self.with_group(topic, group, |t, group| {
+            let g = &t.groups[group];
+            Ok(Backlog {
+                pending: g.pending.len() as u64,
+                lag: t.entries.range(g.cursor..).count() as u64,
+                dead_letters: g.dead.len() as u64,
+            })
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,227 @@
+//! [`Message`]: what is published and delivered: an id, a type, headers, a JSON payload.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// The envelope version written with every message; readers refuse other versions.
+pub const ENVELOPE_VERSION: u32 = 1;
+/// The longest message type, topic or group name.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Well-known header names.
+pub mod headers {
+    /// W3C trace context of the publisher (nilecare-tracing continues the trace).
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C trace state.
+    pub const TRACESTATE: &str = "tracestate";
+    /// Groups the messages of one business transaction.
+    pub const CORRELATION_ID: &str = "correlation-id";
+    /// The tenant (clinic) the message belongs to.
+    pub const TENANT: &str = "tenant";
+}
+
+/// A message: its id (unique, chosen by the publisher or generated), its type
+/// (`patient.registered`), headers, a JSON payload and when it was published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    id: String,
+    kind: String,
+    published_at_ms: u64,
+    headers: BTreeMap<String, String>,
+    payload: Bytes,
+    /// Which delivery this is (set by the consumer; not stored).
+    attempt: u32,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Checks a topic, group, consumer or type name: 1-128 bytes of `A-Z a-z 0-9 . _ -` (no `{`,
+/// `}` or `:`, which would reach another key's hash slot or namespace).
+pub(crate) fn check_name(field: &'static str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            field,
+            message: format!("{name:?} must be 1-{MAX_NAME_LEN} characters of A-Z a-z 0-9 . _ -"),
+        })
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A unique id: milliseconds, process id and a counter, in hex.
+fn generate_id() -> String {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{:x}-{n:x}", now_ms(), std::process::id())
+}
+
+impl Message {
+    /// A message of type `kind` carrying `payload` as JSON, with a generated id.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `kind` or `payload`.
+    pub fn new<T: Serialize + ?Sized>(kind: &str, payload: &T) -> Result<Self> {
+        check_name("kind", kind)?;
+        let payload = serde_json::to_vec(payload).map_err(|e| Error::Invalid {
+            field: "payload",
+            message: format!("not serializable as JSON: {e}"),
+        })?;
+        Ok(Message {
+            id: generate_id(),
+            kind: kind.to_owned(),
+            published_at_ms: now_ms(),
+            headers: BTreeMap::new(),
+            payload: Bytes::from(payload),
+            attempt: 0,
+        })
+    }
+
+    /// The producer's own id (idempotent publishing: the same id is one message to a
+    /// consumer's [`ProcessedSet`](crate::ProcessedSet)). 1-128 characters of `A-Z a-z 0-9 . _ -`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `id`.
+    pub fn with_id(mut self, id: &str) -> Result<Self> {
+        check_name("id", id)?;
+        self.id = id.to_owned();
+        Ok(self)
+    }
+
+    /// Adds a header (name: 1-128 characters of `A-Z a-z 0-9 . _ -`; value: at most 4 KiB, no
+    /// control characters).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `header` (with the name; values may be secret and are not
+    /// shown).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self> {
+        check_name("header", name)?;
+        if value.len() > 4096 || value.chars().any(char::is_control) {
+            return Err(Error::Invalid {
+                field: "header",
+                message: format!(
+                    "the value of {name} must be at most 4 KiB without control characters"
+                ),
+            });
+        }
+        self.headers.insert(name.to_owned(), value.to_owned());
+        Ok(self)
+    }
+
+    /// The message id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The message type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// When it was published (milliseconds since the Unix epoch, the publisher's clock).
+    pub fn published_at_ms(&self) -> u64 {
+        self.published_at_ms
+    }
+
+    /// A header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// Every header.
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.headers
+    }
+
+    /// Which delivery of the message this is: 1 the first time, more after a retry or after
+    /// its consumer died (0 on a message not yet delivered).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    pub(crate) fn set_attempt(&mut self, attempt: u32) {
+        self.attempt = attempt;
+    }
+
+    /// The payload's JSON.
+    pub fn payload_bytes(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// The payload as `T`.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] when the JSON is not a `T`.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.payload).map_err(|source| Error::Payload {
+            type_name: std::any::type_name::<T>(),
+            source,
+        })
+    }
+
+    /// The stream entry fields: `v`, `id`, `type`, `at`, `h` (headers as JSON), `p` (payload).
+    pub(crate) fn to_fields(&self) -> Vec<(&'static str, Bytes)> {
+        let headers = serde_json::to_vec(&self.headers).unwrap_or_else(|_| b"{}".to_vec());
+        vec![
+            ("v", Bytes::from(ENVELOPE_VERSION.to_string())),
+            ("id", Bytes::from(self.id.clone())),
+            ("type", Bytes::from(self.kind.clone())),
+            ("at", Bytes::from(self.published_at_ms.to_string())),
+            ("h", Bytes::from(headers)),
+            ("p", self.payload.clone()),
+        ]
+    }
+
+    /// The encoded size (what the size limit counts).
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.to_fields()
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum()
+    }
+
+    /// Reads stream entry fields back.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn from_fields(entry_id: &str, fields: &[(String, Bytes)]) -> Result<Self> {
+        let bad = |reason: &str| Error::Decode {
+            id: entry_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let text = |name: &str| -> Result<String> {
+            let v = get(name).ok_or_else(|| bad(&format!("no field {name}")))?;
+            String::from_utf8(v.to_vec()).map_err(|_| bad(&format!("field {name} is not UTF-8")))
+        };
+        if text("v")? != ENVELOPE_VERSION.to_string() {
+            return Err(bad("unknown envelope version"));
+        }
+        let headers: BTreeMap<String, String> =
+            serde_json::from_slice(get("h").ok_or_else(|| bad("no field h"))?)
+                .map_err(|_| bad("headers are not a JSON object of strings"))?;
+        Ok(Message {
+            id: text("id")?,
+            kind: text("type")?,
+            published_at_ms: text("at")?
+                .parse()
+                .map_err(|_| bad("field at is not a number"))?,
+            headers,
+            payload: get("p").cloned().ok_or_else(|| bad("no field p"))?,
+            attempt: 1,
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! Metric names and recording (through the `metrics` facade).
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `nilecare_messaging_published_total` | counter | `topic`, `result` = `ok` / `error` |
+//! | `nilecare_messaging_settled_total` | counter | `topic`, `group`, `result` = `acked` / `retried` / `dead_lettered` |
+//! | `nilecare_messaging_handler_duration_seconds` | histogram | `topic`, `group` |
+//! | `nilecare_messaging_reclaimed_total` | counter | `topic`, `group` |
+//!
+//! Topics and groups are names the application chooses in code (bounded).
+
+use std::time::Duration;
+
+/// The names, defined once in nilecare-metrics' catalogue.
+pub use nilecare_metrics::names::messaging::{
+    HANDLER_DURATION_SECONDS, PUBLISHED_TOTAL, RECLAIMED_TOTAL, SETTLED_TOTAL,
+};
+
+/// Registers the metric descriptions with the installed recorder.
+pub fn describe() {
+    nilecare_metrics::catalogue::describe_emitted_by("nilecare-messaging");
+}
+
+pub(crate) fn published(topic: &str, ok: bool) {
+    metrics::counter!(PUBLISHED_TOTAL, "topic" => topic.to_owned(), "result" => if ok { "ok" } else { "error" })
+        .increment(1);
+}
+
+pub(crate) fn settled(topic: &str, group: &str, result: &'static str) {
+    metrics::counter!(SETTLED_TOTAL, "topic" => topic.to_owned(), "group" => group.to_owned(), "result" => result)
+        .increment(1);
+}
+
+pub(crate) fn handled(topic: &str, group: &str, took: Duration) {
+    metrics::histogram!(HANDLER_DURATION_SECONDS, "topic" => topic.to_owned(), "group" => group.to_owned())
+        .record(took.as_secs_f64());
+}
+
+pub(crate) fn reclaimed(topic: &str, group: &str, n: usize) {
+    metrics::counter!(RECLAIMED_TOTAL, "topic" => topic.to_owned(), "group" => group.to_owned())
+        .increment(n as u64);
+}

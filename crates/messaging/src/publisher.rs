@@ -1,0 +1,59 @@
+//! [`Publisher`]: checks and sends messages to a topic.
+
+use crate::error::{Error, Result};
+use crate::message::{Message, check_name};
+use crate::metrics;
+use crate::store::Broker;
+
+/// The largest encoded message accepted by default (1 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Publishes messages through a broker, refusing oversize ones.
+#[derive(Debug, Clone)]
+pub struct Publisher<B> {
+    broker: B,
+    max_bytes: usize,
+}
+
+impl<B: Broker> Publisher<B> {
+    /// A publisher on `broker`, messages up to 1 MiB encoded.
+    pub fn new(broker: B) -> Self {
+        Publisher {
+            broker,
+            max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+
+    /// The largest encoded message (payload, headers and envelope) accepted.
+    #[must_use]
+    pub fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sends `message` to `topic`; returns the broker's entry id once the broker has it (on
+    /// Redis: once `XADD` answered, so it survives what Redis' persistence survives).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `topic`; [`Error::TooLarge`]; [`Error::Unavailable`] when the
+    /// broker fails (the message may or may not be stored: publish again with the same id and
+    /// let consumers drop the duplicate with a [`ProcessedSet`](crate::ProcessedSet)).
+    pub async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
+        check_name("topic", topic)?;
+        let size = message.encoded_len();
+        if size > self.max_bytes {
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        let result = self.broker.publish(topic, message).await;
+        metrics::published(topic, result.is_ok());
+        result
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &B {
+        &self.broker
+    }
+}

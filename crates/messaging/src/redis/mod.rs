@@ -1,0 +1,521 @@
+//! [`RedisBroker`]: topics as Redis Streams, groups as consumer groups.
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<prefix>{<topic>}` | stream | the messages (`XADD ... MAXLEN ~ max_len`) |
+//! | `<prefix>{<topic>}:delay:<group>` | sorted set | entry ids waiting for a retry, by due time (ms, the server's clock) |
+//! | `<prefix>{<topic>}:dlq:<group>` | stream | dead letters: the message's fields plus `original`, `error`, `attempts` |
+//!
+//! Every key of a topic carries the topic as hash tag, so each script runs on one node of a
+//! cluster. Blocking reads (`XREADGROUP ... BLOCK`) use connections of their own, never the
+//! pool's: on a shared connection a blocked read would delay every other command.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::clients::{Client, Pool};
+use fred::interfaces::{ClientLike, StreamsInterface};
+use fred::types::Value;
+use fred::types::config::Options;
+use nilecare_redis::Script;
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+
+const RETRY: &str = include_str!("retry.lua");
+const DUE: &str = include_str!("due.lua");
+const RECLAIM: &str = include_str!("reclaim.lua");
+const DEAD_LETTER: &str = include_str!("dead_letter.lua");
+
+#[derive(Debug)]
+struct Scripts {
+    retry: Script,
+    due: Script,
+    reclaim: Script,
+    dead_letter: Script,
+}
+
+struct Inner {
+    pool: Pool,
+    prefix: String,
+    max_len: u64,
+    max_dead_letters: u64,
+    /// Idle connections for blocking reads (one per concurrent reader).
+    readers: Mutex<Vec<Client>>,
+    scripts: Scripts,
+}
+
+/// The Redis Streams broker (cheap to clone).
+#[derive(Clone)]
+pub struct RedisBroker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("prefix", &self.inner.prefix)
+            .field("max_len", &self.inner.max_len)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+impl From<nilecare_redis::Error> for Error {
+    fn from(e: nilecare_redis::Error) -> Self {
+        unavailable(e)
+    }
+}
+
+impl RedisBroker {
+    /// A broker on `pool`, keys under `nilecare:msg:`, keeping about the last 100 000 messages
+    /// of each topic and 10 000 dead letters of each group.
+    pub fn new(pool: Pool) -> Self {
+        RedisBroker {
+            inner: Arc::new(Inner {
+                pool,
+                prefix: "nilecare:msg:".to_owned(),
+                max_len: 100_000,
+                max_dead_letters: 10_000,
+                readers: Mutex::new(Vec::new()),
+                scripts: Scripts {
+                    retry: Script::new(RETRY),
+                    due: Script::new(DUE),
+                    reclaim: Script::new(RECLAIM),
+                    dead_letter: Script::new(DEAD_LETTER),
+                },
+            }),
+        }
+    }
+
+    /// Keeps about the last `max_len` messages of each topic (`MAXLEN ~`; at least 1). Choose
+    /// it above the largest backlog a group may build: a message trimmed before a group read
+    /// it is lost to that group.
+    ///
+    /// # Panics
+    /// Never; call before cloning the broker (settings of a shared broker are not changed).
+    #[must_use]
+    pub fn max_len(self, max_len: u64) -> Self {
+        self.reconfigure(|i| i.max_len = max_len.max(1))
+    }
+
+    fn reconfigure(self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                f(&mut inner);
+                RedisBroker {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(shared) => RedisBroker { inner: shared },
+        }
+    }
+
+    fn stream(&self, topic: &str) -> String {
+        format!("{}{{{topic}}}", self.inner.prefix)
+    }
+
+    fn delay(&self, topic: &str, group: &str) -> String {
+        format!("{}{{{topic}}}:delay:{group}", self.inner.prefix)
+    }
+
+    fn dlq(&self, topic: &str, group: &str) -> String {
+        format!("{}{{{topic}}}:dlq:{group}", self.inner.prefix)
+    }
+
+    /// A connection for one blocking read: an idle one, or a new one like the pool's.
+    async fn reader(&self) -> Result<Client> {
+        let idle = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(client) = idle {
+            return Ok(client);
+        }
+        let client = self.inner.pool.next().clone_new();
+        client.init().await.map_err(unavailable)?;
+        Ok(client)
+    }
+
+    fn give_back(&self, client: Client) {
+        let mut idle = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < 64 {
+            idle.push(client);
+        }
+    }
+}
+
+/// `[id, [field, value, ...]]` → the entry.
+fn entry_of(value: Value) -> Option<(String, Vec<(String, Bytes)>)> {
+    let mut parts = value.into_array().into_iter();
+    let id = parts.next()?.as_str()?.into_owned();
+    let flat = parts.next()?.into_array();
+    let mut fields = Vec::with_capacity(flat.len() / 2);
+    let mut flat = flat.into_iter();
+    while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+        fields.push((k.as_str()?.into_owned(), v.into_bytes().unwrap_or_default()));
+    }
+    Some((id, fields))
+}
+
+fn delivery(id: String, attempt: u32, fields: &[(String, Bytes)]) -> Delivery {
+    Delivery {
+        message: Message::from_fields(&id, fields).map_err(|e| e.to_string()),
+        entry: id,
+        attempt,
+    }
+}
+
+/// A script's `{{id, deliveries, fields}, ...}`.
+fn deliveries_of(value: Value) -> Vec<Delivery> {
+    value
+        .into_array()
+        .into_iter()
+        .filter_map(|item| {
+            let mut parts = item.into_array().into_iter();
+            let id = parts.next()?.as_str()?.into_owned();
+            let count = parts.next()?.as_u64().unwrap_or(1);
+            let (_, fields) = entry_of(Value::Array(vec![Value::from(id.clone()), parts.next()?]))?;
+            Some(delivery(
+                id,
+                u32::try_from(count).unwrap_or(u32::MAX),
+                &fields,
+            ))
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Broker for RedisBroker {
+    async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
+        let fields = message.to_fields();
+        self.inner
+            .pool
+            .xadd::<String, _, _, _, _>(
+                self.stream(topic),
+                false,
+                (
+                    "MAXLEN",
+                    "~",
+                    i64::try_from(self.inner.max_len).unwrap_or(i64::MAX),
+                ),
+                "*",
+                fields,
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn create_group(&self, topic: &str, group: &str, start: StartAt) -> Result<()> {
+        // Entry ids are the server's milliseconds: `<ms>-0` starts at that time.
+        let start = match start {
+            StartAt::Beginning => "0".to_owned(),
+            StartAt::Now => "$".to_owned(),
+            StartAt::Time(ms) => format!("{}-0", ms.saturating_sub(1)),
+        };
+        match self
+            .inner
+            .pool
+            .xgroup_create::<Value, _, _, _>(self.stream(topic), group, start.as_str(), true)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.details().starts_with("BUSYGROUP") => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn receive(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>> {
+        let client = self.reader().await?;
+        let block = ms(wait).max(1);
+        let options = Options {
+            timeout: Some(wait + Duration::from_secs(2)),
+            ..Options::default()
+        };
+        let reply = client
+            .with_options(&options)
+            .xreadgroup::<Value, _, _, _, _>(
+                group,
+                consumer,
+                Some(max as u64),
+                Some(block),
+                false,
+                self.stream(topic),
+                ">",
+            )
+            .await;
+        match reply {
+            Ok(value) => {
+                self.give_back(client);
+                let mut out = Vec::new();
+                let streams = match value {
+                    Value::Map(map) => map.inner().into_values().collect(),
+                    Value::Null => Vec::new(),
+                    other => other
+                        .into_array()
+                        .into_iter()
+                        .filter_map(|s| s.into_array().into_iter().nth(1))
+                        .collect(),
+                };
+                for entries in streams {
+                    for entry in entries.into_array() {
+                        if let Some((id, fields)) = entry_of(entry) {
+                            out.push(delivery(id, 1, &fields));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            // A failed connection is dropped, not reused.
+            Err(e) => {
+                let _ = client.quit().await;
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    async fn due_retries(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery>> {
+        let reply: Value = self
+            .inner
+            .scripts
+            .due
+            .run(
+                &self.inner.pool,
+                vec![self.stream(topic), self.delay(topic, group)],
+                vec![group.to_owned(), consumer.to_owned(), max.to_string()],
+            )
+            .await?;
+        Ok(deliveries_of(reply))
+    }
+
+    async fn reclaim(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>> {
+        let reply: Value = self
+            .inner
+            .scripts
+            .reclaim
+            .run(
+                &self.inner.pool,
+                vec![self.stream(topic)],
+                vec![
+                    group.to_owned(),
+                    consumer.to_owned(),
+                    ms(idle).max(1).to_string(),
+                    max.to_string(),
+                ],
+            )
+            .await?;
+        Ok(deliveries_of(reply))
+    }
+
+    async fn ack(&self, topic: &str, group: &str, entry: &str) -> Result<()> {
+        self.inner
+            .pool
+            .xack::<Value, _, _, _>(self.stream(topic), group, entry)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn retry(
+        &self,
+        topic: &str,
+        group: &str,
+        entry: &str,
+        after: Duration,
+        _error: &str,
+    ) -> Result<()> {
+        let _: Value = self
+            .inner
+            .scripts
+            .retry
+            .run(
+                &self.inner.pool,
+                vec![self.stream(topic), self.delay(topic, group)],
+                vec![group.to_owned(), entry.to_owned(), ms(after).to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        topic: &str,
+        group: &str,
+        entry: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<()> {
+        let _: Value = self
+            .inner
+            .scripts
+            .dead_letter
+            .run(
+                &self.inner.pool,
+                vec![
+                    self.stream(topic),
+                    self.delay(topic, group),
+                    self.dlq(topic, group),
+                ],
+                vec![
+                    group.to_owned(),
+                    entry.to_owned(),
+                    error.to_owned(),
+                    attempts.to_string(),
+                    self.inner.max_dead_letters.to_string(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, topic: &str, group: &str, max: usize) -> Result<Vec<DeadLetter>> {
+        let reply: Value = self
+            .inner
+            .pool
+            .xrange(self.dlq(topic, group), "-", "+", Some(max as u64))
+            .await
+            .map_err(unavailable)?;
+        Ok(reply
+            .into_array()
+            .into_iter()
+            .filter_map(entry_of)
+            .map(|(id, fields)| {
+                let text = |name: &str| {
+                    fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default()
+                };
+                DeadLetter {
+                    original: text("original"),
+                    error: text("error"),
+                    attempts: text("attempts").parse().unwrap_or(0),
+                    message: Message::from_fields(&id, &fields).ok(),
+                    entry: id,
+                }
+            })
+            .collect())
+    }
+
+    async fn remove_dead_letter(&self, topic: &str, group: &str, entry: &str) -> Result<bool> {
+        let removed: u64 = self
+            .inner
+            .pool
+            .xdel(self.dlq(topic, group), entry)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn backlog(&self, topic: &str, group: &str) -> Result<Backlog> {
+        let pool = &self.inner.pool;
+        let summary: Value = pool
+            .xpending(self.stream(topic), group, ())
+            .await
+            .map_err(unavailable)?;
+        let pending = summary
+            .into_array()
+            .into_iter()
+            .next()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        let groups: Value = pool
+            .xinfo_groups(self.stream(topic))
+            .await
+            .map_err(unavailable)?;
+        let lag = groups
+            .into_array()
+            .into_iter()
+            .find_map(|g| {
+                let flat = match g {
+                    Value::Map(map) => map
+                        .inner()
+                        .into_iter()
+                        .flat_map(|(k, v)| {
+                            [Value::from(k.as_str().unwrap_or_default().to_owned()), v]
+                        })
+                        .collect(),
+                    other => other.into_array(),
+                };
+                let mut name = None;
+                let mut lag = None;
+                let mut it = flat.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    match k.as_str().as_deref() {
+                        Some("name") => name = v.as_str().map(|s| s.into_owned()),
+                        Some("lag") => lag = v.as_u64(),
+                        _ => {}
+                    }
+                }
+                (name.as_deref() == Some(group)).then_some(lag.unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let dead_letters: u64 = pool
+            .xlen(self.dlq(topic, group))
+            .await
+            .map_err(unavailable)?;
+        Ok(Backlog {
+            pending,
+            lag,
+            dead_letters,
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}
+
+// Connections idle in the reader list are closed with the broker.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for client in self
+            .readers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            runtime.spawn(async move {
+                let _ = client.quit().await;
+            });
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Faults on the Redis broker: a server killed and restarted under load (with AOF, fsync
+//! always) loses no acknowledged publish; a paused server cannot stall a publish past its
+//! timeout and consumers resume after it; a consumer whose runtime dies mid-handler loses
+//! nothing: another instance handles each message, and with the processed set exactly once.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nilecare_messaging::{
+    Begin, Broker, Consumer, Error, Message, Outcome, ProcessedSet, Publisher, StartAt,
+};
+use nilecare_test_support::RedisServer;
+use support::{Seen, messages, redis_broker};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_loses_no_acknowledged_publish() {
+    let mut server = RedisServer::builder()
+        .arg("--appendonly")
+        .arg("yes")
+        .arg("--appendfsync")
+        .arg("always")
+        .start();
+    let broker = redis_broker(&server).await;
+    broker
+        .create_group("visits", "g", StartAt::Beginning)
+        .await
+        .unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let publish = |from: usize, to: usize| {
+        let (acked, publisher) = (acknowledged.clone(), Publisher::new(broker.clone()));
+        async move {
+            for i in from..to {
+                let m = Message::new("visit", &i)
+                    .unwrap()
+                    .with_id(&format!("v-{i}"))
+                    .unwrap();
+                if publisher.publish("visits", &m).await.is_ok() {
+                    acked.lock().unwrap().push(m.id().to_owned());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    // Published with nobody consuming: only the server's persistence keeps them.
+    publish(0, 300).await;
+    tokio::task::block_in_place(|| server.restart());
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "visits", "g")
+        .poll(Duration::from_millis(50))
+        .visibility_timeout(Duration::from_millis(500))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    // And a second restart while publishing and consuming.
+    let load = tokio::spawn(publish(300, 600));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| server.restart());
+    load.await.unwrap();
+    let want: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    assert!(
+        want.len() > 100,
+        "publishing went on around the restart: {}",
+        want.len()
+    );
+    let all = seen
+        .until(|s| {
+            let got: HashSet<String> = s.all().into_iter().map(|(id, _)| id).collect();
+            want.is_subset(&got)
+        })
+        .await;
+    consumer.shutdown().await;
+    let got: HashSet<String> = seen.all().into_iter().map(|(id, _)| id).collect();
+    let lost: Vec<&String> = want.difference(&got).collect();
+    assert!(
+        all && lost.is_empty(),
+        "{} acknowledged publishes lost: {lost:?}",
+        lost.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_server_cannot_stall_publishers_or_consumers() {
+    let server = RedisServer::start();
+    let broker = redis_broker(&server).await; // 1 s command timeout
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "labs", "g")
+        .poll(Duration::from_millis(50))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    let publisher = Publisher::new(broker.clone());
+    publisher
+        .publish("labs", &messages("before", 1)[0])
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() == 1).await);
+
+    server.pause();
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        publisher.publish("labs", &messages("during", 1)[0]),
+    )
+    .await
+    .expect("publish was stalled past its timeout by a paused server");
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.resume();
+
+    // The consumer comes back on its own.
+    let after = messages("after", 1);
+    let published = nilecare_test_support::eventually(Duration::from_secs(10), || async {
+        publisher.publish("labs", &after[0]).await.is_ok()
+    })
+    .await;
+    assert!(published);
+    assert!(
+        seen.until(|s| s.all().iter().any(|(id, _)| id == "after-0"))
+            .await,
+        "{:?}",
+        seen.all()
+    );
+    consumer.shutdown().await;
+}
+
+#[test]
+fn a_consumer_that_dies_mid_handler_loses_nothing_and_effects_happen_once() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let effects = Seen::default();
+    let processed_namespace = "billing";
+    // Instance 1: handles half of each message (the effect is recorded, then it hangs before
+    // finishing and acking), and its runtime is dropped: its connections close, nothing is
+    // settled, as if the process was killed.
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let effects = effects.clone();
+        let url = url.clone();
+        runtime.block_on(async move {
+            let server_url = url;
+            let pool = nilecare_redis::connect(
+                &nilecare_redis::RedisConfig::from_url(&server_url).unwrap(),
+            )
+            .await
+            .unwrap();
+            let broker = nilecare_messaging::RedisBroker::new(pool.clone());
+            let processed = ProcessedSet::redis(pool, processed_namespace, Duration::from_secs(60))
+                .lease(Duration::from_millis(300));
+            let publisher = Publisher::new(broker.clone());
+            for m in messages("inv", 20) {
+                publisher.publish("invoices", &m).await.unwrap();
+            }
+            let started = Arc::new(tokio::sync::Semaphore::new(0));
+            let s = started.clone();
+            let _consumer = Consumer::builder(broker.clone(), "invoices", "billing")
+                .concurrency(20)
+                .poll(Duration::from_millis(20))
+                .run(move |m: Message| {
+                    let (processed, effects, s) = (processed.clone(), effects.clone(), s.clone());
+                    async move {
+                        if processed.begin(m.id()).await.unwrap() == Begin::New {
+                            // Half the messages get their effect before the crash.
+                            if m.payload::<usize>().unwrap() % 2 == 0 {
+                                effects.record(&m);
+                                processed.finish(m.id()).await.unwrap();
+                            }
+                        }
+                        s.add_permits(1);
+                        std::future::pending::<()>().await;
+                        Outcome::Ack
+                    }
+                })
+                .await
+                .unwrap();
+            // Every message is in a handler of this instance.
+            let _ = started.acquire_many(20).await.unwrap();
+        });
+        runtime.shutdown_background(); // the "kill": tasks dropped, nothing settled
+    }
+    // Instance 2 takes the pending messages over after the visibility timeout.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(&url).unwrap())
+            .await
+            .unwrap();
+        let broker = nilecare_messaging::RedisBroker::new(pool.clone());
+        assert_eq!(
+            broker.backlog("invoices", "billing").await.unwrap().pending,
+            20
+        );
+        let processed = ProcessedSet::redis(pool, processed_namespace, Duration::from_secs(60))
+            .lease(Duration::from_millis(300));
+        let effects2 = effects.clone();
+        let consumer = Consumer::builder(broker.clone(), "invoices", "billing")
+            .visibility_timeout(Duration::from_millis(400))
+            .poll(Duration::from_millis(20))
+            .run(move |m: Message| {
+                let (processed, effects) = (processed.clone(), effects2.clone());
+                async move {
+                    Ok::<_, Error>(match processed.begin(m.id()).await? {
+                        Begin::New => {
+                            effects.record(&m);
+                            processed.finish(m.id()).await?;
+                            Outcome::Ack
+                        }
+                        Begin::Done => Outcome::Ack,
+                        Begin::InProgress => Outcome::Retry {
+                            error: "in progress".into(),
+                            after: Some(Duration::from_millis(100)),
+                        },
+                    })
+                }
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let b = broker.backlog("invoices", "billing").await.unwrap();
+            if b.pending == 0 && b.lag == 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{b:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        consumer.shutdown().await;
+    });
+    let counts = effects.counts();
+    assert_eq!(
+        counts.len(),
+        20,
+        "every message had its effect: {:?}",
+        effects.all()
+    );
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "and only once: {:?}",
+        effects.all()
+    );
+    drop(server);
+}

@@ -1,0 +1,566 @@
+//! One pub/sub suite, run against every broker (in memory and on a real redis-server): the
+//! scenarios of Watermill's universal pub/sub tests (publish/subscribe, concurrent consumers,
+//! resend on error, no-ack, consumer groups, close, message context) plus dead letters,
+//! panics, graceful shutdown and idempotent handling.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use nilecare_messaging::{
+    Begin, Broker, Consumer, Error, MemoryBroker, Message, Outcome, ProcessedSet, Publisher,
+    StartAt, headers,
+};
+use nilecare_test_support::RedisServer;
+use support::{Seen, fast_backoff, messages, redis_broker};
+
+async fn publish_all<B: Broker + Clone>(broker: &B, topic: &str, messages: &[Message]) {
+    let publisher = Publisher::new(broker.clone());
+    for m in messages {
+        publisher.publish(topic, m).await.unwrap();
+    }
+}
+
+/// Every published message reaches the group's consumer once, in order, and ends acked.
+async fn publish_subscribe<B: Broker + Clone>(broker: B) {
+    let sent = messages("ps", 100);
+    publish_all(&broker, "orders", &sent).await;
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "orders", "g1")
+        .concurrency(1)
+        .poll(Duration::from_millis(50))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() >= 100).await, "got {}", seen.len());
+    consumer.shutdown().await;
+    let ids: Vec<String> = seen.all().into_iter().map(|(id, _)| id).collect();
+    let want: Vec<String> = sent.iter().map(|m| m.id().to_owned()).collect();
+    assert_eq!(ids, want, "each once, in publishing order with one worker");
+    assert!(seen.all().iter().all(|(_, attempt)| *attempt == 1));
+    let backlog = broker.backlog("orders", "g1").await.unwrap();
+    assert_eq!((backlog.pending, backlog.lag), (0, 0), "{backlog:?}");
+}
+
+/// Consumers of one group share the messages: each handled exactly once overall.
+async fn concurrent_consumers_share_a_group<B: Broker + Clone>(broker: B) {
+    let seen = Seen::default();
+    let mut consumers = Vec::new();
+    for name in ["a", "b", "c"] {
+        let s = seen.clone();
+        consumers.push(
+            Consumer::builder(broker.clone(), "work", "workers")
+                .name(name)
+                .concurrency(4)
+                .poll(Duration::from_millis(50))
+                .run(move |m: Message| {
+                    s.record(&m);
+                    async {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        Outcome::Ack
+                    }
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    publish_all(&broker, "work", &messages("w", 300)).await;
+    assert!(seen.until(|s| s.len() >= 300).await, "got {}", seen.len());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for c in consumers {
+        c.shutdown().await;
+    }
+    let counts = seen.counts();
+    assert_eq!(counts.len(), 300);
+    assert!(counts.values().all(|n| *n == 1), "no message twice");
+}
+
+/// Every group gets every message (an event bus); a group created later from now on sees
+/// only what comes after it.
+async fn every_group_gets_every_message<B: Broker + Clone>(broker: B) {
+    let (billing, audit) = (Seen::default(), Seen::default());
+    let mut consumers = Vec::new();
+    for (group, seen) in [("billing", billing.clone()), ("audit", audit.clone())] {
+        consumers.push(
+            Consumer::builder(broker.clone(), "patients", group)
+                .poll(Duration::from_millis(50))
+                .run(move |m: Message| {
+                    seen.record(&m);
+                    async { Outcome::Ack }
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    publish_all(&broker, "patients", &messages("p", 50)).await;
+    assert!(billing.until(|s| s.len() >= 50).await);
+    assert!(audit.until(|s| s.len() >= 50).await);
+    let late = Seen::default();
+    let l = late.clone();
+    consumers.push(
+        Consumer::builder(broker.clone(), "patients", "late")
+            .from_now()
+            .poll(Duration::from_millis(50))
+            .run(move |m: Message| {
+                l.record(&m);
+                async { Outcome::Ack }
+            })
+            .await
+            .unwrap(),
+    );
+    publish_all(&broker, "patients", &messages("after", 5)).await;
+    assert!(late.until(|s| s.len() >= 5).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for c in consumers {
+        c.shutdown().await;
+    }
+    assert_eq!(billing.counts().len(), 55);
+    assert_eq!(audit.counts().len(), 55);
+    assert!(
+        late.all().iter().all(|(id, _)| id.starts_with("after-")),
+        "{:?}",
+        late.all()
+    );
+}
+
+/// A new subscriber can replay the topic from a point in time.
+async fn a_new_subscriber_replays_from_a_time<B: Broker + Clone>(broker: B) {
+    publish_all(&broker, "events", &messages("old", 5)).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    publish_all(&broker, "events", &messages("new", 5)).await;
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "events", "replayer")
+        .start_at(StartAt::Time(since))
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() >= 5).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    consumer.shutdown().await;
+    let mut ids: Vec<String> = seen.all().into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, (0..5).map(|i| format!("new-{i}")).collect::<Vec<_>>());
+}
+
+/// A failure is delivered again (attempt 2) after the backoff; a panic counts as a failure.
+async fn resend_on_error_and_panic<B: Broker + Clone>(broker: B) {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "flaky", "g")
+        .backoff(fast_backoff())
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            s.record(&m);
+            let (attempt, id) = (m.attempt(), m.id().to_owned());
+            async move {
+                if attempt == 1 && id.ends_with("-0") {
+                    panic!("boom on the first try");
+                }
+                if attempt == 1 {
+                    return Err::<(), String>("not yet".into());
+                }
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    publish_all(&broker, "flaky", &messages("f", 10)).await;
+    assert!(seen.until(|s| s.len() >= 20).await, "got {:?}", seen.all());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    consumer.shutdown().await;
+    for (id, n) in seen.counts() {
+        assert_eq!(n, 2, "{id}: once failed, once acked");
+    }
+    let attempts: Vec<u32> = seen.all().iter().map(|(_, a)| *a).collect();
+    assert_eq!(attempts.iter().filter(|a| **a == 2).count(), 10);
+    let backlog = broker.backlog("flaky", "g").await.unwrap();
+    assert_eq!(backlog.pending, 0, "{backlog:?}");
+}
+
+/// A message its consumer never settles (the consumer hangs or died) is taken over by another
+/// consumer of the group after the visibility timeout: none is lost.
+async fn an_unsettled_message_is_reclaimed<B: Broker + Clone>(broker: B) {
+    let stuck = Consumer::builder(broker.clone(), "jobs", "g")
+        .name("stuck")
+        .concurrency(20)
+        .shutdown_grace(Duration::from_millis(10))
+        .poll(Duration::from_millis(20))
+        .run(|_m: Message| async {
+            // Never finishes: the consumer is as good as dead.
+            std::future::pending::<()>().await;
+            Outcome::Ack
+        })
+        .await
+        .unwrap();
+    publish_all(&broker, "jobs", &messages("j", 10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while broker.backlog("jobs", "g").await.unwrap().pending < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck consumer took them"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stuck.shutdown().await;
+
+    let seen = Seen::default();
+    let s = seen.clone();
+    let rescuer = Consumer::builder(broker.clone(), "jobs", "g")
+        .name("rescuer")
+        .visibility_timeout(Duration::from_millis(200))
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() >= 10).await, "got {:?}", seen.all());
+    rescuer.shutdown().await;
+    assert!(
+        seen.all().iter().all(|(_, attempt)| *attempt == 2),
+        "{:?}",
+        seen.all()
+    );
+    assert_eq!(broker.backlog("jobs", "g").await.unwrap().pending, 0);
+}
+
+/// A poison message goes to the dead-letter stream after `max_attempts` with its last error,
+/// while the others flow; a rejected one goes at once.
+async fn poison_messages_reach_the_dead_letter_stream<B: Broker + Clone>(broker: B) {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "mixed", "g")
+        .max_attempts(3)
+        .backoff(fast_backoff())
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            s.record(&m);
+            let id = m.id().to_owned();
+            async move {
+                match id.as_str() {
+                    "poison" => Outcome::retry("cannot parse the chart"),
+                    "refused" => Outcome::Reject("unknown clinic".into()),
+                    _ => Outcome::Ack,
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let mut batch = messages("ok", 20);
+    batch.insert(
+        3,
+        Message::new("test.event", &"x")
+            .unwrap()
+            .with_id("poison")
+            .unwrap(),
+    );
+    batch.insert(
+        7,
+        Message::new("test.event", &"y")
+            .unwrap()
+            .with_id("refused")
+            .unwrap(),
+    );
+    publish_all(&broker, "mixed", &batch).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let dead = broker.dead_letters("mixed", "g", 10).await.unwrap();
+        if dead.len() == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead letters: {dead:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    consumer.shutdown().await;
+    let counts = seen.counts();
+    assert_eq!(counts["poison"], 3, "tried max_attempts times");
+    assert_eq!(counts["refused"], 1, "rejected at once");
+    assert_eq!(
+        counts
+            .iter()
+            .filter(|(id, _)| id.starts_with("ok-"))
+            .count(),
+        20
+    );
+    let dead = broker.dead_letters("mixed", "g", 10).await.unwrap();
+    let poison = dead
+        .iter()
+        .find(|d| d.message.as_ref().map(Message::id) == Some("poison"))
+        .unwrap();
+    assert_eq!(poison.attempts, 3);
+    assert!(
+        poison.error.contains("cannot parse the chart"),
+        "{}",
+        poison.error
+    );
+    let refused = dead
+        .iter()
+        .find(|d| d.message.as_ref().map(Message::id) == Some("refused"))
+        .unwrap();
+    assert_eq!(refused.error, "unknown clinic");
+    // Purge one.
+    assert!(
+        broker
+            .remove_dead_letter("mixed", "g", &poison.entry)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        broker.dead_letters("mixed", "g", 10).await.unwrap().len(),
+        1
+    );
+    let backlog = broker.backlog("mixed", "g").await.unwrap();
+    assert_eq!(
+        (backlog.pending, backlog.dead_letters),
+        (0, 1),
+        "{backlog:?}"
+    );
+}
+
+/// Shutdown stops reading, lets the handler in flight finish and acks it.
+async fn shutdown_finishes_what_is_in_flight<B: Broker + Clone>(broker: B) {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "slow", "g")
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            let s = s.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                s.record(&m);
+                Outcome::Ack
+            }
+        })
+        .await
+        .unwrap();
+    publish_all(&broker, "slow", &messages("s", 1)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while broker.backlog("slow", "g").await.unwrap().pending == 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    consumer.shutdown().await;
+    assert_eq!(seen.len(), 1, "the handler finished");
+    assert_eq!(
+        broker.backlog("slow", "g").await.unwrap().pending,
+        0,
+        "and its message was acked"
+    );
+}
+
+/// Id, type, headers and payload arrive as published.
+async fn message_context_arrives_intact<B: Broker + Clone>(broker: B) {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Registered {
+        patient_id: u64,
+        name: String,
+    }
+    let sent = Message::new(
+        "patient.registered",
+        &Registered {
+            patient_id: 7,
+            name: "Amina".into(),
+        },
+    )
+    .unwrap()
+    .with_id("reg-7")
+    .unwrap()
+    .with_header(
+        headers::TRACEPARENT,
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    .unwrap()
+    .with_header(headers::TENANT, "clinic-7")
+    .unwrap();
+    publish_all(&broker, "ctx", std::slice::from_ref(&sent)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let consumer = Consumer::builder(broker.clone(), "ctx", "g")
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            let _ = tx.send(m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    consumer.shutdown().await;
+    assert_eq!(got.id(), "reg-7");
+    assert_eq!(got.kind(), "patient.registered");
+    assert_eq!(got.headers(), sent.headers());
+    assert_eq!(got.published_at_ms(), sent.published_at_ms());
+    assert_eq!(
+        got.payload::<Registered>().unwrap(),
+        Registered {
+            patient_id: 7,
+            name: "Amina".into()
+        }
+    );
+    assert!(matches!(
+        got.payload::<Vec<u8>>(),
+        Err(Error::Payload { .. })
+    ));
+}
+
+/// A message delivered again (published twice, even handled at the same moment by two
+/// workers) has its effect once, with the processed set.
+async fn a_redelivery_is_recognised<B: Broker + Clone>(broker: B, processed: ProcessedSet) {
+    let effects = Seen::default();
+    let (p, e) = (processed.lease(Duration::from_secs(5)), effects.clone());
+    let consumer = Consumer::builder(broker.clone(), "idem", "g")
+        .concurrency(8)
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            let (p, e) = (p.clone(), e.clone());
+            async move {
+                Ok::<_, Error>(match p.begin(m.id()).await? {
+                    Begin::New => {
+                        e.record(&m);
+                        p.finish(m.id()).await?;
+                        Outcome::Ack
+                    }
+                    Begin::Done => Outcome::Ack,
+                    Begin::InProgress => Outcome::Retry {
+                        error: "handled by another delivery".into(),
+                        after: Some(Duration::from_millis(50)),
+                    },
+                })
+            }
+        })
+        .await
+        .unwrap();
+    // The same message ids published twice (a producer retrying after a timeout).
+    let again = messages("i", 3);
+    publish_all(&broker, "idem", &again).await;
+    publish_all(&broker, "idem", &again).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let b = broker.backlog("idem", "g").await.unwrap();
+        if b.lag == 0 && b.pending == 0 && effects.len() >= 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    consumer.shutdown().await;
+    assert!(
+        effects.counts().values().all(|n| *n == 1),
+        "{:?}",
+        effects.all()
+    );
+    assert_eq!(effects.counts().len(), 3);
+}
+
+/// Bad names and oversize messages are refused with the field named.
+async fn bad_input_names_the_field<B: Broker + Clone>(broker: B) {
+    let publisher = Publisher::new(broker.clone()).max_bytes(1024);
+    let m = Message::new("test.event", &1).unwrap();
+    match publisher.publish("{other}", &m).await {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "topic"),
+        other => panic!("{other:?}"),
+    }
+    let big = Message::new("test.event", &"x".repeat(2000)).unwrap();
+    assert!(matches!(
+        publisher.publish("t", &big).await,
+        Err(Error::TooLarge { limit: 1024, .. })
+    ));
+    assert!(matches!(
+        Message::new("bad type!", &1),
+        Err(Error::Invalid { field: "kind", .. })
+    ));
+    assert!(matches!(
+        m.clone().with_header("h", "a\nb"),
+        Err(Error::Invalid {
+            field: "header",
+            ..
+        })
+    ));
+    match Consumer::builder(broker.clone(), "t", "bad:group")
+        .run(|_m: Message| async { Outcome::Ack })
+        .await
+    {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "group"),
+        other => panic!("{other:?}"),
+    }
+}
+
+macro_rules! on_every_broker {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(MemoryBroker::new()).await;
+                }
+            )*
+        }
+        mod redis {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let server = RedisServer::start();
+                    super::$scenario(redis_broker(&server).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_broker!(
+    publish_subscribe,
+    concurrent_consumers_share_a_group,
+    every_group_gets_every_message,
+    resend_on_error_and_panic,
+    an_unsettled_message_is_reclaimed,
+    poison_messages_reach_the_dead_letter_stream,
+    shutdown_finishes_what_is_in_flight,
+    message_context_arrives_intact,
+    a_new_subscriber_replays_from_a_time,
+    bad_input_names_the_field,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_is_recognised_in_memory() {
+    a_redelivery_is_recognised(
+        MemoryBroker::new(),
+        ProcessedSet::memory("g", Duration::from_secs(60)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_is_recognised_on_redis() {
+    let server = RedisServer::start();
+    let pool =
+        nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(&server.url()).unwrap())
+            .await
+            .unwrap();
+    a_redelivery_is_recognised(
+        redis_broker(&server).await,
+        ProcessedSet::redis(pool, "g", Duration::from_secs(60)),
+    )
+    .await;
+}

@@ -1,0 +1,81 @@
+//! What the suites share: brokers of each kind and a recording handler.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nilecare_messaging::{Backoff, Message, RedisBroker};
+use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+use nilecare_test_support::RedisServer;
+
+/// A Redis broker on `server` with short timeouts.
+pub async fn redis_broker(server: &RedisServer) -> RedisBroker {
+    let config = RedisConfig::from_url(&server.url())
+        .unwrap()
+        .with_command_timeout(Duration::from_millis(1_000))
+        .with_reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+        ));
+    RedisBroker::new(connect(&config).await.unwrap())
+}
+
+/// A fast backoff for tests: 20 ms doubling to 200 ms.
+pub fn fast_backoff() -> Backoff {
+    Backoff::exponential(Duration::from_millis(20), Duration::from_millis(200)).unwrap()
+}
+
+/// What handlers saw: every (message id, attempt), in order.
+#[derive(Clone, Default)]
+pub struct Seen(Arc<Mutex<Vec<(String, u32)>>>);
+
+impl Seen {
+    pub fn record(&self, message: &Message) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((message.id().to_owned(), message.attempt()));
+    }
+
+    pub fn all(&self) -> Vec<(String, u32)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many times each id was handled.
+    pub fn counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (id, _) in self.all() {
+            *counts.entry(id).or_default() += 1;
+        }
+        counts
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// Waits until `check` holds (up to 20 s); false when it never does.
+    pub async fn until(&self, check: impl Fn(&Seen) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
+            if check(self) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        check(self)
+    }
+}
+
+/// `n` messages `kind` with ids `<prefix>-<i>` and payload `i`.
+pub fn messages(prefix: &str, n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            Message::new("test.event", &i)
+                .unwrap()
+                .with_id(&format!("{prefix}-{i}"))
+                .unwrap()
+        })
+        .collect()
+}
