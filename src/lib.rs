@@ -19,6 +19,7 @@
 //! | [`tls`] | `nilecare-tls` | `tls` |
 //! | [`versioning`] | `nilecare-versioning` | `versioning` |
 //! | [`graphql`] | `nilecare-graphql` | `graphql` |
+//! | [`messaging`] | `nilecare-messaging` | `messaging` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "auth")]
@@ -42,6 +43,9 @@ pub use nilecare_graphql as graphql;
 #[cfg(feature = "logger")]
 #[doc(inline)]
 pub use nilecare_logger as logger;
+#[cfg(feature = "messaging")]
+#[doc(inline)]
+pub use nilecare_messaging as messaging;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use nilecare_metrics as metrics;

@@ -84,6 +84,9 @@ pub struct ConsumerBuilder<B> {
 #[derive(Debug)]
 pub struct Consumer;
 
+/// How often a consumer records its group's backlog gauges.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
 static CONSUMERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Consumer {
@@ -253,6 +256,7 @@ async fn run_loop<B, H, F, O>(
     let permits = Arc::new(Semaphore::new(config.concurrency));
     let reclaim_every = (config.visibility_timeout / 2).max(Duration::from_millis(50));
     let mut last_reclaim = Instant::now() - reclaim_every;
+    let mut last_backlog = Instant::now() - BACKLOG_EVERY;
     let mut failures = 0u32;
     while !*stopped.borrow() {
         // Never read more than can be handled now.
@@ -266,6 +270,11 @@ async fn run_loop<B, H, F, O>(
         let mut deliveries = Vec::new();
         let c = &config;
         let step: Result<()> = async {
+            if last_backlog.elapsed() >= BACKLOG_EVERY {
+                last_backlog = Instant::now();
+                let backlog = c.broker.backlog(&c.topic, &c.group).await?;
+                metrics::backlog(&c.topic, &c.group, backlog);
+            }
             if last_reclaim.elapsed() >= reclaim_every {
                 last_reclaim = Instant::now();
                 let taken = c
@@ -345,11 +354,13 @@ where
         }
     };
     let started = Instant::now();
+    #[cfg(feature = "tracing")]
+    let span = crate::trace::consumer_span(topic, group, &message, config.broker.backend());
+    let run = std::panic::AssertUnwindSafe(handler(message)).catch_unwind();
+    #[cfg(feature = "tracing")]
+    let run = tracing::Instrument::instrument(run, span.clone());
     // A panic is a failure of this attempt, not of the consumer.
-    let outcome = match std::panic::AssertUnwindSafe(handler(message))
-        .catch_unwind()
-        .await
-    {
+    let outcome = match run.await {
         Ok(outcome) => outcome.into(),
         Err(panic) => {
             let what = panic
@@ -361,6 +372,17 @@ where
         }
     };
     metrics::handled(topic, group, started.elapsed());
+    #[cfg(feature = "tracing")]
+    if outcome != Outcome::Ack {
+        span.record("otel.status_code", "ERROR");
+        span.record(
+            "error.type",
+            match outcome {
+                Outcome::Reject(_) => "rejected",
+                _ => "retry",
+            },
+        );
+    }
     settle(config, &delivery.entry, delivery.attempt, outcome).await;
 }
 

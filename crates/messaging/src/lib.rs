@@ -13,6 +13,8 @@ mod publisher;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use any::AnyBroker;
 pub use config::Backoff;

@@ -6,6 +6,9 @@
 //! | `nilecare_messaging_settled_total` | counter | `topic`, `group`, `result` = `acked` / `retried` / `dead_lettered` |
 //! | `nilecare_messaging_handler_duration_seconds` | histogram | `topic`, `group` |
 //! | `nilecare_messaging_reclaimed_total` | counter | `topic`, `group` |
+//! | `nilecare_messaging_pending_messages` | gauge | `topic`, `group` (every 5 s by each running consumer) |
+//! | `nilecare_messaging_lag_messages` | gauge | `topic`, `group` |
+//! | `nilecare_messaging_dead_letters` | gauge | `topic`, `group` |
 //!
 //! Topics and groups are names the application chooses in code (bounded).
 
@@ -13,7 +16,8 @@ use std::time::Duration;
 
 /// The names, defined once in nilecare-metrics' catalogue.
 pub use nilecare_metrics::names::messaging::{
-    HANDLER_DURATION_SECONDS, PUBLISHED_TOTAL, RECLAIMED_TOTAL, SETTLED_TOTAL,
+    DEAD_LETTERS, HANDLER_DURATION_SECONDS, LAG_MESSAGES, PENDING_MESSAGES, PUBLISHED_TOTAL,
+    RECLAIMED_TOTAL, SETTLED_TOTAL,
 };
 
 /// Registers the metric descriptions with the installed recorder.
@@ -39,4 +43,11 @@ pub(crate) fn handled(topic: &str, group: &str, took: Duration) {
 pub(crate) fn reclaimed(topic: &str, group: &str, n: usize) {
     metrics::counter!(RECLAIMED_TOTAL, "topic" => topic.to_owned(), "group" => group.to_owned())
         .increment(n as u64);
+}
+
+pub(crate) fn backlog(topic: &str, group: &str, backlog: crate::store::Backlog) {
+    let labels = [("topic", topic.to_owned()), ("group", group.to_owned())];
+    metrics::gauge!(PENDING_MESSAGES, &labels).set(backlog.pending as f64);
+    metrics::gauge!(LAG_MESSAGES, &labels).set(backlog.lag as f64);
+    metrics::gauge!(DEAD_LETTERS, &labels).set(backlog.dead_letters as f64);
 }

@@ -60,6 +60,7 @@ impl std::fmt::Debug for ProcessedSet {
     }
 }
 
+#[cfg(feature = "redis")]
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }

@@ -40,6 +40,15 @@ impl<B: Broker> Publisher<B> {
     /// let consumers drop the duplicate with a [`ProcessedSet`](crate::ProcessedSet)).
     pub async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
         check_name("topic", topic)?;
+        // With tracing: a producer span, and its context in the message for the consumer.
+        #[cfg(feature = "tracing")]
+        let (span, traced) = {
+            let span = crate::trace::producer_span(topic, message, self.broker.backend());
+            let traced = span.in_scope(|| crate::trace::with_context(message));
+            (span, traced)
+        };
+        #[cfg(feature = "tracing")]
+        let message = traced.as_ref().unwrap_or(message);
         let size = message.encoded_len();
         if size > self.max_bytes {
             return Err(Error::TooLarge {
@@ -47,7 +56,10 @@ impl<B: Broker> Publisher<B> {
                 limit: self.max_bytes,
             });
         }
-        let result = self.broker.publish(topic, message).await;
+        let sent = self.broker.publish(topic, message);
+        #[cfg(feature = "tracing")]
+        let sent = tracing::Instrument::instrument(sent, span);
+        let result = sent.await;
         metrics::published(topic, result.is_ok());
         result
     }

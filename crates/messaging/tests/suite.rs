@@ -564,3 +564,29 @@ async fn a_redelivery_is_recognised_on_redis() {
     )
     .await;
 }
+
+/// On a real 3-primary Redis Cluster: every script of a topic runs on the node of its hash
+/// tag, blocking reads follow the slot's node.
+mod cluster {
+    use super::*;
+    use nilecare_test_support::RedisCluster;
+
+    async fn broker(cluster: &RedisCluster) -> nilecare_messaging::RedisBroker {
+        let pool = nilecare_redis::connect(
+            &nilecare_redis::RedisConfig::from_url(&cluster.url()).unwrap(),
+        )
+        .await
+        .unwrap();
+        nilecare_messaging::RedisBroker::new(pool)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn groups_retries_dead_letters_and_reclaiming_work_on_a_cluster() {
+        let cluster = RedisCluster::start(3);
+        let broker = broker(&cluster).await;
+        super::publish_subscribe(broker.clone()).await;
+        super::poison_messages_reach_the_dead_letter_stream(broker.clone()).await;
+        super::an_unsettled_message_is_reclaimed(broker.clone()).await;
+        super::every_group_gets_every_message(broker).await;
+    }
+}

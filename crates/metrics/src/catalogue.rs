@@ -268,6 +268,27 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Messages taken over from a consumer that held them past the visibility timeout.",
     ),
     m(
+        names::messaging::PENDING_MESSAGES,
+        Gauge,
+        &["topic", "group"],
+        "nilecare-messaging",
+        "Messages delivered to a consumer group and not yet settled (retries waiting included).",
+    ),
+    m(
+        names::messaging::LAG_MESSAGES,
+        Gauge,
+        &["topic", "group"],
+        "nilecare-messaging",
+        "Messages not yet delivered to a consumer group.",
+    ),
+    m(
+        names::messaging::DEAD_LETTERS,
+        Gauge,
+        &["topic", "group"],
+        "nilecare-messaging",
+        "Dead letters kept for a consumer group.",
+    ),
+    m(
         names::graphql::OPERATIONS_TOTAL,
         Counter,
         &["operation", "type", "result"],

@@ -90,6 +90,12 @@ pub mod messaging {
     pub const HANDLER_DURATION_SECONDS: &str = "nilecare_messaging_handler_duration_seconds";
     /// Messages taken over from a consumer that held them past the visibility timeout.
     pub const RECLAIMED_TOTAL: &str = "nilecare_messaging_reclaimed_total";
+    /// Messages delivered to a group and not yet settled (retries waiting included).
+    pub const PENDING_MESSAGES: &str = "nilecare_messaging_pending_messages";
+    /// Messages not yet delivered to a group.
+    pub const LAG_MESSAGES: &str = "nilecare_messaging_lag_messages";
+    /// Dead letters kept for a group.
+    pub const DEAD_LETTERS: &str = "nilecare_messaging_dead_letters";
 }
 
 /// The metrics of `nilecare-graphql` (re-exported by its `metrics` module).
