@@ -568,7 +568,6 @@ async fn a_redelivery_is_recognised_on_redis() {
 /// On a real 3-primary Redis Cluster: every script of a topic runs on the node of its hash
 /// tag, blocking reads follow the slot's node.
 mod cluster {
-    use super::*;
     use nilecare_test_support::RedisCluster;
 
     async fn broker(cluster: &RedisCluster) -> nilecare_messaging::RedisBroker {
