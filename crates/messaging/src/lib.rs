@@ -12,6 +12,7 @@ mod processed;
 mod publisher;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod saga;
 mod store;
 #[cfg(feature = "tracing")]
 mod trace;

@@ -9,6 +9,7 @@
 //! | `nilecare_messaging_pending_messages` | gauge | `topic`, `group` (every 5 s by each running consumer) |
 //! | `nilecare_messaging_lag_messages` | gauge | `topic`, `group` |
 //! | `nilecare_messaging_dead_letters` | gauge | `topic`, `group` |
+//! | `nilecare_messaging_sagas_total` | counter | `saga`, `result` = `started` / `completed` / `compensated` / `failed` |
 //!
 //! Topics and groups are names the application chooses in code (bounded).
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 /// The names, defined once in nilecare-metrics' catalogue.
 pub use nilecare_metrics::names::messaging::{
     DEAD_LETTERS, HANDLER_DURATION_SECONDS, LAG_MESSAGES, PENDING_MESSAGES, PUBLISHED_TOTAL,
-    RECLAIMED_TOTAL, SETTLED_TOTAL,
+    RECLAIMED_TOTAL, SAGAS_TOTAL, SETTLED_TOTAL,
 };
 
 /// Registers the metric descriptions with the installed recorder.
@@ -50,4 +51,8 @@ pub(crate) fn backlog(topic: &str, group: &str, backlog: crate::store::Backlog) 
     metrics::gauge!(PENDING_MESSAGES, &labels).set(backlog.pending as f64);
     metrics::gauge!(LAG_MESSAGES, &labels).set(backlog.lag as f64);
     metrics::gauge!(DEAD_LETTERS, &labels).set(backlog.dead_letters as f64);
+}
+
+pub(crate) fn saga(saga: &str, result: &'static str) {
+    metrics::counter!(SAGAS_TOTAL, "saga" => saga.to_owned(), "result" => result).increment(1);
 }

@@ -67,3 +67,38 @@ async fn published_settled_and_backlog_are_recorded() {
     });
     assert_eq!(lag, Some(3.0));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn sagas_are_counted_by_outcome() {
+    use nilecare_messaging::metrics::SAGAS_TOTAL;
+    use nilecare_messaging::saga::{MemorySagaStore, Saga, SagaRunner};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let saga = Saga::<u32>::builder("counted")
+        .step(
+            "first",
+            |n, _| async move { Ok(n + 1) },
+            |n, _| async move { Ok(n - 1) },
+        )
+        .step_without_compensation("second", |n, _| async move {
+            if n > 5 { Err("too big".into()) } else { Ok(n) }
+        })
+        .build()
+        .unwrap();
+    let runner = SagaRunner::new(MemorySagaStore::new(), "a").unwrap();
+    runner.start(&saga, "ok", 1).await.unwrap();
+    runner.start(&saga, "big", 10).await.unwrap();
+    let snap = snapshot(&snapshotter);
+    let sagas = |result| {
+        counter(
+            &snap,
+            SAGAS_TOTAL,
+            &[("saga", "counted"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (sagas("started"), sagas("completed"), sagas("compensated")),
+        (2, 1, 1)
+    );
+}

@@ -2,6 +2,7 @@
 //! always) loses no acknowledged publish; a paused server cannot stall a publish past its
 //! timeout and consumers resume after it; a consumer whose runtime dies mid-handler loses
 //! nothing: another instance handles each message, and with the processed set exactly once.
+#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;

@@ -12,8 +12,11 @@ use nilecare_messaging::{
     Begin, Broker, Consumer, Error, MemoryBroker, Message, Outcome, ProcessedSet, Publisher,
     StartAt, headers,
 };
+#[cfg(feature = "redis")]
 use nilecare_test_support::RedisServer;
-use support::{Seen, fast_backoff, messages, redis_broker};
+#[cfg(feature = "redis")]
+use support::redis_broker;
+use support::{Seen, fast_backoff, messages};
 
 async fn publish_all<B: Broker + Clone>(broker: &B, topic: &str, messages: &[Message]) {
     let publisher = Publisher::new(broker.clone());
@@ -516,6 +519,7 @@ macro_rules! on_every_broker {
                 }
             )*
         }
+        #[cfg(feature = "redis")]
         mod redis {
             use super::*;
             $(
@@ -551,6 +555,7 @@ async fn a_redelivery_is_recognised_in_memory() {
     .await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_is_recognised_on_redis() {
     let server = RedisServer::start();
@@ -567,6 +572,7 @@ async fn a_redelivery_is_recognised_on_redis() {
 
 /// On a real 3-primary Redis Cluster: every script of a topic runs on the node of its hash
 /// tag, blocking reads follow the slot's node.
+#[cfg(feature = "redis")]
 mod cluster {
     use nilecare_test_support::RedisCluster;
 

@@ -289,6 +289,13 @@ pub const CATALOGUE: &[MetricInfo] = &[
         "Dead letters kept for a consumer group.",
     ),
     m(
+        names::messaging::SAGAS_TOTAL,
+        Counter,
+        &["saga", "result"],
+        "nilecare-messaging",
+        "Sagas started and finished (started, completed, compensated, failed).",
+    ),
+    m(
         names::graphql::OPERATIONS_TOTAL,
         Counter,
         &["operation", "type", "result"],

@@ -96,6 +96,8 @@ pub mod messaging {
     pub const LAG_MESSAGES: &str = "nilecare_messaging_lag_messages";
     /// Dead letters kept for a group.
     pub const DEAD_LETTERS: &str = "nilecare_messaging_dead_letters";
+    /// Sagas started and finished, by saga and result (started, completed, compensated, failed).
+    pub const SAGAS_TOTAL: &str = "nilecare_messaging_sagas_total";
 }
 
 /// The metrics of `nilecare-graphql` (re-exported by its `metrics` module).

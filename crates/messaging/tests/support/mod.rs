@@ -5,11 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nilecare_messaging::{Backoff, Message, RedisBroker};
+#[cfg(feature = "redis")]
+use nilecare_messaging::RedisBroker;
+use nilecare_messaging::{Backoff, Message};
+#[cfg(feature = "redis")]
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+#[cfg(feature = "redis")]
 use nilecare_test_support::RedisServer;
 
 /// A Redis broker on `server` with short timeouts.
+#[cfg(feature = "redis")]
 pub async fn redis_broker(server: &RedisServer) -> RedisBroker {
     let config = RedisConfig::from_url(&server.url())
         .unwrap()
