@@ -41,6 +41,11 @@ fn api() -> Router<Arc<AppState>> {
         )
         .route("/appointments", get(routes::appointments))
         .route("/billing/invoices", get(routes::invoices))
+        .route("/registrations", post(super::registration::register))
+        .route(
+            "/registrations/{id}",
+            get(super::registration::registration),
+        )
         .route_layer(RequireLayer::role("clinician").for_methods(MUTATIONS))
 }
 
@@ -73,7 +78,11 @@ pub fn router(
     let policy = Policy::new("api", Quota::per_minute(u64::from(rate_limit_per_minute))?)?;
     // Operational answers are never cached: the stats route is mounted outside the cache layer,
     // excluded from it by name as well, and answers `Cache-Control: no-store`.
-    let cache_layer = cache_layer.exclude_route("/api/v1/cache/stats")?;
+    let mut cache_layer = cache_layer.exclude_route("/api/v1/cache/stats")?;
+    // A registration's state changes while its saga runs: never answered from the cache.
+    for version in ["v1", "v2"] {
+        cache_layer = cache_layer.exclude_route(&format!("/api/{version}/registrations/{{id}}"))?;
+    }
     let api = Router::new()
         .nest("/api/v1", api())
         .nest("/api/v2", api())

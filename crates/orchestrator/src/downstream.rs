@@ -92,6 +92,8 @@ struct Shared {
     latency: Duration,
     patients: Arc<Mutex<BTreeMap<u64, Patient>>>,
     appointments: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Billing accounts: id → patient.
+    accounts: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 /// Starts patients, appointments and billing on free ports and registers them.
@@ -113,6 +115,7 @@ pub async fn spawn(registry: &AnyRegistry, latency: Duration) -> std::io::Result
             latency,
             patients: Arc::new(Mutex::new(seed_patients())),
             appointments: Arc::new(Mutex::new(seed_appointments())),
+            accounts: Arc::default(),
         };
         let app = match name {
             "patients" => Router::new()
@@ -124,7 +127,10 @@ pub async fn spawn(registry: &AnyRegistry, latency: Duration) -> std::io::Result
             "appointments" => {
                 Router::new().route("/appointments", get(appointments).post(create_appointment))
             }
-            _ => Router::new().route("/invoices", get(invoices)),
+            _ => Router::new()
+                .route("/invoices", get(invoices))
+                .route("/accounts", get(list_accounts).post(open_account))
+                .route("/accounts/{id}", axum::routing::delete(close_account)),
         }
         .route("/health", get(health))
         .layer(axum::middleware::from_fn_with_state(
@@ -349,6 +355,52 @@ async fn create_appointment(
         serde_json::json!({"id": id, "patient_id": new.patient_id, "at": new.at, "with": new.with});
     rows.push(row.clone());
     (StatusCode::CREATED, Json(row)).into_response()
+}
+
+/// A billing account to open (the registration saga's second step).
+#[derive(Debug, Deserialize)]
+struct NewAccount {
+    patient_id: u64,
+}
+
+/// `POST /accounts`: one account per patient (opening it again returns the same account, as an
+/// idempotent service would).
+async fn open_account(State(shared): State<Shared>, Json(new): Json<NewAccount>) -> Response {
+    let mut accounts = shared
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let id = format!("ACC-{}", new.patient_id);
+    accounts.insert(id.clone(), new.patient_id);
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "patient_id": new.patient_id})),
+    )
+        .into_response()
+}
+
+/// `GET /accounts`: the open accounts.
+async fn list_accounts(State(shared): State<Shared>) -> Json<serde_json::Value> {
+    let accounts = shared
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Json(serde_json::Value::Array(
+        accounts
+            .iter()
+            .map(|(id, patient)| serde_json::json!({"id": id, "patient_id": patient}))
+            .collect(),
+    ))
+}
+
+/// `DELETE /accounts/{id}` (the saga's compensation); closing a closed account is a success.
+async fn close_account(State(shared): State<Shared>, Path(id): Path<String>) -> StatusCode {
+    shared
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&id);
+    StatusCode::NO_CONTENT
 }
 
 async fn invoices(Query(query): Query<ByPatient>) -> Json<serde_json::Value> {

@@ -12,6 +12,8 @@
 //! | `routes` | the handlers, `/health`, `/ready` |
 //! | `auth` | token verification, the development issuer, revocation |
 //! | `graphql` | the GraphQL gateway over the demo services (DataLoader batching, limits) |
+//! | `events` | `patient.updated` events from every instance to every instance's cache |
+//! | `registration` | patient registration as a saga across the demo services (nilecare-messaging) |
 //! | `app` | the router and the middleware order |
 
 pub mod app;
@@ -19,7 +21,9 @@ pub mod auth;
 pub mod backends;
 pub mod config;
 pub mod downstream;
+pub mod events;
 pub mod graphql;
+pub mod registration;
 pub mod routes;
 pub mod upstream;
 pub mod versioning;
@@ -59,6 +63,13 @@ pub struct AppState {
     pub auth: auth::Auth,
     /// The bounded set of clinics with their own metrics label.
     pub tenants: nilecare::metrics::TenantLabels,
+    /// Patient registrations (a saga; on Redis when configured).
+    pub registrations:
+        nilecare::messaging::saga::SagaRunner<nilecare::messaging::saga::AnySagaStore>,
+    /// Publishes events (`patient.updated`) to every instance.
+    pub events: nilecare::messaging::Publisher<nilecare::messaging::AnyBroker>,
+    /// Patient events this instance applied to its cache.
+    pub events_applied: std::sync::atomic::AtomicU64,
 }
 
 /// A running orchestrator.
@@ -72,6 +83,8 @@ pub struct Running {
     registration: Registration<AnyRegistry>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    recovery: JoinHandle<()>,
+    patient_events: nilecare::messaging::ConsumerHandle,
     grace: std::time::Duration,
 }
 
@@ -94,6 +107,9 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         .per_try_timeout(settings.downstream_timeout)
         .build();
     let auth = auth::build(&settings, backends.redis.as_ref()).await?;
+    let instance = registration::instance_name();
+    let registrations = registration::runner(backends.redis.as_ref(), &instance)?;
+    let events = nilecare::messaging::Publisher::new(events::broker(backends.redis.as_ref()));
     let state = Arc::new(AppState {
         cache: backends.cache,
         limiter: backends.limiter,
@@ -106,7 +122,12 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
             .unwrap_or_default(),
         auth,
         tenants: nilecare::metrics::TenantLabels::new(settings.metrics_max_tenants),
+        registrations,
+        events,
+        events_applied: std::sync::atomic::AtomicU64::new(0),
     });
+    let patient_events = events::start(state.clone(), &instance).await?;
+    let recovery = registration::spawn_recovery(state.clone());
     let app = app::router(
         state.clone(),
         metrics,
@@ -152,6 +173,8 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         registration,
         stop,
         server,
+        recovery,
+        patient_events,
         grace: settings.shutdown_grace,
     })
 }
@@ -164,6 +187,8 @@ impl Running {
             tracing::warn!(%error, "deregistering the orchestrator failed");
         }
         let _ = self.stop.send(());
+        self.recovery.abort();
+        self.patient_events.shutdown().await;
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(_) => tracing::info!("all in-flight requests finished"),
             Err(_) => {

@@ -17,7 +17,7 @@ use super::downstream::{NewPatient, Patient};
 use super::upstream::is_not_found;
 
 /// Headers passed on to the downstream services.
-const FORWARDED: [&str; 2] = ["x-clinic-id", "x-request-id"];
+const FORWARDED: [&str; 3] = ["x-clinic-id", "x-request-id", "idempotency-key"];
 
 /// A downstream request for `path` with the forwarded headers of `headers`.
 fn downstream_request(
@@ -201,6 +201,7 @@ pub async fn update_patient(
 ) -> Result<Response, ApiError> {
     let body = patient_body(&new)?;
     let response = patient_call(&state, http::Method::PUT, id, &headers, body).await?;
+    super::events::patient_updated(&state.events, id, tenant(&headers)).await;
     Ok(axum::Json(shape_patient(parse_patient(&response)?)).into_response())
 }
 
@@ -211,7 +212,13 @@ pub async fn delete_patient(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     patient_call(&state, http::Method::DELETE, id, &headers, Bytes::new()).await?;
+    super::events::patient_updated(&state.events, id, tenant(&headers)).await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The request's clinic (`X-Clinic-Id`), its cache view.
+fn tenant(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-clinic-id").and_then(|v| v.to_str().ok())
 }
 
 /// A JSON list read from `service` at `path` and passed through.

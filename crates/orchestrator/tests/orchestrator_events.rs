@@ -1,0 +1,102 @@
+//! `patient.updated` events: a patient changed through one instance is announced on the
+//! `patients` topic, and every instance (each its own consumer group) applies it to its cache.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nilecare_test_support::{RedisServer, eventually};
+use support::{Client, orchestrator, settings};
+
+const UPDATE: &str = r#"{"given_name":"Omar","family_name":"Farouk","birth_date":"1972-11-02"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_change_reaches_every_instance_on_redis() {
+    let server = RedisServer::start();
+    let a = orchestrator(settings(Some(server.url()))).await;
+    let mut b_settings = settings(Some(server.url()));
+    b_settings.demo_services = false;
+    let b = orchestrator(b_settings).await;
+    let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
+    // B caches the patient in clinic-7's view.
+    let view = [("x-clinic-id", "clinic-7")];
+    to_b.send("GET", "/api/v1/patients/2", &view, "").await;
+    assert_eq!(
+        to_b.send("GET", "/api/v1/patients/2", &view, "")
+            .await
+            .header("cache-status"),
+        Some("nilecare; hit")
+    );
+    let clinician = to_a.bearer("dr-omar", &["clinician"], None).await;
+    let put = to_a
+        .send(
+            "PUT",
+            "/api/v1/patients/2",
+            &[
+                ("authorization", clinician.as_str()),
+                ("x-clinic-id", "clinic-7"),
+            ],
+            UPDATE,
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    // Both instances got the event and applied it.
+    let applied = eventually(Duration::from_secs(10), || async {
+        a.state.events_applied.load(Ordering::SeqCst) >= 1
+            && b.state.events_applied.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(
+        applied,
+        "a: {}, b: {}",
+        a.state.events_applied.load(Ordering::SeqCst),
+        b.state.events_applied.load(Ordering::SeqCst)
+    );
+    assert_ne!(
+        to_b.send("GET", "/api/v1/patients/2", &view, "")
+            .await
+            .header("cache-status"),
+        Some("nilecare; hit"),
+        "B answers the changed patient fresh"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_an_instance_applies_its_own_events() {
+    let app = orchestrator(settings(None)).await;
+    let client = Client::new(app.addr);
+    let clinician = client.bearer("dr-omar", &["clinician"], None).await;
+    let put = client
+        .send(
+            "PUT",
+            "/api/v1/patients/2",
+            &[("authorization", clinician.as_str())],
+            UPDATE,
+        )
+        .await;
+    assert_eq!(put.status, 200);
+    let deleted = client
+        .send(
+            "DELETE",
+            "/api/v1/patients/3",
+            &[("authorization", clinician.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let applied = eventually(Duration::from_secs(10), || async {
+        app.state.events_applied.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert!(
+        applied,
+        "{}",
+        app.state.events_applied.load(Ordering::SeqCst)
+    );
+    app.shutdown().await;
+}
