@@ -15,7 +15,7 @@ use nilecare_messaging::{
     Begin, Broker, Consumer, Error, Message, Outcome, ProcessedSet, Publisher, StartAt,
 };
 use nilecare_test_support::RedisServer;
-use support::{Seen, messages, redis_broker};
+use support::{Seen, messages, once_per_id, redis_broker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_loses_no_acknowledged_publish() {
@@ -211,27 +211,11 @@ fn a_consumer_that_dies_mid_handler_loses_nothing_and_effects_happen_once() {
         );
         let processed = ProcessedSet::redis(pool, processed_namespace, Duration::from_secs(60))
             .lease(Duration::from_millis(300));
-        let effects2 = effects.clone();
+        let handler = once_per_id(processed, effects.clone(), Duration::from_millis(100));
         let consumer = Consumer::builder(broker.clone(), "invoices", "billing")
             .visibility_timeout(Duration::from_millis(400))
             .poll(Duration::from_millis(20))
-            .run(move |m: Message| {
-                let (processed, effects) = (processed.clone(), effects2.clone());
-                async move {
-                    Ok::<_, Error>(match processed.begin(m.id()).await? {
-                        Begin::New => {
-                            effects.record(&m);
-                            processed.finish(m.id()).await?;
-                            Outcome::Ack
-                        }
-                        Begin::Done => Outcome::Ack,
-                        Begin::InProgress => Outcome::Retry {
-                            error: "in progress".into(),
-                            after: Some(Duration::from_millis(100)),
-                        },
-                    })
-                }
-            })
+            .run(handler)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -9,14 +9,14 @@ mod support;
 use std::time::Duration;
 
 use nilecare_messaging::{
-    Begin, Broker, Consumer, Error, MemoryBroker, Message, Outcome, ProcessedSet, Publisher,
-    StartAt, headers,
+    Broker, Consumer, Error, MemoryBroker, Message, Outcome, ProcessedSet, Publisher, StartAt,
+    headers,
 };
 #[cfg(feature = "redis")]
 use nilecare_test_support::RedisServer;
 #[cfg(feature = "redis")]
 use support::redis_broker;
-use support::{Seen, fast_backoff, messages};
+use support::{Seen, fast_backoff, messages, once_per_id};
 
 async fn publish_all<B: Broker + Clone>(broker: &B, topic: &str, messages: &[Message]) {
     let publisher = Publisher::new(broker.clone());
@@ -430,27 +430,15 @@ async fn message_context_arrives_intact<B: Broker + Clone>(broker: B) {
 /// workers) has its effect once, with the processed set.
 async fn a_redelivery_is_recognised<B: Broker + Clone>(broker: B, processed: ProcessedSet) {
     let effects = Seen::default();
-    let (p, e) = (processed.lease(Duration::from_secs(5)), effects.clone());
+    let handler = once_per_id(
+        processed.lease(Duration::from_secs(5)),
+        effects.clone(),
+        Duration::from_millis(50),
+    );
     let consumer = Consumer::builder(broker.clone(), "idem", "g")
         .concurrency(8)
         .poll(Duration::from_millis(20))
-        .run(move |m: Message| {
-            let (p, e) = (p.clone(), e.clone());
-            async move {
-                Ok::<_, Error>(match p.begin(m.id()).await? {
-                    Begin::New => {
-                        e.record(&m);
-                        p.finish(m.id()).await?;
-                        Outcome::Ack
-                    }
-                    Begin::Done => Outcome::Ack,
-                    Begin::InProgress => Outcome::Retry {
-                        error: "handled by another delivery".into(),
-                        after: Some(Duration::from_millis(50)),
-                    },
-                })
-            }
-        })
+        .run(handler)
         .await
         .unwrap();
     // The same message ids published twice (a producer retrying after a timeout).

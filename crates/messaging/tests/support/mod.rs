@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[cfg(feature = "redis")]
 use nilecare_messaging::RedisBroker;
-use nilecare_messaging::{Backoff, Message};
+use nilecare_messaging::{Backoff, Begin, Error, Message, Outcome, ProcessedSet};
 #[cfg(feature = "redis")]
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
 #[cfg(feature = "redis")]
@@ -83,4 +83,32 @@ pub fn messages(prefix: &str, n: usize) -> Vec<Message> {
                 .unwrap()
         })
         .collect()
+}
+
+type Handled = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, Error>> + Send>>;
+
+/// A handler whose effect (recording the message in `effects`) happens once per message id,
+/// with `processed`; a delivery that finds another one in progress retries after `retry`.
+pub fn once_per_id(
+    processed: ProcessedSet,
+    effects: Seen,
+    retry: Duration,
+) -> impl Fn(Message) -> Handled + Send + Sync + 'static {
+    move |m: Message| {
+        let (p, e) = (processed.clone(), effects.clone());
+        Box::pin(async move {
+            Ok(match p.begin(m.id()).await? {
+                Begin::New => {
+                    e.record(&m);
+                    p.finish(m.id()).await?;
+                    Outcome::Ack
+                }
+                Begin::Done => Outcome::Ack,
+                Begin::InProgress => Outcome::Retry {
+                    error: "handled by another delivery".into(),
+                    after: Some(retry),
+                },
+            })
+        })
+    }
 }
