@@ -111,6 +111,9 @@ impl Broker for AnyBroker {
     async fn backlog(&self, topic: &str, group: &str) -> Result<Backlog> {
         each!(self, b => b.backlog(topic, group).await)
     }
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<bool> {
+        each!(self, b => b.delete_group(topic, group).await)
+    }
     fn backend(&self) -> &'static str {
         each!(self, b => b.backend())
     }

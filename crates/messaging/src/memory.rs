@@ -368,6 +368,10 @@ impl Broker for MemoryBroker {
         })
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<bool> {
+        Ok(self.with_topic(topic, |t| t.groups.remove(group).is_some()))
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
     }

@@ -137,6 +137,11 @@ pub trait Broker: Send + Sync + 'static {
     /// where the backend can tell.
     fn backlog(&self, topic: &str, group: &str) -> impl Future<Output = Result<Backlog>> + Send;
 
+    /// Removes `group` from `topic` with its pending messages, retries and dead letters (a
+    /// group that will never read again, e.g. the group of an instance that stops for good);
+    /// `true` when it existed.
+    fn delete_group(&self, topic: &str, group: &str) -> impl Future<Output = Result<bool>> + Send;
+
     /// Backend name for logs and metrics (`memory`, `redis`).
     fn backend(&self) -> &'static str;
 }

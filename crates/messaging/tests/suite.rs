@@ -48,6 +48,13 @@ async fn publish_subscribe<B: Broker + Clone>(broker: B) {
     assert!(seen.all().iter().all(|(_, attempt)| *attempt == 1));
     let backlog = broker.backlog("orders", "g1").await.unwrap();
     assert_eq!((backlog.pending, backlog.lag), (0, 0), "{backlog:?}");
+    // A group that will never read again is removed with what it held.
+    assert!(broker.delete_group("orders", "g1").await.unwrap());
+    assert!(!broker.delete_group("orders", "g1").await.unwrap(), "gone");
+    assert!(
+        broker.backlog("orders", "g1").await.is_err(),
+        "no such group any more"
+    );
 }
 
 /// Consumers of one group share the messages: each handled exactly once overall.

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nilecare::messaging::{
-    AnyBroker, Consumer, ConsumerHandle, MemoryBroker, Message, Outcome, Publisher, RedisBroker,
-    StartAt, headers,
+    AnyBroker, Broker, Consumer, ConsumerHandle, MemoryBroker, Message, Outcome, Publisher,
+    RedisBroker, StartAt, headers,
 };
 
 use super::AppState;
@@ -45,6 +45,25 @@ pub async fn patient_updated(events: &Publisher<AnyBroker>, id: u64, tenant: Opt
     }
 }
 
+/// The consumer group of instance `instance`.
+fn group(instance: &str) -> String {
+    format!("cache-{instance}")
+}
+
+/// Stops this instance's consumer and removes its group: the instance will never read again,
+/// and a group left behind would keep collecting messages on Redis.
+pub async fn stop(state: &AppState, instance: &str, consumer: ConsumerHandle) {
+    consumer.shutdown().await;
+    if let Err(error) = state
+        .events
+        .broker()
+        .delete_group(TOPIC, &group(instance))
+        .await
+    {
+        tracing::warn!(%error, "removing this instance's event group failed");
+    }
+}
+
 /// Starts this instance's consumer of patient events (group `cache-<instance>`, from now on):
 /// each event drops the tags `patient:<id>` and `patients` from the cache view of its tenant.
 ///
@@ -54,8 +73,7 @@ pub async fn start(
     state: Arc<AppState>,
     instance: &str,
 ) -> Result<ConsumerHandle, nilecare::messaging::Error> {
-    let group = format!("cache-{instance}");
-    Consumer::builder(state.events.broker().clone(), TOPIC, &group)
+    Consumer::builder(state.events.broker().clone(), TOPIC, &group(instance))
         .start_at(StartAt::Now)
         .poll(Duration::from_millis(500))
         .run(move |message: Message| {

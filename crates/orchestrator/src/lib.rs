@@ -85,6 +85,7 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     recovery: JoinHandle<()>,
     patient_events: nilecare::messaging::ConsumerHandle,
+    instance: String,
     grace: std::time::Duration,
 }
 
@@ -107,8 +108,8 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         .per_try_timeout(settings.downstream_timeout)
         .build();
     let auth = auth::build(&settings, backends.redis.as_ref()).await?;
-    let instance = registration::instance_name();
-    let registrations = registration::runner(backends.redis.as_ref(), &instance)?;
+    let instance_name = registration::instance_name();
+    let registrations = registration::runner(backends.redis.as_ref(), &instance_name)?;
     let events = nilecare::messaging::Publisher::new(events::broker(backends.redis.as_ref()));
     let state = Arc::new(AppState {
         cache: backends.cache,
@@ -126,7 +127,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         events,
         events_applied: std::sync::atomic::AtomicU64::new(0),
     });
-    let patient_events = events::start(state.clone(), &instance).await?;
+    let patient_events = events::start(state.clone(), &instance_name).await?;
     let recovery = registration::spawn_recovery(state.clone());
     let app = app::router(
         state.clone(),
@@ -175,6 +176,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         server,
         recovery,
         patient_events,
+        instance: instance_name,
         grace: settings.shutdown_grace,
     })
 }
@@ -188,7 +190,7 @@ impl Running {
         }
         let _ = self.stop.send(());
         self.recovery.abort();
-        self.patient_events.shutdown().await;
+        events::stop(&self.state, &self.instance, self.patient_events).await;
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(_) => tracing::info!("all in-flight requests finished"),
             Err(_) => {

@@ -62,8 +62,16 @@ async fn a_patient_change_reaches_every_instance_on_redis() {
         Some("nilecare; hit"),
         "B answers the changed patient fresh"
     );
+    // Each instance removes its own group when it stops for good.
+    let groups = || match server.command(&["XINFO", "GROUPS", "nilecare:msg:{patients}"]) {
+        nilecare_test_support::Reply::Array(Some(groups)) => groups.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(groups(), 2);
     b.shutdown().await;
+    assert_eq!(groups(), 1);
     a.shutdown().await;
+    assert_eq!(groups(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

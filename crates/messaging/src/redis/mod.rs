@@ -496,6 +496,20 @@ impl Broker for RedisBroker {
         })
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<bool> {
+        use fred::interfaces::KeysInterface;
+        let pool = &self.inner.pool;
+        let destroyed: Value = pool
+            .xgroup_destroy(self.stream(topic), group)
+            .await
+            .map_err(unavailable)?;
+        let _: Value = pool
+            .del(vec![self.delay(topic, group), self.dlq(topic, group)])
+            .await
+            .map_err(unavailable)?;
+        Ok(destroyed.as_u64() == Some(1))
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
     }
