@@ -338,6 +338,15 @@ where
 {
     let (topic, group) = (&config.topic, &config.group);
     let message = match delivery.message {
+        // A dead letter replayed for another group: not this group's business.
+        Ok(message)
+            if message
+                .header(crate::message::headers::REPLAY_FOR)
+                .is_some_and(|g| g != group) =>
+        {
+            settle(config, &delivery.entry, delivery.attempt, Outcome::Ack).await;
+            return;
+        }
         Ok(mut message) => {
             message.set_attempt(delivery.attempt);
             message

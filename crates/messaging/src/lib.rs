@@ -12,6 +12,7 @@ mod processed;
 mod publisher;
 #[cfg(feature = "redis")]
 mod redis;
+mod replay;
 pub mod saga;
 mod store;
 #[cfg(feature = "tracing")]
@@ -28,4 +29,5 @@ pub use publisher::{DEFAULT_MAX_MESSAGE_BYTES, Publisher};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisBroker;
+pub use replay::replay_dead_letter;
 pub use store::{Backlog, Broker, DeadLetter, Delivery, StartAt};

@@ -24,6 +24,9 @@ pub mod headers {
     pub const CORRELATION_ID: &str = "correlation-id";
     /// The tenant (clinic) the message belongs to.
     pub const TENANT: &str = "tenant";
+    /// Set on a replayed dead letter: only this consumer group handles it (the others ack it
+    /// unseen). See [`replay_dead_letter`](crate::replay_dead_letter).
+    pub const REPLAY_FOR: &str = "replay-for";
 }
 
 /// A message: its id (unique, chosen by the publisher or generated), its type
