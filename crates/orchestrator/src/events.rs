@@ -46,7 +46,7 @@ pub async fn patient_updated(events: &Publisher<AnyBroker>, id: u64, tenant: Opt
 }
 
 /// The consumer group of instance `instance`.
-fn group(instance: &str) -> String {
+pub fn group(instance: &str) -> String {
     format!("cache-{instance}")
 }
 

@@ -70,6 +70,8 @@ pub struct AppState {
     pub events: nilecare::messaging::Publisher<nilecare::messaging::AnyBroker>,
     /// Patient events this instance applied to its cache.
     pub events_applied: std::sync::atomic::AtomicU64,
+    /// This instance's name (its saga owner and event group).
+    pub instance: String,
 }
 
 /// A running orchestrator.
@@ -126,6 +128,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         registrations,
         events,
         events_applied: std::sync::atomic::AtomicU64::new(0),
+        instance: instance_name.clone(),
     });
     let patient_events = events::start(state.clone(), &instance_name).await?;
     let recovery = registration::spawn_recovery(state.clone());

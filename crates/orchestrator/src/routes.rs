@@ -328,6 +328,23 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
             )
         })
         .collect();
+    // This instance's patient events: reported, not a readiness condition (a backlog drains).
+    let messaging = {
+        use nilecare::messaging::Broker;
+        let group = super::events::group(&state.instance);
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            state.events.broker().backlog(super::events::TOPIC, &group),
+        )
+        .await
+        {
+            Ok(Ok(b)) => json!({super::events::TOPIC: {
+                "group": group, "pending": b.pending, "lag": b.lag, "dead_letters": b.dead_letters,
+            }}),
+            Ok(Err(e)) => json!({"status": "error", "error": e.to_string()}),
+            Err(_) => json!({"status": "error", "error": "timed out"}),
+        }
+    };
     let healthy = |v: &Value| v == "disabled" || v["status"] == "ok";
     let ok = healthy(&redis) && healthy(&registry);
     let status = if ok {
@@ -337,7 +354,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     };
     let body = json!({
         "status": if ok { "ready" } else { "not_ready" },
-        "checks": {"redis": redis, "registry": registry, "breakers": breakers},
+        "checks": {"redis": redis, "registry": registry, "breakers": breakers, "messaging": messaging},
     });
     (status, axum::Json(body)).into_response()
 }
