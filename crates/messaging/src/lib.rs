@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any;
+mod clock;
 mod config;
 mod consumer;
 mod error;

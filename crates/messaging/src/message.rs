@@ -1,12 +1,12 @@
 //! [`Message`]: what is published and delivered: an id, a type, headers, a JSON payload.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 
 /// The envelope version written with every message; readers refuse other versions.
@@ -40,12 +40,6 @@ pub struct Message {
     payload: Bytes,
     /// Which delivery this is (set by the consumer; not stored).
     attempt: u32,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Checks a topic, group, consumer or type name: 1-128 bytes of `A-Z a-z 0-9 . _ -` (no `{`,

@@ -60,9 +60,12 @@ impl std::fmt::Debug for ProcessedSet {
     }
 }
 
+/// `d` as a Redis `PX` argument (at least 1 ms).
 #[cfg(feature = "redis")]
 fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+    i64::try_from(crate::clock::millis(d))
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 impl ProcessedSet {

@@ -20,6 +20,7 @@ use fred::types::Value;
 use fred::types::config::Options;
 use nilecare_redis::Script;
 
+use crate::clock::millis as ms;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
@@ -40,7 +41,6 @@ struct Scripts {
 struct Inner {
     pool: Pool,
     prefix: String,
-    max_len: u64,
     max_dead_letters: u64,
     /// Idle connections for blocking reads (one per concurrent reader).
     readers: Mutex<Vec<Client>>,
@@ -51,13 +51,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct RedisBroker {
     inner: Arc<Inner>,
+    /// Retention of each topic (`MAXLEN ~`), per handle.
+    max_len: u64,
 }
 
 impl std::fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBroker")
             .field("prefix", &self.inner.prefix)
-            .field("max_len", &self.inner.max_len)
+            .field("max_len", &self.max_len)
             .finish_non_exhaustive()
     }
 }
@@ -80,7 +82,6 @@ impl RedisBroker {
             inner: Arc::new(Inner {
                 pool,
                 prefix: "nilecare:msg:".to_owned(),
-                max_len: 100_000,
                 max_dead_letters: 10_000,
                 readers: Mutex::new(Vec::new()),
                 scripts: Scripts {
@@ -90,30 +91,17 @@ impl RedisBroker {
                     dead_letter: Script::new(DEAD_LETTER),
                 },
             }),
+            max_len: 100_000,
         }
     }
 
     /// Keeps about the last `max_len` messages of each topic (`MAXLEN ~`; at least 1). Choose
     /// it above the largest backlog a group may build: a message trimmed before a group read
     /// it is lost to that group.
-    ///
-    /// # Panics
-    /// Never; call before cloning the broker (settings of a shared broker are not changed).
     #[must_use]
-    pub fn max_len(self, max_len: u64) -> Self {
-        self.reconfigure(|i| i.max_len = max_len.max(1))
-    }
-
-    fn reconfigure(self, f: impl FnOnce(&mut Inner)) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                f(&mut inner);
-                RedisBroker {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(shared) => RedisBroker { inner: shared },
-        }
+    pub fn max_len(mut self, max_len: u64) -> Self {
+        self.max_len = max_len.max(1);
+        self
     }
 
     fn stream(&self, topic: &str) -> String {
@@ -156,17 +144,22 @@ impl RedisBroker {
     }
 }
 
-/// `[id, [field, value, ...]]` → the entry.
-fn entry_of(value: Value) -> Option<(String, Vec<(String, Bytes)>)> {
-    let mut parts = value.into_array().into_iter();
-    let id = parts.next()?.as_str()?.into_owned();
-    let flat = parts.next()?.into_array();
+/// `[field, value, ...]` → the fields.
+fn fields_of(flat: Value) -> Option<Vec<(String, Bytes)>> {
+    let flat = flat.into_array();
     let mut fields = Vec::with_capacity(flat.len() / 2);
     let mut flat = flat.into_iter();
     while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
         fields.push((k.as_str()?.into_owned(), v.into_bytes().unwrap_or_default()));
     }
-    Some((id, fields))
+    Some(fields)
+}
+
+/// `[id, [field, value, ...]]` → the entry.
+fn entry_of(value: Value) -> Option<(String, Vec<(String, Bytes)>)> {
+    let mut parts = value.into_array().into_iter();
+    let id = parts.next()?.as_str()?.into_owned();
+    Some((id, fields_of(parts.next()?)?))
 }
 
 fn delivery(id: String, attempt: u32, fields: &[(String, Bytes)]) -> Delivery {
@@ -196,10 +189,6 @@ fn deliveries_of(value: Value) -> Vec<Delivery> {
         .collect()
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 impl Broker for RedisBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
         let fields = message.to_fields();
@@ -211,7 +200,7 @@ impl Broker for RedisBroker {
                 (
                     "MAXLEN",
                     "~",
-                    i64::try_from(self.inner.max_len).unwrap_or(i64::MAX),
+                    i64::try_from(self.max_len).unwrap_or(i64::MAX),
                 ),
                 "*",
                 fields,

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::{millis as ms, now_ms};
 
 #[cfg(feature = "redis")]
 use crate::error::Error;
@@ -29,16 +31,6 @@ pub trait SagaStore: Send + Sync + 'static {
 
     /// Up to `max` ids of unfinished sagas of `saga` whose lease ran out.
     fn expired(&self, saga: &str, max: usize) -> impl Future<Output = Result<Vec<String>>> + Send;
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sagas in process (cheap to clone; clones share them).
