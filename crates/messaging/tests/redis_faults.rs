@@ -243,3 +243,34 @@ fn a_consumer_that_dies_mid_handler_loses_nothing_and_effects_happen_once() {
     );
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_live_under_the_configured_prefix() {
+    use nilecare_messaging::saga::{RedisSagaStore, Saga, SagaRunner};
+    use nilecare_redis::KeyPrefix;
+    let server = RedisServer::start();
+    let pool =
+        nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(&server.url()).unwrap())
+            .await
+            .unwrap();
+    let root = KeyPrefix::new("clinicapp:").unwrap();
+    let broker = nilecare_messaging::RedisBroker::with_prefix(pool.clone(), &root);
+    Publisher::new(broker)
+        .publish("labs", &messages("k", 1)[0])
+        .await
+        .unwrap();
+    let saga = Saga::<u32>::builder("prefixed")
+        .step_without_compensation("only", |n, _| async move { Ok(n) })
+        .build()
+        .unwrap();
+    SagaRunner::new(RedisSagaStore::with_prefix(pool, &root), "a")
+        .unwrap()
+        .start(&saga, "s-1", 1)
+        .await
+        .unwrap();
+    let exists =
+        |key: &str| server.command(&["EXISTS", key]) == nilecare_test_support::Reply::Integer(1);
+    assert!(exists("clinicapp:msg:{labs}"));
+    assert!(exists("clinicapp:saga:{prefixed}:s-1"));
+    assert!(!exists("nilecare:msg:{labs}"));
+}

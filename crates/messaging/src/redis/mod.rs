@@ -18,7 +18,7 @@ use fred::clients::{Client, Pool};
 use fred::interfaces::{ClientLike, StreamsInterface};
 use fred::types::Value;
 use fred::types::config::Options;
-use nilecare_redis::Script;
+use nilecare_redis::{KeyPrefix, Script};
 
 use crate::clock::millis as ms;
 use crate::error::{Error, Result};
@@ -40,7 +40,8 @@ struct Scripts {
 
 struct Inner {
     pool: Pool,
-    prefix: String,
+    /// `<root>msg:`: topics are hash-tagged segments under it.
+    prefix: KeyPrefix,
     max_dead_letters: u64,
     /// Idle connections for blocking reads (one per concurrent reader).
     readers: Mutex<Vec<Client>>,
@@ -58,7 +59,7 @@ pub struct RedisBroker {
 impl std::fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBroker")
-            .field("prefix", &self.inner.prefix)
+            .field("prefix", &self.inner.prefix.as_str())
             .field("max_len", &self.max_len)
             .finish_non_exhaustive()
     }
@@ -78,10 +79,15 @@ impl RedisBroker {
     /// A broker on `pool`, keys under `nilecare:msg:`, keeping about the last 100 000 messages
     /// of each topic and 10 000 dead letters of each group.
     pub fn new(pool: Pool) -> Self {
+        Self::with_prefix(pool, &KeyPrefix::default())
+    }
+
+    /// The same with keys under `<root>msg:` (the root prefix the service gives every crate).
+    pub fn with_prefix(pool: Pool, root: &KeyPrefix) -> Self {
         RedisBroker {
             inner: Arc::new(Inner {
                 pool,
-                prefix: "nilecare:msg:".to_owned(),
+                prefix: root.segment("msg"),
                 max_dead_letters: 10_000,
                 readers: Mutex::new(Vec::new()),
                 scripts: Scripts {
@@ -105,15 +111,17 @@ impl RedisBroker {
     }
 
     fn stream(&self, topic: &str) -> String {
-        format!("{}{{{topic}}}", self.inner.prefix)
+        format!("{}{{{topic}}}", self.inner.prefix.as_str())
     }
 
     fn delay(&self, topic: &str, group: &str) -> String {
-        format!("{}{{{topic}}}:delay:{group}", self.inner.prefix)
+        self.inner
+            .prefix
+            .tagged_key(topic, &format!("delay:{group}"))
     }
 
     fn dlq(&self, topic: &str, group: &str) -> String {
-        format!("{}{{{topic}}}:dlq:{group}", self.inner.prefix)
+        self.inner.prefix.tagged_key(topic, &format!("dlq:{group}"))
     }
 
     /// A connection for one blocking read: an idle one, or a new one like the pool's.

@@ -95,6 +95,8 @@ impl SagaStore for MemorySagaStore {
 #[derive(Clone)]
 pub struct RedisSagaStore {
     pool: fred::clients::Pool,
+    /// `<root>saga:`: saga definitions are hash-tagged segments under it.
+    prefix: nilecare_redis::KeyPrefix,
     cas: nilecare_redis::Script,
     expired: nilecare_redis::Script,
 }
@@ -108,24 +110,28 @@ impl std::fmt::Debug for RedisSagaStore {
 
 #[cfg(feature = "redis")]
 impl RedisSagaStore {
-    /// A store on `pool`.
+    /// A store on `pool`, keys under `nilecare:saga:`.
     pub fn new(pool: fred::clients::Pool) -> Self {
+        Self::with_prefix(pool, &nilecare_redis::KeyPrefix::default())
+    }
+
+    /// The same with keys under `<root>saga:` (the root prefix the service gives every crate).
+    pub fn with_prefix(pool: fred::clients::Pool, root: &nilecare_redis::KeyPrefix) -> Self {
         RedisSagaStore {
             pool,
+            prefix: root.segment("saga"),
             cas: nilecare_redis::Script::new(include_str!("cas.lua")),
             expired: nilecare_redis::Script::new(include_str!("expired.lua")),
         }
     }
 
-    fn key(saga: &str, id: &str) -> String {
-        format!(
-            "nilecare:saga:{{{saga}}}:{}",
-            nilecare_redis::escape_key_part(id)
-        )
+    fn key(&self, saga: &str, id: &str) -> String {
+        self.prefix
+            .tagged_key(saga, &nilecare_redis::escape_key_part(id))
     }
 
-    fn index(saga: &str) -> String {
-        format!("nilecare:saga:{{{saga}}}:leases")
+    fn index(&self, saga: &str) -> String {
+        self.prefix.tagged_key(saga, "leases")
     }
 }
 
@@ -151,10 +157,7 @@ impl SagaStore for RedisSagaStore {
             .cas
             .run(
                 &self.pool,
-                vec![
-                    Self::key(&record.saga, &record.id),
-                    Self::index(&record.saga),
-                ],
+                vec![self.key(&record.saga, &record.id), self.index(&record.saga)],
                 vec![
                     expected.to_string(),
                     record.owner.clone(),
@@ -179,7 +182,7 @@ impl SagaStore for RedisSagaStore {
         use fred::interfaces::HashesInterface;
         let fields: HashMap<String, String> = self
             .pool
-            .hgetall(Self::key(saga, id))
+            .hgetall(self.key(saga, id))
             .await
             .map_err(unavailable)?;
         let Some(json) = fields.get("record") else {
@@ -205,7 +208,7 @@ impl SagaStore for RedisSagaStore {
 
     async fn expired(&self, saga: &str, max: usize) -> Result<Vec<String>> {
         self.expired
-            .run(&self.pool, vec![Self::index(saga)], vec![max.to_string()])
+            .run(&self.pool, vec![self.index(saga)], vec![max.to_string()])
             .await
             .map_err(unavailable)
     }
