@@ -57,6 +57,8 @@ pub struct VerifierBuilder {
     fetch_timeout: Duration,
     tls_ca: Option<Vec<u8>>,
     revocations: Option<Revocations>,
+    #[cfg(feature = "shared-keys")]
+    shared_keys: Option<nilecare_cache::Cache>,
 }
 
 impl Default for VerifierBuilder {
@@ -77,6 +79,8 @@ impl Default for VerifierBuilder {
             fetch_timeout: Duration::from_secs(5),
             tls_ca: None,
             revocations: None,
+            #[cfg(feature = "shared-keys")]
+            shared_keys: None,
         }
     }
 }
@@ -223,6 +227,20 @@ impl VerifierBuilder {
         self
     }
 
+    /// Shares fetched key sets with the other instances through `cache` (a nilecare-cache on
+    /// Redis; a memory cache shares between verifiers of one process). The instance that
+    /// fetches stores the provider's document (under `auth:jwks:<source address>`, fresh for the
+    /// same lifetime); the others take it instead of asking the provider, on start, on refresh
+    /// and on an unknown `kid` when another instance already fetched the rotated set. A cache
+    /// failure falls back to the provider. Whoever can write the cache can publish keys: give
+    /// it the provider's trust (Redis with ACLs and TLS).
+    #[cfg(feature = "shared-keys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "shared-keys")))]
+    pub fn shared_key_sets(mut self, cache: nilecare_cache::Cache) -> Self {
+        self.shared_keys = Some(cache);
+        self
+    }
+
     /// Validates the configuration.
     ///
     /// # Errors
@@ -343,8 +361,23 @@ impl VerifierBuilder {
         if self.require_exp {
             required.push("exp".into());
         }
+        let keys = KeyCache::new(&issuer, source, fetcher, self.key_settings);
+        #[cfg(feature = "shared-keys")]
+        let keys = match self.shared_keys {
+            Some(cache) if keys.fetches() => {
+                let shared = crate::keys::shared::SharedKeySets::new(cache, &keys.source_url())?;
+                keys.with_shared(shared)
+            }
+            Some(_) => {
+                return Err(Error::config(
+                    "shared_key_sets",
+                    "needs a fetched key source (jwks_url or oidc_discovery)",
+                ));
+            }
+            None => keys,
+        };
         Ok(Verifier::from_inner(Inner {
-            keys: Arc::new(KeyCache::new(&issuer, source, fetcher, self.key_settings)),
+            keys: Arc::new(keys),
             secret: self
                 .secret
                 .map(|s| jsonwebtoken::DecodingKey::from_secret(&s.0)),

@@ -3,7 +3,7 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `nilecare_auth_verifications_total` | counter | `result` = `ok` or the error's [`label`](crate::TokenError::label), `unavailable` |
-//! | `nilecare_auth_jwks_fetches_total` | counter | `result` = `ok` / `error` |
+//! | `nilecare_auth_jwks_fetches_total` | counter | `result` = `ok` (provider), `shared` (taken from another instance's fetch), `error` |
 //! | `nilecare_auth_jwks_fetched_timestamp_seconds` | gauge | `issuer` (configured, so bounded) |
 //! | `nilecare_auth_revocation_syncs_total` | counter | `result` = `ok` / `error` |
 
@@ -21,15 +21,14 @@ pub(crate) fn verified(result: &'static str) {
     metrics::counter!(VERIFICATIONS_TOTAL, "result" => result).increment(1);
 }
 
-pub(crate) fn jwks_fetched(issuer: &str, ok: bool) {
-    let result = if ok { "ok" } else { "error" };
+/// A key set loaded: `result` = `ok` (from the provider), `shared` (from another instance,
+/// through the shared cache) or `error`; `fetched_at_ms` is when the provider was asked.
+pub(crate) fn jwks_fetched(issuer: &str, result: &'static str, fetched_at_ms: u64) {
     metrics::counter!(JWKS_FETCHES_TOTAL, "result" => result).increment(1);
-    if ok {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        metrics::gauge!(JWKS_FETCHED_TIMESTAMP_SECONDS, "issuer" => issuer.to_owned()).set(now);
+    if result != "error" {
+        #[allow(clippy::cast_precision_loss)] // milliseconds since 1970 fit a double's 53 bits
+        let at = fetched_at_ms as f64 / 1000.0;
+        metrics::gauge!(JWKS_FETCHED_TIMESTAMP_SECONDS, "issuer" => issuer.to_owned()).set(at);
     }
 }
 

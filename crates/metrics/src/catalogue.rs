@@ -342,14 +342,14 @@ pub const CATALOGUE: &[MetricInfo] = &[
         Counter,
         &["result"],
         "nilecare-auth",
-        "Fetches of an issuer's key set (ok, error).",
+        "Loads of an issuer's key set (ok: from the provider, shared: another instance's fetch through the shared cache, error).",
     ),
     m(
         names::auth::JWKS_FETCHED_TIMESTAMP_SECONDS,
         Gauge,
         &["issuer"],
         "nilecare-auth",
-        "When each configured issuer's key set was last fetched (Unix seconds); key age is time() minus this.",
+        "When the provider was asked for each configured issuer's key set in use (Unix seconds); key age is time() minus this.",
     ),
     m(
         names::auth::REVOCATION_SYNCS_TOTAL,

@@ -1,6 +1,6 @@
 //! Who may call: tokens verified by nilecare-auth, mutations need the `clinician` role, reads
-//! accept an optional token, the clinic claim selects the cache tenant, revocations shared on
-//! Redis.
+//! accept an optional token, the clinic claim selects the cache tenant, revocations and the
+//! issuer's key sets shared on Redis.
 //!
 //! Two issuers:
 //! - `AUTH_ISSUER` set: tokens of that issuer, keys from `AUTH_JWKS_URL` or its OIDC discovery;
@@ -124,10 +124,12 @@ pub struct Auth {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Builds the verifier from the settings; revocations on `redis` when given.
+/// Builds the verifier from the settings; revocations on `redis` when given, and then the
+/// issuer's key sets shared with the other instances through `cache` (one JWKS fetch for all).
 pub async fn build(
     settings: &Settings,
     redis: Option<&nilecare::redis::fred::clients::Pool>,
+    cache: &nilecare::cache::Cache,
 ) -> Result<Auth, BoxError> {
     let revocations = match redis {
         Some(pool) => {
@@ -157,6 +159,10 @@ pub async fn build(
         let builder = match &settings.auth_jwks_url {
             Some(url) => builder.jwks_url(url),
             None => builder.oidc_discovery(),
+        };
+        let builder = match redis {
+            Some(_) => builder.shared_key_sets(cache.clone()),
+            None => builder,
         };
         let verifier = builder.build()?;
         if let Err(error) = verifier.prefetch_keys().await {

@@ -109,7 +109,7 @@ pub async fn start(settings: Settings, metrics: &Metrics) -> Result<Running, Box
         .retry(RetryPolicy::default().max_attempts(settings.downstream_attempts)?)
         .per_try_timeout(settings.downstream_timeout)
         .build();
-    let auth = auth::build(&settings, backends.redis.as_ref()).await?;
+    let auth = auth::build(&settings, backends.redis.as_ref(), &backends.cache).await?;
     let instance_name = registration::instance_name();
     let registrations = registration::runner(backends.redis.as_ref(), &instance_name)?;
     let events = nilecare::messaging::Publisher::new(events::broker(backends.redis.as_ref()));

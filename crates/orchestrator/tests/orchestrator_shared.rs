@@ -222,3 +222,41 @@ async fn a_revoked_token_is_refused_on_every_instance() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_one_redis_fetch_the_issuers_keys_once() {
+    use nilecare::auth::Algorithm;
+    use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks, now_secs};
+
+    let server = RedisServer::start();
+    let key = SigningKey::rsa(1, "r1", Algorithm::RS256);
+    let provider = JwksServer::start(jwks(&[&key])).await;
+    let mut s = settings(Some(server.url()));
+    s.auth_issuer = Some(provider.issuer().to_owned());
+    s.auth_jwks_url = Some(provider.jwks_url());
+    let a = orchestrator(s.clone()).await;
+    s.demo_services = false;
+    let b = orchestrator(s).await;
+    assert_eq!(provider.jwks_fetches(), 1, "b took a's key set from Redis");
+
+    let now = now_secs();
+    let token = key.sign(&serde_json::json!({
+        "iss": provider.issuer(), "aud": "orchestrator", "sub": "dr-salma",
+        "roles": ["clinician"], "iat": now, "exp": now + 300,
+    }));
+    let bearer = format!("Bearer {token}");
+    for client in [Client::new(a.addr), Client::new(b.addr)] {
+        let put = client
+            .send(
+                "PUT",
+                "/api/v1/patients/3",
+                &[("authorization", &bearer)],
+                r#"{"given_name":"Salma","family_name":"Idris","birth_date":"1990-01-20"}"#,
+            )
+            .await;
+        assert_eq!(put.status, 200);
+    }
+    assert_eq!(provider.jwks_fetches(), 1);
+    b.shutdown().await;
+    a.shutdown().await;
+}

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::Algorithm;
 
 use super::fetch::{Fetcher, discover};
+#[cfg(feature = "shared-keys")]
+use super::shared::SharedKeySets;
 use super::{KeySet, VerifyingKey};
 use crate::error::{Error, Result, TokenError};
 use crate::metrics;
+use crate::verifier::unix_ms;
 
 /// Where the keys come from.
 #[derive(Debug, Clone)]
@@ -52,6 +55,10 @@ impl Default for KeySettings {
 struct Loaded {
     set: Arc<KeySet>,
     fetched_at: Instant,
+    /// Unix milliseconds of the provider fetch that produced the set (by this instance or,
+    /// through the shared cache, another one).
+    #[cfg_attr(not(feature = "shared-keys"), allow(dead_code))]
+    fetched_at_ms: u64,
     /// When a background refresh starts (80 % of the time to live).
     refresh_at: Instant,
     /// When the set stops being fresh; it is served until `expires_at + max_stale`.
@@ -81,6 +88,19 @@ pub(crate) struct KeyCache {
     jwks_uri: Mutex<Option<String>>,
     fetch_lock: tokio::sync::Mutex<()>,
     refreshing: AtomicBool,
+    #[cfg(feature = "shared-keys")]
+    shared: Option<SharedKeySets>,
+}
+
+/// A key set just loaded, from the provider or the shared cache.
+#[derive(Debug)]
+struct Load {
+    set: KeySet,
+    /// Fresh for this long from now (already bounded).
+    ttl: Duration,
+    fetched_at_ms: u64,
+    /// Taken from the shared cache (no provider request).
+    shared: bool,
 }
 
 impl KeyCache {
@@ -105,7 +125,22 @@ impl KeyCache {
             jwks_uri: Mutex::new(jwks_uri),
             fetch_lock: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
+            #[cfg(feature = "shared-keys")]
+            shared: None,
         }
+    }
+
+    /// Shares fetched key sets with other instances through `shared`.
+    #[cfg(feature = "shared-keys")]
+    pub(crate) fn with_shared(mut self, shared: SharedKeySets) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether keys are fetched (JWKS or discovery), rather than configured.
+    #[cfg(feature = "shared-keys")]
+    pub(crate) fn fetches(&self) -> bool {
+        matches!(self.source, Source::Jwks(_) | Source::Discovery(_))
     }
 
     /// The address keys are fetched from, for messages.
@@ -204,29 +239,32 @@ impl KeyCache {
         if self.may_fetch_again(now) {
             *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
             match self.load().await {
-                Ok((set, ttl)) => {
-                    metrics::jwks_fetched(&self.issuer, true);
-                    let ttl = ttl
-                        .unwrap_or(self.settings.default_ttl)
-                        .clamp(self.settings.min_ttl, self.settings.max_ttl);
+                Ok(load) => {
+                    metrics::jwks_fetched(
+                        &self.issuer,
+                        if load.shared { "shared" } else { "ok" },
+                        load.fetched_at_ms,
+                    );
                     let fetched_at = Instant::now();
                     tracing::debug!(
-                        keys = set.len(),
-                        skipped = set.skipped(),
-                        ttl_secs = ttl.as_secs(),
-                        "fetched the issuer's key set"
+                        keys = load.set.len(),
+                        skipped = load.set.skipped(),
+                        ttl_secs = load.ttl.as_secs(),
+                        shared = load.shared,
+                        "loaded the issuer's key set"
                     );
                     *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
                         Some(Arc::new(Loaded {
-                            set: Arc::new(set),
+                            set: Arc::new(load.set),
                             fetched_at,
-                            refresh_at: fetched_at + ttl.mul_f64(0.8),
-                            expires_at: fetched_at + ttl,
+                            fetched_at_ms: load.fetched_at_ms,
+                            refresh_at: fetched_at + load.ttl.mul_f64(0.8),
+                            expires_at: fetched_at + load.ttl,
                         }));
                     *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
                 Err(message) => {
-                    metrics::jwks_fetched(&self.issuer, false);
+                    metrics::jwks_fetched(&self.issuer, "error", 0);
                     tracing::warn!(source = %self.source_url(), error = %message,
                         "fetching the issuer's key set failed");
                     *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
@@ -260,7 +298,21 @@ impl KeyCache {
         }
     }
 
-    async fn load(&self) -> std::result::Result<(KeySet, Option<Duration>), String> {
+    /// The newest key set: another instance's from the shared cache when it is newer than the
+    /// one held, else the provider's (then stored for the others).
+    async fn load(&self) -> std::result::Result<Load, String> {
+        #[cfg(feature = "shared-keys")]
+        if let Some(shared) = &self.shared {
+            let held = self.current().map(|l| l.fetched_at_ms);
+            if let Some(found) = shared.newer(&self.source_url(), held).await {
+                return Ok(Load {
+                    set: found.set,
+                    ttl: found.remaining.min(self.settings.max_ttl),
+                    fetched_at_ms: found.fetched_at_ms,
+                    shared: true,
+                });
+            }
+        }
         let fetcher = self.fetcher.as_ref().ok_or("no HTTP client")?;
         let known = self
             .jwks_uri
@@ -287,6 +339,22 @@ impl KeyCache {
             }
         };
         let set = KeySet::parse(&fetched.body, &url).map_err(|e| e.to_string())?;
-        Ok((set, fetched.max_age))
+        let ttl = fetched
+            .max_age
+            .unwrap_or(self.settings.default_ttl)
+            .clamp(self.settings.min_ttl, self.settings.max_ttl);
+        let fetched_at_ms = unix_ms();
+        #[cfg(feature = "shared-keys")]
+        if let Some(shared) = &self.shared {
+            shared
+                .store(&self.source_url(), &fetched.body, fetched_at_ms, ttl)
+                .await;
+        }
+        Ok(Load {
+            set,
+            ttl,
+            fetched_at_ms,
+            shared: false,
+        })
     }
 }

@@ -3,6 +3,8 @@
 mod cache;
 pub(crate) mod fetch;
 mod set;
+#[cfg(feature = "shared-keys")]
+pub(crate) mod shared;
 
 pub(crate) use cache::{KeyCache, KeySettings, Lookup, Source};
 pub use set::KeySet;
