@@ -7,7 +7,7 @@ use crate::memory::MemoryBroker;
 use crate::message::Message;
 #[cfg(feature = "redis")]
 use crate::redis::RedisBroker;
-use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+use crate::store::{Backlog, Broker, DeadLetter, Delivery, Published, StartAt};
 
 /// Memory or Redis, picked at run time, so handler and service types carry no backend generic.
 #[derive(Debug, Clone)]
@@ -46,6 +46,14 @@ macro_rules! each {
 impl Broker for AnyBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
         each!(self, b => b.publish(topic, message).await)
+    }
+    async fn publish_once(
+        &self,
+        topic: &str,
+        message: &Message,
+        window: Duration,
+    ) -> Result<Published> {
+        each!(self, b => b.publish_once(topic, message, window).await)
     }
     async fn create_group(&self, topic: &str, group: &str, start: StartAt) -> Result<()> {
         each!(self, b => b.create_group(topic, group, start).await)

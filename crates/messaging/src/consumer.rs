@@ -77,6 +77,8 @@ pub struct ConsumerBuilder<B> {
     poll: Duration,
     start: StartAt,
     shutdown_grace: Duration,
+    /// Message types handled (exact names or `prefix*`); empty: every type.
+    types: Vec<String>,
 }
 
 /// A consumer of one topic for one group. Several consumers (in one process or many) with the
@@ -109,6 +111,7 @@ impl Consumer {
             poll: Duration::from_millis(500),
             start: StartAt::Beginning,
             shutdown_grace: Duration::from_secs(10),
+            types: Vec::new(),
         }
     }
 }
@@ -184,6 +187,28 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         self
     }
 
+    /// Subscribes to these message types only: exact names (`patient.registered`) or prefixes
+    /// ending in `*` (`patient.*`, `*` for all). Messages of other types are acknowledged for
+    /// this group without reaching the handler (an event bus: one topic, each service's group
+    /// picks the events it cares about). Default: every type.
+    #[must_use]
+    pub fn types<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.types = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    fn wants(&self, kind: &str) -> bool {
+        self.types.is_empty()
+            || self.types.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => kind.starts_with(prefix),
+                None => kind == p,
+            })
+    }
+
     /// Creates the group if needed and starts consuming with `handler` on the current tokio
     /// runtime. A handler that panics has its message retried.
     ///
@@ -199,6 +224,13 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         check_name("topic", &self.topic)?;
         check_name("group", &self.group)?;
         check_name("consumer", &self.name)?;
+        for pattern in &self.types {
+            match pattern.strip_suffix('*') {
+                Some("") => {}
+                Some(prefix) => check_name("types", prefix)?,
+                None => check_name("types", pattern)?,
+            }
+        }
         self.broker
             .create_group(&self.topic, &self.group, self.start)
             .await?;
@@ -338,11 +370,13 @@ where
 {
     let (topic, group) = (&config.topic, &config.group);
     let message = match delivery.message {
-        // A dead letter replayed for another group: not this group's business.
+        // A dead letter replayed for another group is not this group's business, nor a type
+        // it did not subscribe to.
         Ok(message)
             if message
                 .header(crate::message::headers::REPLAY_FOR)
-                .is_some_and(|g| g != group) =>
+                .is_some_and(|g| g != group)
+                || !config.wants(message.kind()) =>
         {
             settle(config, &delivery.entry, delivery.attempt, Outcome::Ack).await;
             return;

@@ -24,11 +24,11 @@ pub use config::Backoff;
 pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle, Outcome};
 pub use error::{Error, Result};
 pub use memory::MemoryBroker;
-pub use message::{ENVELOPE_VERSION, MAX_NAME_LEN, Message, headers};
+pub use message::{ENVELOPE_VERSION, MAX_DECOMPRESSED_BYTES, MAX_NAME_LEN, Message, headers};
 pub use processed::{Begin, ProcessedSet};
 pub use publisher::{DEFAULT_MAX_MESSAGE_BYTES, Publisher};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisBroker;
 pub use replay::replay_dead_letter;
-pub use store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+pub use store::{Backlog, Broker, DeadLetter, Delivery, Published, StartAt};

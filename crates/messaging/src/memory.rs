@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+use crate::store::{Backlog, Broker, DeadLetter, Delivery, Published, StartAt};
 
 #[derive(Debug)]
 struct Pending {
@@ -35,6 +35,35 @@ struct Topic {
     entries: BTreeMap<u64, Message>,
     next: u64,
     groups: HashMap<String, Group>,
+    /// Message ids published through `publish_once`: entry id and end of the window.
+    recent: HashMap<String, (String, Instant)>,
+    /// The same ids in publish order, to forget them once their window ended.
+    recent_order: VecDeque<(Instant, String)>,
+}
+
+impl Topic {
+    fn append(&mut self, message: &Message, max_len: usize) -> String {
+        let seq = self.next;
+        self.next += 1;
+        self.entries.insert(seq, message.clone());
+        while self.entries.len() > max_len {
+            self.entries.pop_first();
+        }
+        entry_id(seq)
+    }
+
+    fn forget_expired(&mut self, now: Instant) {
+        while let Some((until, _)) = self.recent_order.front() {
+            if *until > now {
+                break;
+            }
+            if let Some((_, id)) = self.recent_order.pop_front() {
+                if self.recent.get(&id).is_some_and(|(_, until)| *until <= now) {
+                    self.recent.remove(&id);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -147,17 +176,42 @@ fn deliver(t: &mut Topic, group: &str, seq: u64, consumer: &str) -> Option<Deliv
 
 impl Broker for MemoryBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
-        let id = self.with_topic(topic, |t| {
-            let seq = t.next;
-            t.next += 1;
-            t.entries.insert(seq, message.clone());
-            while t.entries.len() > self.inner.max_len {
-                t.entries.pop_first();
-            }
-            entry_id(seq)
-        });
+        let id = self.with_topic(topic, |t| t.append(message, self.inner.max_len));
         self.inner.published.notify_waiters();
         Ok(id)
+    }
+
+    async fn publish_once(
+        &self,
+        topic: &str,
+        message: &Message,
+        window: Duration,
+    ) -> Result<Published> {
+        let now = Instant::now();
+        let published = self.with_topic(topic, |t| {
+            t.forget_expired(now);
+            if let Some((entry, until)) = t.recent.get(message.id()) {
+                if *until > now {
+                    return Published {
+                        entry: entry.clone(),
+                        duplicate: true,
+                    };
+                }
+            }
+            let entry = t.append(message, self.inner.max_len);
+            let until = now + window;
+            t.recent
+                .insert(message.id().to_owned(), (entry.clone(), until));
+            t.recent_order.push_back((until, message.id().to_owned()));
+            Published {
+                entry,
+                duplicate: false,
+            }
+        });
+        if !published.duplicate {
+            self.inner.published.notify_waiters();
+        }
+        Ok(published)
     }
 
     async fn create_group(&self, topic: &str, group: &str, start: StartAt) -> Result<()> {

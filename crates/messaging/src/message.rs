@@ -68,6 +68,36 @@ fn generate_id() -> String {
     format!("{:x}-{:x}-{n:x}", now_ms(), std::process::id())
 }
 
+/// The largest payload a compressed one may expand to (a larger one is refused, so a
+/// compression bomb cannot exhaust a consumer's memory).
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+#[cfg(feature = "redis")]
+fn gzip(payload: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(payload.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(payload);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+#[cfg(feature = "redis")]
+fn gunzip(compressed: &[u8], limit: usize) -> std::result::Result<Bytes, String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(compressed)
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the gzip payload is corrupt: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("the payload expands beyond {limit} bytes"));
+    }
+    Ok(Bytes::from(out))
+}
+
 impl Message {
     /// A message of type `kind` carrying `payload` as JSON, with a generated id.
     ///
@@ -171,29 +201,43 @@ impl Message {
         })
     }
 
-    /// The stream entry fields: `v`, `id`, `type`, `at`, `h` (headers as JSON), `p` (payload).
-    pub(crate) fn to_fields(&self) -> Vec<(&'static str, Bytes)> {
+    /// The stream entry fields: `v`, `id`, `type`, `at`, `h` (headers as JSON), `p` (payload),
+    /// and `z` = `gzip` when the payload is larger than `compress_above` and stored compressed.
+    #[cfg(feature = "redis")]
+    pub(crate) fn to_fields(&self, compress_above: Option<usize>) -> Vec<(&'static str, Bytes)> {
         let headers = serde_json::to_vec(&self.headers).unwrap_or_else(|_| b"{}".to_vec());
-        vec![
+        let mut fields = vec![
             ("v", Bytes::from(ENVELOPE_VERSION.to_string())),
             ("id", Bytes::from(self.id.clone())),
             ("type", Bytes::from(self.kind.clone())),
             ("at", Bytes::from(self.published_at_ms.to_string())),
             ("h", Bytes::from(headers)),
-            ("p", self.payload.clone()),
-        ]
+        ];
+        match compress_above.filter(|limit| self.payload.len() > *limit) {
+            Some(_) => {
+                fields.push(("z", Bytes::from_static(b"gzip")));
+                fields.push(("p", gzip(&self.payload)));
+            }
+            None => fields.push(("p", self.payload.clone())),
+        }
+        fields
     }
 
-    /// The encoded size (what the size limit counts).
+    /// The encoded size before compression (what the size limit counts).
     pub(crate) fn encoded_len(&self) -> usize {
-        self.to_fields()
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum()
+        let headers = serde_json::to_vec(&self.headers).map_or(2, |h| h.len());
+        let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+        // The names and values of v, id, type, at, h and p.
+        (1 + digits(u64::from(ENVELOPE_VERSION)))
+            + (2 + self.id.len())
+            + (4 + self.kind.len())
+            + (2 + digits(self.published_at_ms))
+            + (1 + headers)
+            + (1 + self.payload.len())
     }
 
     /// Reads stream entry fields back.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg(feature = "redis")]
     pub(crate) fn from_fields(entry_id: &str, fields: &[(String, Bytes)]) -> Result<Self> {
         let bad = |reason: &str| Error::Decode {
             id: entry_id.to_owned(),
@@ -217,8 +261,47 @@ impl Message {
                 .parse()
                 .map_err(|_| bad("field at is not a number"))?,
             headers,
-            payload: get("p").cloned().ok_or_else(|| bad("no field p"))?,
+            payload: match get("z").map(|z| z.as_ref()) {
+                None => get("p").cloned().ok_or_else(|| bad("no field p"))?,
+                Some(b"gzip") => gunzip(
+                    get("p").ok_or_else(|| bad("no field p"))?,
+                    MAX_DECOMPRESSED_BYTES,
+                )
+                .map_err(|reason| bad(&reason))?,
+                Some(_) => return Err(bad("unknown payload encoding (field z)")),
+            },
             attempt: 1,
         })
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::{gunzip, gzip};
+
+    #[test]
+    fn gzip_round_trips() {
+        let payload =
+            br#"{"patient":7,"notes":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#.repeat(50);
+        let packed = gzip(&payload);
+        assert!(packed.len() < payload.len() / 5);
+        assert_eq!(gunzip(&packed, payload.len()).unwrap(), payload);
+    }
+
+    #[test]
+    fn a_payload_expanding_past_the_limit_is_refused() {
+        let bomb = gzip(&vec![0u8; 1_000_000]);
+        assert!(bomb.len() < 10_000, "{}", bomb.len());
+        let error = gunzip(&bomb, 999_999).unwrap_err();
+        assert!(error.contains("expands beyond 999999 bytes"), "{error}");
+        assert_eq!(gunzip(&bomb, 1_000_000).unwrap().len(), 1_000_000);
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error_not_a_panic() {
+        let mut packed = gzip(&b"hello".repeat(100)).to_vec();
+        packed.truncate(packed.len() / 2);
+        assert!(gunzip(&packed, 1 << 20).unwrap_err().contains("corrupt"));
+        assert!(gunzip(b"not gzip at all", 1 << 20).is_err());
     }
 }

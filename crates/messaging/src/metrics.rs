@@ -26,8 +26,9 @@ pub fn describe() {
     nilecare_metrics::catalogue::describe_emitted_by("nilecare-messaging");
 }
 
-pub(crate) fn published(topic: &str, ok: bool) {
-    metrics::counter!(PUBLISHED_TOTAL, "topic" => topic.to_owned(), "result" => if ok { "ok" } else { "error" })
+/// `result`: `ok`, `duplicate` (dropped by the dedup window) or `error`.
+pub(crate) fn published(topic: &str, result: &'static str) {
+    metrics::counter!(PUBLISHED_TOTAL, "topic" => topic.to_owned(), "result" => result)
         .increment(1);
 }
 

@@ -1,5 +1,7 @@
 //! [`Publisher`]: checks and sends messages to a topic.
 
+use std::time::Duration;
+
 use crate::error::{Error, Result};
 use crate::message::{Message, check_name};
 use crate::metrics;
@@ -13,6 +15,7 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub struct Publisher<B> {
     broker: B,
     max_bytes: usize,
+    dedup_window: Option<Duration>,
 }
 
 impl<B: Broker> Publisher<B> {
@@ -21,7 +24,22 @@ impl<B: Broker> Publisher<B> {
         Publisher {
             broker,
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            dedup_window: None,
         }
+    }
+
+    /// Idempotent publishing: a message whose id was already published to the topic less than
+    /// `window` ago is not appended again, and `publish` returns the first entry id (the check
+    /// and the append are atomic in the broker). Give messages the producer's own ids
+    /// ([`Message::with_id`], e.g. the order id) so that a producer retrying after a timeout,
+    /// or a restarted producer sending its outbox again, publishes each once. Costs one key per
+    /// message id on Redis, expiring with the window. Consumers still see a message more than
+    /// once when it is redelivered (at-least-once): the window deduplicates publishes, a
+    /// [`ProcessedSet`](crate::ProcessedSet) deduplicates handling.
+    #[must_use]
+    pub fn dedup_window(mut self, window: Duration) -> Self {
+        self.dedup_window = Some(window).filter(|w| !w.is_zero());
+        self
     }
 
     /// The largest encoded message (payload, headers and envelope) accepted.
@@ -56,12 +74,32 @@ impl<B: Broker> Publisher<B> {
                 limit: self.max_bytes,
             });
         }
-        let sent = self.broker.publish(topic, message);
+        let sent = async {
+            match self.dedup_window {
+                None => self
+                    .broker
+                    .publish(topic, message)
+                    .await
+                    .map(|e| (e, false)),
+                Some(window) => self
+                    .broker
+                    .publish_once(topic, message, window)
+                    .await
+                    .map(|p| (p.entry, p.duplicate)),
+            }
+        };
         #[cfg(feature = "tracing")]
         let sent = tracing::Instrument::instrument(sent, span);
         let result = sent.await;
-        metrics::published(topic, result.is_ok());
-        result
+        metrics::published(
+            topic,
+            match &result {
+                Ok((_, false)) => "ok",
+                Ok((_, true)) => "duplicate",
+                Err(_) => "error",
+            },
+        );
+        result.map(|(entry, _)| entry)
     }
 
     /// The broker.

@@ -54,6 +54,16 @@ pub trait Broker: Send + Sync + 'static {
         message: &Message,
     ) -> impl Future<Output = Result<String>> + Send;
 
+    /// Appends `message` unless a message with the same id was appended to `topic` less than
+    /// `window` ago (idempotent publish: a producer that retries after a timeout does not
+    /// publish twice). The check and the append are one atomic step.
+    fn publish_once(
+        &self,
+        topic: &str,
+        message: &Message,
+        window: Duration,
+    ) -> impl Future<Output = Result<Published>> + Send;
+
     /// Creates `group` on `topic` if it does not exist, reading from `start`; an existing group
     /// keeps its position.
     fn create_group(
@@ -144,6 +154,15 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Backend name for logs and metrics (`memory`, `redis`).
     fn backend(&self) -> &'static str;
+}
+
+/// What [`Broker::publish_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The entry id (of the first publish, for a duplicate).
+    pub entry: String,
+    /// The id was published within the window before: nothing was appended.
+    pub duplicate: bool,
 }
 
 /// Where a new consumer group starts reading a topic.

@@ -503,6 +503,117 @@ async fn bad_input_names_the_field<B: Broker + Clone>(broker: B) {
     }
 }
 
+/// Idempotent publishing: the same producer id within the window is appended once (the first
+/// entry id comes back), after the window again; other ids are unaffected.
+async fn publishing_twice_within_the_dedup_window_appends_once<B: Broker + Clone>(broker: B) {
+    let publisher = Publisher::new(broker.clone()).dedup_window(Duration::from_millis(400));
+    let order = || {
+        Message::new("order.placed", &serde_json::json!({"order": 17}))
+            .unwrap()
+            .with_id("order-17")
+            .unwrap()
+    };
+    let first = publisher.publish("orders-once", &order()).await.unwrap();
+    let again = publisher.publish("orders-once", &order()).await.unwrap();
+    assert_eq!(first, again, "the duplicate answers the first entry id");
+    let other = Message::new("order.placed", &1)
+        .unwrap()
+        .with_id("order-18")
+        .unwrap();
+    assert_ne!(
+        publisher.publish("orders-once", &other).await.unwrap(),
+        first
+    );
+    // The same id on another topic is another message.
+    publisher.publish("invoices-once", &order()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = publisher.publish("orders-once", &order()).await.unwrap();
+    assert_ne!(later, first, "the window is over: published again");
+
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "orders-once", "g")
+        .concurrency(1)
+        .poll(Duration::from_millis(50))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() >= 3).await, "got {}", seen.len());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    consumer.shutdown().await;
+    let ids: Vec<String> = seen.all().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["order-17", "order-18", "order-17"]);
+}
+
+/// An event bus: each group subscribes to the types it wants, by name or prefix; other
+/// types are acknowledged unseen; a bad pattern is named.
+async fn groups_subscribe_to_types_by_name_and_prefix<B: Broker + Clone>(broker: B) {
+    let kinds = [
+        "patient.registered",
+        "payment.completed",
+        "patient.updated",
+        "appointment.booked",
+    ];
+    let sent: Vec<Message> = kinds
+        .iter()
+        .map(|k| Message::new(k, &serde_json::json!({})).unwrap())
+        .collect();
+    publish_all(&broker, "events", &sent).await;
+    let subscribe = |group: &str, patterns: &[&str]| {
+        let seen = Seen::default();
+        let s = seen.clone();
+        let builder = Consumer::builder(broker.clone(), "events", group)
+            .poll(Duration::from_millis(50))
+            .concurrency(1)
+            .types(patterns.iter().copied());
+        async move {
+            let handle = builder
+                .run(move |m: Message| {
+                    s.record_kind(&m);
+                    async { Outcome::Ack }
+                })
+                .await
+                .unwrap();
+            (seen, handle)
+        }
+    };
+    let (patients, p) = subscribe("patients", &["patient.*"]).await;
+    let (billing, b) = subscribe("billing", &["payment.completed", "invoice.*"]).await;
+    let (audit, a) = subscribe("audit", &["*"]).await;
+    assert!(audit.until(|s| s.len() >= 4).await);
+    assert!(patients.until(|s| s.len() >= 2).await);
+    assert!(billing.until(|s| !s.is_empty()).await);
+    // Every group settled every message (the skipped ones acked unseen).
+    for group in ["patients", "billing", "audit"] {
+        assert!(
+            nilecare_test_support::eventually(Duration::from_secs(3), || async {
+                let backlog = broker.backlog("events", group).await.unwrap();
+                backlog.pending == 0 && backlog.lag == 0
+            })
+            .await,
+            "{group} has a backlog"
+        );
+    }
+    for handle in [p, b, a] {
+        handle.shutdown().await;
+    }
+    assert_eq!(patients.kinds(), ["patient.registered", "patient.updated"]);
+    assert_eq!(billing.kinds(), ["payment.completed"]);
+    assert_eq!(audit.kinds(), kinds);
+    let error = Consumer::builder(broker.clone(), "events", "bad")
+        .types(["patient.{x}"])
+        .run(|_m: Message| async { Outcome::Ack })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Invalid { field: "types", .. }),
+        "{error:?}"
+    );
+}
+
 macro_rules! on_every_broker {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -539,6 +650,8 @@ on_every_broker!(
     message_context_arrives_intact,
     a_new_subscriber_replays_from_a_time,
     bad_input_names_the_field,
+    publishing_twice_within_the_dedup_window_appends_once,
+    groups_subscribe_to_types_by_name_and_prefix,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,6 +700,7 @@ mod cluster {
         super::publish_subscribe(broker.clone()).await;
         super::poison_messages_reach_the_dead_letter_stream(broker.clone()).await;
         super::an_unsettled_message_is_reclaimed(broker.clone()).await;
-        super::every_group_gets_every_message(broker).await;
+        super::every_group_gets_every_message(broker.clone()).await;
+        super::publishing_twice_within_the_dedup_window_appends_once(broker).await;
     }
 }

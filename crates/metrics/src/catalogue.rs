@@ -244,7 +244,7 @@ pub const CATALOGUE: &[MetricInfo] = &[
         Counter,
         &["topic", "result"],
         "nilecare-messaging",
-        "Messages published (ok, error).",
+        "Messages published (ok, duplicate: dropped by the publisher's dedup window, error).",
     ),
     m(
         names::messaging::SETTLED_TOTAL,

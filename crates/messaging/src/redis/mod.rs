@@ -5,6 +5,7 @@
 //! | `<prefix>{<topic>}` | stream | the messages (`XADD ... MAXLEN ~ max_len`) |
 //! | `<prefix>{<topic>}:delay:<group>` | sorted set | entry ids waiting for a retry, by due time (ms, the server's clock) |
 //! | `<prefix>{<topic>}:dlq:<group>` | stream | dead letters: the message's fields plus `original`, `error`, `attempts` |
+//! | `<prefix>{<topic>}:once:<message id>` | string | the entry id of a message published with [`publish_once`](Broker::publish_once), expiring with its window |
 //!
 //! Every key of a topic carries the topic as hash tag, so each script runs on one node of a
 //! cluster. Blocking reads (`XREADGROUP ... BLOCK`) use connections of their own, never the
@@ -23,12 +24,13 @@ use nilecare_redis::{KeyPrefix, Script};
 use crate::clock::millis as ms;
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::store::{Backlog, Broker, DeadLetter, Delivery, StartAt};
+use crate::store::{Backlog, Broker, DeadLetter, Delivery, Published, StartAt};
 
 const RETRY: &str = include_str!("retry.lua");
 const DUE: &str = include_str!("due.lua");
 const RECLAIM: &str = include_str!("reclaim.lua");
 const DEAD_LETTER: &str = include_str!("dead_letter.lua");
+const PUBLISH_ONCE: &str = include_str!("publish_once.lua");
 
 #[derive(Debug)]
 struct Scripts {
@@ -36,6 +38,7 @@ struct Scripts {
     due: Script,
     reclaim: Script,
     dead_letter: Script,
+    publish_once: Script,
 }
 
 struct Inner {
@@ -54,6 +57,8 @@ pub struct RedisBroker {
     inner: Arc<Inner>,
     /// Retention of each topic (`MAXLEN ~`), per handle.
     max_len: u64,
+    /// Payloads larger than this are stored gzip-compressed, per handle.
+    compress_above: Option<usize>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -61,6 +66,7 @@ impl std::fmt::Debug for RedisBroker {
         f.debug_struct("RedisBroker")
             .field("prefix", &self.inner.prefix.as_str())
             .field("max_len", &self.max_len)
+            .field("compress_above", &self.compress_above)
             .finish_non_exhaustive()
     }
 }
@@ -95,9 +101,11 @@ impl RedisBroker {
                     due: Script::new(DUE),
                     reclaim: Script::new(RECLAIM),
                     dead_letter: Script::new(DEAD_LETTER),
+                    publish_once: Script::new(PUBLISH_ONCE),
                 },
             }),
             max_len: 100_000,
+            compress_above: None,
         }
     }
 
@@ -107,6 +115,15 @@ impl RedisBroker {
     #[must_use]
     pub fn max_len(mut self, max_len: u64) -> Self {
         self.max_len = max_len.max(1);
+        self
+    }
+
+    /// Stores payloads larger than `bytes` gzip-compressed (field `z` = `gzip`); consumers of
+    /// any handle decompress them (at most 64 MiB; a larger one is a dead letter). Off by
+    /// default: worth it for large, repetitive payloads (JSON documents), not for small events.
+    #[must_use]
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
         self
     }
 
@@ -199,7 +216,7 @@ fn deliveries_of(value: Value) -> Vec<Delivery> {
 
 impl Broker for RedisBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
-        let fields = message.to_fields();
+        let fields = message.to_fields(self.compress_above);
         self.inner
             .pool
             .xadd::<String, _, _, _, _>(
@@ -215,6 +232,44 @@ impl Broker for RedisBroker {
             )
             .await
             .map_err(unavailable)
+    }
+
+    async fn publish_once(
+        &self,
+        topic: &str,
+        message: &Message,
+        window: Duration,
+    ) -> Result<Published> {
+        let fields = message.to_fields(self.compress_above);
+        let mut args = Vec::with_capacity(2 + 2 * fields.len());
+        args.push(Value::from(ms(window).max(1).to_string()));
+        args.push(Value::from(self.max_len.to_string()));
+        for (name, value) in fields {
+            args.push(Value::from(name));
+            args.push(Value::Bytes(value));
+        }
+        let reply: Value = self
+            .inner
+            .scripts
+            .publish_once
+            .run(
+                &self.inner.pool,
+                vec![
+                    self.stream(topic),
+                    self.inner
+                        .prefix
+                        .tagged_key(topic, &format!("once:{}", message.id())),
+                ],
+                args,
+            )
+            .await?;
+        let mut parts = reply.into_array().into_iter();
+        let duplicate = parts.next().and_then(|v| v.as_u64()) == Some(1);
+        let entry = parts
+            .next()
+            .and_then(|v| v.as_string())
+            .ok_or_else(|| unavailable("publish_once: unexpected reply"))?;
+        Ok(Published { entry, duplicate })
     }
 
     async fn create_group(&self, topic: &str, group: &str, start: StartAt) -> Result<()> {

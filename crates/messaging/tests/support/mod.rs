@@ -43,6 +43,23 @@ impl Seen {
             .push((message.id().to_owned(), message.attempt()));
     }
 
+    /// Records the message's type instead of its id (read back with `kinds`).
+    pub fn record_kind(&self, message: &Message) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((message.kind().to_owned(), message.attempt()));
+    }
+
+    /// What `record_kind` recorded, in order.
+    pub fn kinds(&self) -> Vec<String> {
+        self.all().into_iter().map(|(kind, _)| kind).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn all(&self) -> Vec<(String, u32)> {
         self.0.lock().unwrap().clone()
     }
