@@ -122,6 +122,12 @@ impl Broker for AnyBroker {
     async fn delete_group(&self, topic: &str, group: &str) -> Result<bool> {
         each!(self, b => b.delete_group(topic, group).await)
     }
+    async fn lease(&self, topic: &str, group: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        each!(self, b => b.lease(topic, group, owner, ttl).await)
+    }
+    async fn release(&self, topic: &str, group: &str, owner: &str) -> Result<()> {
+        each!(self, b => b.release(topic, group, owner).await)
+    }
     fn backend(&self) -> &'static str {
         each!(self, b => b.backend())
     }

@@ -79,6 +79,8 @@ pub struct ConsumerBuilder<B> {
     shutdown_grace: Duration,
     /// Message types handled (exact names or `prefix*`); empty: every type.
     types: Vec<String>,
+    /// Ordered consumption: the lease held on the topic for the group.
+    in_order: Option<Duration>,
 }
 
 /// A consumer of one topic for one group. Several consumers (in one process or many) with the
@@ -112,6 +114,7 @@ impl Consumer {
             start: StartAt::Beginning,
             shutdown_grace: Duration::from_secs(10),
             types: Vec::new(),
+            in_order: None,
         }
     }
 }
@@ -201,6 +204,81 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         self
     }
 
+    /// Ordered consumption: this consumer handles the topic's messages one at a time, in
+    /// publishing order, while it holds the topic's lease for its group (taken and renewed
+    /// every `lease / 3`; one holder per topic and group across every process). A retry
+    /// happens in place, after the backoff, before the next message (head-of-line blocking:
+    /// the price of order), and a message that exhausts its attempts goes to the dead-letter
+    /// stream so the rest can proceed. When the holder stops, another consumer takes the lease
+    /// at once (graceful shutdown releases it) or after `lease` (a crash), and first handles
+    /// the messages the previous holder left pending, in order. Choose `lease` above a
+    /// handler's longest run: a holder that stalls longer can overlap with its successor
+    /// (use a [`ProcessedSet`](crate::ProcessedSet) where that matters). For per-key order
+    /// with parallelism, partition the topic ([`run_partitions`](Self::run_partitions)).
+    #[must_use]
+    pub fn in_order(mut self, lease: Duration) -> Self {
+        self.in_order = Some(lease.max(Duration::from_millis(30)));
+        self.concurrency = 1;
+        self.batch = 1;
+        self
+    }
+
+    /// Consumes every partition of `partitions` in order (see [`in_order`](Self::in_order),
+    /// default lease 10 s): one ordered consumer per partition topic in this process, each
+    /// handling its partition while it holds the partition's lease. Run it in every instance:
+    /// the partitions spread over the instances that take their leases, and move to the
+    /// others when one stops. The builder's topic is not used.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run), for any partition.
+    pub async fn run_partitions<H, F, O>(
+        self,
+        partitions: &crate::Partitions,
+        handler: H,
+    ) -> Result<ConsumerHandle>
+    where
+        H: Fn(Message) -> F + Send + Sync + 'static,
+        F: Future<Output = O> + Send + 'static,
+        O: Into<Outcome> + Send + 'static,
+    {
+        let lease = self.in_order.unwrap_or(Duration::from_secs(10));
+        let handler = Arc::new(handler);
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::with_capacity(partitions.topics().len());
+        for topic in partitions.topics() {
+            let mut config = self.clone().in_order(lease);
+            config.topic.clone_from(topic);
+            config.validate().await?;
+            tasks.push(tokio::spawn(run_loop(
+                Arc::new(config),
+                handler.clone(),
+                stop.subscribe(),
+            )));
+        }
+        Ok(ConsumerHandle {
+            stop,
+            tasks,
+            grace: self.shutdown_grace,
+        })
+    }
+
+    /// Checks the names and creates the group.
+    async fn validate(&self) -> Result<()> {
+        check_name("topic", &self.topic)?;
+        check_name("group", &self.group)?;
+        check_name("consumer", &self.name)?;
+        for pattern in &self.types {
+            match pattern.strip_suffix('*') {
+                Some("") => {}
+                Some(prefix) => check_name("types", prefix)?,
+                None => check_name("types", pattern)?,
+            }
+        }
+        self.broker
+            .create_group(&self.topic, &self.group, self.start)
+            .await
+    }
+
     fn wants(&self, kind: &str) -> bool {
         self.types.is_empty()
             || self.types.iter().any(|p| match p.strip_suffix('*') {
@@ -221,25 +299,13 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         F: Future<Output = O> + Send + 'static,
         O: Into<Outcome> + Send + 'static,
     {
-        check_name("topic", &self.topic)?;
-        check_name("group", &self.group)?;
-        check_name("consumer", &self.name)?;
-        for pattern in &self.types {
-            match pattern.strip_suffix('*') {
-                Some("") => {}
-                Some(prefix) => check_name("types", prefix)?,
-                None => check_name("types", pattern)?,
-            }
-        }
-        self.broker
-            .create_group(&self.topic, &self.group, self.start)
-            .await?;
+        self.validate().await?;
         let (stop, stopped) = watch::channel(false);
         let grace = self.shutdown_grace;
         let task = tokio::spawn(run_loop(Arc::new(self), Arc::new(handler), stopped));
         Ok(ConsumerHandle {
             stop,
-            task: Some(task),
+            tasks: vec![task],
             grace,
         })
     }
@@ -249,7 +315,8 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
 #[derive(Debug)]
 pub struct ConsumerHandle {
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// One task per consumed topic (several for partitions).
+    tasks: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -258,11 +325,9 @@ impl ConsumerHandle {
     /// what they return; returns when the consumer is done.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(self.grace + Duration::from_secs(1), &mut task)
-                .await
-                .is_err()
-            {
+        let deadline = tokio::time::Instant::now() + self.grace + Duration::from_secs(1);
+        for mut task in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
             }
         }
@@ -290,6 +355,9 @@ async fn run_loop<B, H, F, O>(
     let mut last_reclaim = Instant::now() - reclaim_every;
     let mut last_backlog = Instant::now() - BACKLOG_EVERY;
     let mut failures = 0u32;
+    // Ordered consumption: whether this consumer holds the lease, and when it last renewed.
+    let mut holding = false;
+    let mut renewed = Instant::now();
     while !*stopped.borrow() {
         // Never read more than can be handled now.
         let free = match permits.clone().acquire_owned().await {
@@ -302,12 +370,34 @@ async fn run_loop<B, H, F, O>(
         let mut deliveries = Vec::new();
         let c = &config;
         let step: Result<()> = async {
+            if let Some(lease) = c.in_order {
+                if !holding || renewed.elapsed() >= lease / 3 {
+                    let took = c.broker.lease(&c.topic, &c.group, &c.name, lease).await?;
+                    renewed = Instant::now();
+                    if took && !holding {
+                        // Taken over: first what the previous holder left pending, in order.
+                        deliveries.extend(
+                            c.broker
+                                .reclaim(&c.topic, &c.group, &c.name, Duration::ZERO, 1024)
+                                .await?,
+                        );
+                    }
+                    holding = took;
+                }
+                if !holding {
+                    tokio::select! {
+                        () = tokio::time::sleep(c.poll.min(lease / 3)) => {}
+                        _ = stopped.changed() => {}
+                    }
+                    return Ok(());
+                }
+            }
             if last_backlog.elapsed() >= BACKLOG_EVERY {
                 last_backlog = Instant::now();
                 let backlog = c.broker.backlog(&c.topic, &c.group).await?;
                 metrics::backlog(&c.topic, &c.group, backlog);
             }
-            if last_reclaim.elapsed() >= reclaim_every {
+            if c.in_order.is_none() && last_reclaim.elapsed() >= reclaim_every {
                 last_reclaim = Instant::now();
                 let taken = c
                     .broker
@@ -326,8 +416,10 @@ async fn run_loop<B, H, F, O>(
                 );
             }
             if deliveries.is_empty() {
+                // An ordered consumer wakes up in time to renew its lease.
+                let wait = c.in_order.map_or(c.poll, |lease| c.poll.min(lease / 3));
                 tokio::select! {
-                    read = c.broker.receive(&c.topic, &c.group, &c.name, free, c.poll) => deliveries.extend(read?),
+                    read = c.broker.receive(&c.topic, &c.group, &c.name, free, wait) => deliveries.extend(read?),
                     _ = stopped.changed() => {}
                 }
             }
@@ -359,6 +451,13 @@ async fn run_loop<B, H, F, O>(
     // Graceful: wait for the handlers in flight (all permits back), up to the grace.
     let all = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(config.shutdown_grace, permits.acquire_many(all)).await;
+    if holding {
+        // The next consumer takes over now rather than when the lease runs out.
+        let _ = config
+            .broker
+            .release(&config.topic, &config.group, &config.name)
+            .await;
+    }
 }
 
 async fn handle<B, H, F, O>(config: &ConsumerBuilder<B>, handler: &H, delivery: Delivery)
@@ -396,6 +495,36 @@ where
             return;
         }
     };
+    let mut attempt = delivery.attempt;
+    let outcome = match config.in_order {
+        None => invoke(config, handler, message).await,
+        // Ordered: retried in place, so nothing after it overtakes it.
+        Some(_) => loop {
+            let mut this = message.clone();
+            this.set_attempt(attempt);
+            match invoke(config, handler, this).await {
+                Outcome::Retry { after, .. } if attempt < config.max_attempts => {
+                    metrics::settled(topic, group, "retried");
+                    let pause = after.unwrap_or_else(|| config.backoff.delay(attempt));
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                outcome => break outcome,
+            }
+        },
+    };
+    settle(config, &delivery.entry, attempt, outcome).await;
+}
+
+/// Runs the handler on one delivery of a message (a panic is a retry), timed and traced.
+async fn invoke<B, H, F, O>(config: &ConsumerBuilder<B>, handler: &H, message: Message) -> Outcome
+where
+    B: Broker + Clone,
+    H: Fn(Message) -> F + Send + Sync + 'static,
+    F: Future<Output = O> + Send + 'static,
+    O: Into<Outcome> + Send + 'static,
+{
+    let (topic, group) = (&config.topic, &config.group);
     let started = Instant::now();
     #[cfg(feature = "tracing")]
     let span = crate::trace::consumer_span(topic, group, &message, config.broker.backend());
@@ -426,7 +555,7 @@ where
             },
         );
     }
-    settle(config, &delivery.entry, delivery.attempt, outcome).await;
+    outcome
 }
 
 /// Applies an outcome. A broker failure leaves the message pending: it is reclaimed after the

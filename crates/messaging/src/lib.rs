@@ -9,6 +9,7 @@ mod error;
 mod memory;
 mod message;
 pub mod metrics;
+mod partition;
 mod processed;
 mod publisher;
 #[cfg(feature = "redis")]
@@ -25,6 +26,7 @@ pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle, Outcome};
 pub use error::{Error, Result};
 pub use memory::MemoryBroker;
 pub use message::{ENVELOPE_VERSION, MAX_DECOMPRESSED_BYTES, MAX_NAME_LEN, Message, headers};
+pub use partition::{MAX_PARTITIONS, Partitions};
 pub use processed::{Begin, ProcessedSet};
 pub use publisher::{DEFAULT_MAX_MESSAGE_BYTES, Publisher};
 #[cfg(feature = "redis")]

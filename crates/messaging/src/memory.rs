@@ -22,6 +22,8 @@ struct Pending {
 
 #[derive(Debug, Default)]
 struct Group {
+    /// The ordered-consumption lease: holder and end.
+    lease: Option<(String, Instant)>,
     /// The next sequence number to deliver.
     cursor: u64,
     pending: BTreeMap<u64, Pending>,
@@ -424,6 +426,34 @@ impl Broker for MemoryBroker {
 
     async fn delete_group(&self, topic: &str, group: &str) -> Result<bool> {
         Ok(self.with_topic(topic, |t| t.groups.remove(group).is_some()))
+    }
+
+    async fn lease(&self, topic: &str, group: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        self.with_group(topic, group, |t, group| {
+            let now = Instant::now();
+            let g = t.groups.get_mut(group).ok_or_else(|| Error::Invalid {
+                field: "group",
+                message: format!("{group:?} does not exist"),
+            })?;
+            match &g.lease {
+                Some((holder, until)) if holder != owner && *until > now => Ok(false),
+                _ => {
+                    g.lease = Some((owner.to_owned(), now + ttl));
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    async fn release(&self, topic: &str, group: &str, owner: &str) -> Result<()> {
+        self.with_topic(topic, |t| {
+            if let Some(g) = t.groups.get_mut(group) {
+                if g.lease.as_ref().is_some_and(|(holder, _)| holder == owner) {
+                    g.lease = None;
+                }
+            }
+        });
+        Ok(())
     }
 
     fn backend(&self) -> &'static str {

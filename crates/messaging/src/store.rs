@@ -152,6 +152,26 @@ pub trait Broker: Send + Sync + 'static {
     /// `true` when it existed.
     fn delete_group(&self, topic: &str, group: &str) -> impl Future<Output = Result<bool>> + Send;
 
+    /// Takes, or renews, the exclusive lease of `group` on `topic` for `owner`, for `ttl`:
+    /// `true` when `owner` holds it now, `false` while another owner does. What keeps one
+    /// consumer per topic and group at a time for ordered consumption
+    /// ([`ConsumerBuilder::in_order`](crate::ConsumerBuilder::in_order)).
+    fn lease(
+        &self,
+        topic: &str,
+        group: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives the lease up if `owner` holds it (another consumer can take it at once).
+    fn release(
+        &self,
+        topic: &str,
+        group: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Backend name for logs and metrics (`memory`, `redis`).
     fn backend(&self) -> &'static str;
 }

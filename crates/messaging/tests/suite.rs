@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use nilecare_messaging::{
-    Broker, Consumer, Error, MemoryBroker, Message, Outcome, ProcessedSet, Publisher, StartAt,
-    headers,
+    Broker, Consumer, Error, MemoryBroker, Message, Outcome, Partitions, ProcessedSet, Publisher,
+    StartAt, headers,
 };
 #[cfg(feature = "redis")]
 use nilecare_test_support::RedisServer;
@@ -614,6 +614,124 @@ async fn groups_subscribe_to_types_by_name_and_prefix<B: Broker + Clone>(broker:
     );
 }
 
+/// Per-key ordering: a partitioned topic consumed in order by two instances; every key's
+/// messages are handled in publishing order, each once, through in-place retries, a failing
+/// message sent to the dead-letter stream without blocking its partition for good, and one
+/// instance leaving (its partitions move to the other, which finishes what it left pending).
+async fn messages_of_a_key_are_handled_in_order<B: Broker + Clone>(broker: B) {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let partitions = Partitions::new("visits", 4).unwrap();
+    let keys = [
+        "patient-1",
+        "patient-2",
+        "patient-3",
+        "patient-4",
+        "patient-5",
+    ];
+    let publisher = Publisher::new(broker.clone());
+    let publish = |from: u32, to: u32| {
+        let publisher = publisher.clone();
+        let partitions = partitions.clone();
+        async move {
+            for seq in from..to {
+                for key in keys {
+                    let m = Message::new(
+                        "visit.updated",
+                        &serde_json::json!({"key": key, "seq": seq}),
+                    )
+                    .unwrap()
+                    .with_id(&format!("{key}-{seq}"))
+                    .unwrap();
+                    publisher
+                        .publish(partitions.topic_for(key), &m)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    };
+    publish(0, 20).await;
+    // key -> the sequence numbers handled successfully, in handling order.
+    let handled: Arc<Mutex<BTreeMap<String, Vec<u64>>>> = Arc::default();
+    let attempts: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    let instance = |name: &str| {
+        let (handled, attempts) = (handled.clone(), attempts.clone());
+        Consumer::builder(broker.clone(), "unused", "records")
+            .name(name)
+            .in_order(Duration::from_millis(600))
+            .max_attempts(3)
+            .backoff(fast_backoff())
+            .poll(Duration::from_millis(50))
+            .run_partitions(&partitions, move |m: Message| {
+                let (handled, attempts) = (handled.clone(), attempts.clone());
+                async move {
+                    let body: serde_json::Value = m.payload().unwrap();
+                    let (key, seq) = (
+                        body["key"].as_str().unwrap().to_owned(),
+                        body["seq"].as_u64().unwrap(),
+                    );
+                    let n = {
+                        let mut attempts = attempts.lock().unwrap();
+                        let n = attempts.entry(m.id().to_owned()).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    // Every 7th message fails once (retried in place); patient-3's 11th
+                    // always fails (dead letter after 3 attempts).
+                    if (seq % 7 == 3 && n == 1) || (key == "patient-3" && seq == 11) {
+                        return Outcome::retry("not yet");
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    handled.lock().unwrap().entry(key).or_default().push(seq);
+                    Outcome::Ack
+                }
+            })
+    };
+    let a = instance("a").await.unwrap();
+    let b = instance("b").await.unwrap();
+    let count = |handled: &Arc<Mutex<BTreeMap<String, Vec<u64>>>>| {
+        handled
+            .lock()
+            .unwrap()
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+    };
+    assert!(
+        nilecare_test_support::eventually(Duration::from_secs(20), || async {
+            count(&handled) >= 5 * 10
+        })
+        .await
+    );
+    // Instance a leaves in the middle; b takes its partitions over.
+    a.shutdown().await;
+    publish(20, 30).await;
+    assert!(
+        nilecare_test_support::eventually(Duration::from_secs(20), || async {
+            count(&handled) >= 5 * 30 - 1
+        })
+        .await,
+        "handled {}",
+        count(&handled)
+    );
+    b.shutdown().await;
+    let handled = handled.lock().unwrap().clone();
+    for key in keys {
+        let want: Vec<u64> = (0..30)
+            .filter(|seq| !(key == "patient-3" && *seq == 11))
+            .collect();
+        assert_eq!(handled[key], want, "{key}: in order, each once");
+    }
+    let dead = broker
+        .dead_letters(partitions.topic_for("patient-3"), "records", 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert!(dead[0].error.contains("not yet"), "{}", dead[0].error);
+}
+
 macro_rules! on_every_broker {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -652,6 +770,7 @@ on_every_broker!(
     bad_input_names_the_field,
     publishing_twice_within_the_dedup_window_appends_once,
     groups_subscribe_to_types_by_name_and_prefix,
+    messages_of_a_key_are_handled_in_order,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,6 +820,7 @@ mod cluster {
         super::poison_messages_reach_the_dead_letter_stream(broker.clone()).await;
         super::an_unsettled_message_is_reclaimed(broker.clone()).await;
         super::every_group_gets_every_message(broker.clone()).await;
-        super::publishing_twice_within_the_dedup_window_appends_once(broker).await;
+        super::publishing_twice_within_the_dedup_window_appends_once(broker.clone()).await;
+        super::messages_of_a_key_are_handled_in_order(broker).await;
     }
 }

@@ -5,6 +5,7 @@
 //! | `<prefix>{<topic>}` | stream | the messages (`XADD ... MAXLEN ~ max_len`) |
 //! | `<prefix>{<topic>}:delay:<group>` | sorted set | entry ids waiting for a retry, by due time (ms, the server's clock) |
 //! | `<prefix>{<topic>}:dlq:<group>` | stream | dead letters: the message's fields plus `original`, `error`, `attempts` |
+//! | `<prefix>{<topic>}:lease:<group>` | string | the consumer holding the group's ordered-consumption lease (expires with it) |
 //! | `<prefix>{<topic>}:once:<message id>` | string | the entry id of a message published with [`publish_once`](Broker::publish_once), expiring with its window |
 //!
 //! Every key of a topic carries the topic as hash tag, so each script runs on one node of a
@@ -31,6 +32,8 @@ const DUE: &str = include_str!("due.lua");
 const RECLAIM: &str = include_str!("reclaim.lua");
 const DEAD_LETTER: &str = include_str!("dead_letter.lua");
 const PUBLISH_ONCE: &str = include_str!("publish_once.lua");
+const LEASE: &str = include_str!("lease.lua");
+const RELEASE: &str = include_str!("release.lua");
 
 #[derive(Debug)]
 struct Scripts {
@@ -39,6 +42,8 @@ struct Scripts {
     reclaim: Script,
     dead_letter: Script,
     publish_once: Script,
+    lease: Script,
+    release: Script,
 }
 
 struct Inner {
@@ -102,6 +107,8 @@ impl RedisBroker {
                     reclaim: Script::new(RECLAIM),
                     dead_letter: Script::new(DEAD_LETTER),
                     publish_once: Script::new(PUBLISH_ONCE),
+                    lease: Script::new(LEASE),
+                    release: Script::new(RELEASE),
                 },
             }),
             max_len: 100_000,
@@ -135,6 +142,12 @@ impl RedisBroker {
         self.inner
             .prefix
             .tagged_key(topic, &format!("delay:{group}"))
+    }
+
+    fn lease_key(&self, topic: &str, group: &str) -> String {
+        self.inner
+            .prefix
+            .tagged_key(topic, &format!("lease:{group}"))
     }
 
     fn dlq(&self, topic: &str, group: &str) -> String {
@@ -556,10 +569,42 @@ impl Broker for RedisBroker {
             .await
             .map_err(unavailable)?;
         let _: Value = pool
-            .del(vec![self.delay(topic, group), self.dlq(topic, group)])
+            .del(vec![
+                self.delay(topic, group),
+                self.dlq(topic, group),
+                self.lease_key(topic, group),
+            ])
             .await
             .map_err(unavailable)?;
         Ok(destroyed.as_u64() == Some(1))
+    }
+
+    async fn lease(&self, topic: &str, group: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let held: u64 = self
+            .inner
+            .scripts
+            .lease
+            .run(
+                &self.inner.pool,
+                vec![self.lease_key(topic, group)],
+                vec![owner.to_owned(), ms(ttl).max(1).to_string()],
+            )
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn release(&self, topic: &str, group: &str, owner: &str) -> Result<()> {
+        let _: u64 = self
+            .inner
+            .scripts
+            .release
+            .run(
+                &self.inner.pool,
+                vec![self.lease_key(topic, group)],
+                vec![owner.to_owned()],
+            )
+            .await?;
+        Ok(())
     }
 
     fn backend(&self) -> &'static str {
