@@ -46,6 +46,9 @@ pub enum Begin {
 pub struct ProcessedSet {
     backend: Backend,
     namespace: String,
+    /// `<root>msg:done:` on Redis.
+    #[cfg(feature = "redis")]
+    prefix: String,
     ttl: Duration,
     lease: Duration,
 }
@@ -74,6 +77,8 @@ impl ProcessedSet {
         ProcessedSet {
             backend: Backend::Memory(Arc::default()),
             namespace: namespace.to_owned(),
+            #[cfg(feature = "redis")]
+            prefix: String::new(),
             ttl,
             lease: Duration::from_secs(30),
         }
@@ -86,9 +91,24 @@ impl ProcessedSet {
         ProcessedSet {
             backend: Backend::Redis(pool),
             namespace: namespace.to_owned(),
+            prefix: nilecare_redis::KeyPrefix::default()
+                .segment("msg")
+                .segment("done")
+                .as_str()
+                .to_owned(),
             ttl,
             lease: Duration::from_secs(30),
         }
+    }
+
+    /// On Redis, keys under `<root>msg:done:` (the root prefix the service gives every crate)
+    /// instead of `nilecare:msg:done:`.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn with_prefix(mut self, root: &nilecare_redis::KeyPrefix) -> Self {
+        self.prefix = root.segment("msg").segment("done").as_str().to_owned();
+        self
     }
 
     /// How long a `begin` holds an id before a redelivery may take it (default 30 s).
@@ -101,7 +121,8 @@ impl ProcessedSet {
     #[cfg(feature = "redis")]
     fn key(&self, id: &str) -> String {
         format!(
-            "nilecare:msg:done:{}:{}",
+            "{}{}:{}",
+            self.prefix,
             nilecare_redis::escape_key_part(&self.namespace),
             nilecare_redis::escape_key_part(id)
         )

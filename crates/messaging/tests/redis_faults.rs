@@ -1,7 +1,8 @@
 //! Faults on the Redis broker: a server killed and restarted under load (with AOF, fsync
 //! always) loses no acknowledged publish; a paused server cannot stall a publish past its
-//! timeout and consumers resume after it; a consumer whose runtime dies mid-handler loses
-//! nothing: another instance handles each message, and with the processed set exactly once.
+//! timeout and consumers resume after it; a consumer whose runtime dies mid-handler, and a
+//! consumer process SIGKILLed mid-handler, lose nothing: another instance handles each
+//! message, and with the processed set exactly once.
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -255,6 +256,9 @@ async fn keys_live_under_the_configured_prefix() {
             .unwrap();
     let root = KeyPrefix::new("clinicapp:").unwrap();
     let broker = nilecare_messaging::RedisBroker::with_prefix(pool.clone(), &root);
+    let processed =
+        ProcessedSet::redis(pool.clone(), "billing", Duration::from_secs(60)).with_prefix(&root);
+    assert_eq!(processed.begin("m-1").await.unwrap(), Begin::New);
     Publisher::new(broker)
         .publish("labs", &messages("k", 1)[0])
         .await
@@ -272,5 +276,168 @@ async fn keys_live_under_the_configured_prefix() {
         |key: &str| server.command(&["EXISTS", key]) == nilecare_test_support::Reply::Integer(1);
     assert!(exists("clinicapp:msg:{labs}"));
     assert!(exists("clinicapp:saga:{prefixed}:s-1"));
+    assert!(exists("clinicapp:msg:done:billing:m-1"));
     assert!(!exists("nilecare:msg:{labs}"));
+}
+
+/// Set in the child process of [`a_consumer_process_killed_by_sigkill_loses_nothing`]: the
+/// Redis URL it consumes from.
+const WORKER_ENV: &str = "NILECARE_MESSAGING_TEST_WORKER";
+/// What the worker prints once every message is inside one of its handlers.
+const PARKED: &str = "NILECARE-WORKER-PARKED";
+
+/// The handler both processes run: the effect (a count per message id in the Redis hash
+/// `effects`) once per id through the processed set.
+async fn apply_once(processed: &ProcessedSet, pool: &fred::clients::Pool, m: &Message) -> Outcome {
+    use fred::interfaces::HashesInterface;
+    match processed.begin(m.id()).await {
+        Ok(Begin::New) => {
+            let _: i64 = pool.hincrby("effects", m.id(), 1).await.unwrap();
+            processed.finish(m.id()).await.unwrap();
+            Outcome::Ack
+        }
+        Ok(Begin::Done) => Outcome::Ack,
+        Ok(Begin::InProgress) | Err(_) => Outcome::Retry {
+            error: "handled by another delivery".into(),
+            after: Some(Duration::from_millis(100)),
+        },
+    }
+}
+
+/// The worker process: takes every message of `invoices` into a handler, gives half of them
+/// their effect, then hangs until it is killed.
+fn run_worker(url: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(url).unwrap())
+            .await
+            .unwrap();
+        let broker = nilecare_messaging::RedisBroker::new(pool.clone());
+        let processed = ProcessedSet::redis(pool.clone(), "billing", Duration::from_secs(60))
+            .lease(Duration::from_millis(300));
+        let started = Arc::new(tokio::sync::Semaphore::new(0));
+        let s = started.clone();
+        let _consumer = Consumer::builder(broker, "invoices", "billing")
+            .concurrency(20)
+            .poll(Duration::from_millis(20))
+            .run(move |m: Message| {
+                let (processed, pool, s) = (processed.clone(), pool.clone(), s.clone());
+                async move {
+                    if m.payload::<usize>().unwrap() % 2 == 0 {
+                        apply_once(&processed, &pool, &m).await;
+                    } else {
+                        // Taken, never finished: the lease runs out after the kill.
+                        processed.begin(m.id()).await.unwrap();
+                    }
+                    s.add_permits(1);
+                    std::future::pending::<Outcome>().await
+                }
+            })
+            .await
+            .unwrap();
+        let _ = started.acquire_many(20).await.unwrap();
+        println!("{PARKED}");
+        std::future::pending::<()>().await;
+    });
+}
+
+/// A real consumer process, SIGKILLed while every message is inside one of its handlers (half
+/// with their effect done): nothing is lost, another consumer reclaims and handles them all,
+/// and with the processed set each effect happens exactly once.
+#[test]
+fn a_consumer_process_killed_by_sigkill_loses_nothing() {
+    use std::io::BufRead as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Ok(url) = std::env::var(WORKER_ENV) {
+        run_worker(&url);
+        return;
+    }
+    let server = RedisServer::start();
+    let url = server.url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let broker = redis_broker(&server).await;
+        let publisher = Publisher::new(broker.clone());
+        for m in messages("inv", 20) {
+            publisher.publish("invoices", &m).await.unwrap();
+        }
+    });
+    // The same test binary, running only this test, as the worker.
+    let mut worker = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_consumer_process_killed_by_sigkill_loses_nothing",
+            "--nocapture",
+        ])
+        .env(WORKER_ENV, &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = worker.stdout.take().unwrap();
+    let (parked, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(PARKED) {
+                let _ = parked.send(());
+            }
+        }
+    });
+    lines
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the worker took every message into a handler");
+    worker.kill().unwrap(); // SIGKILL: no destructor, no shutdown, connections cut
+    let status = worker.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+
+    runtime.block_on(async {
+        use fred::interfaces::HashesInterface;
+        let pool = nilecare_redis::connect(&nilecare_redis::RedisConfig::from_url(&url).unwrap())
+            .await
+            .unwrap();
+        let broker = nilecare_messaging::RedisBroker::new(pool.clone());
+        assert_eq!(
+            broker.backlog("invoices", "billing").await.unwrap().pending,
+            20,
+            "the killed worker left every message pending"
+        );
+        let half: std::collections::HashMap<String, i64> = pool.hgetall("effects").await.unwrap();
+        assert_eq!(half.len(), 10, "half had their effect before the kill");
+        let processed = ProcessedSet::redis(pool.clone(), "billing", Duration::from_secs(60))
+            .lease(Duration::from_millis(300));
+        let consumer = Consumer::builder(broker.clone(), "invoices", "billing")
+            .visibility_timeout(Duration::from_millis(400))
+            .poll(Duration::from_millis(20))
+            .run(move |m: Message| {
+                let (processed, pool) = (processed.clone(), pool.clone());
+                async move { apply_once(&processed, &pool, &m).await }
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let b = broker.backlog("invoices", "billing").await.unwrap();
+            if b.pending == 0 && b.lag == 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{b:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        consumer.shutdown().await;
+    });
+    let effects = server.command(&["HGETALL", "effects"]);
+    let nilecare_test_support::Reply::Array(Some(flat)) = effects else {
+        panic!("{effects:?}");
+    };
+    let counts: Vec<&nilecare_test_support::Reply> = flat.iter().skip(1).step_by(2).collect();
+    assert_eq!(counts.len(), 20, "every message had its effect");
+    assert!(
+        counts
+            .iter()
+            .all(|n| **n == nilecare_test_support::Reply::Bulk(Some(b"1".to_vec()))),
+        "and only once: {flat:?}"
+    );
 }
