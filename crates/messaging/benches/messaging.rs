@@ -1,6 +1,7 @@
 //! Messaging throughput and latency against a real redis-server: publish vs raw `XADD` (64
 //! tasks, criterion), then printed end-to-end figures: publish → handled → acked with 4
-//! consumers (throughput, and p50/p99 latency at half that rate), and the in-memory broker.
+//! consumers (throughput, and p50/p99 latency at half that rate). The in-memory broker has its
+//! own benchmark (`benches/memory.rs`).
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use std::sync::Arc;
@@ -8,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nilecare_messaging::{
-    Broker, Consumer, MemoryBroker, Message, Outcome, Publisher, RedisBroker,
-};
+use nilecare_messaging::{Broker, Consumer, Message, Outcome, Publisher, RedisBroker};
 use nilecare_redis::fred::interfaces::StreamsInterface;
 use nilecare_redis::{RedisConfig, connect};
 use nilecare_test_support::RedisServer;
@@ -186,14 +185,6 @@ fn end_to_end_figures(_c: &mut Criterion) {
         eprintln!(
             "redis end to end at half that rate ({half:.0}/s for 4 s): p50 {:?}, p99 {:?}",
             percentile(&lat, 0.5),
-            percentile(&lat, 0.99)
-        );
-        // Retention above the run, so a consumer behind the publishers loses nothing to trimming.
-        let memory_broker = MemoryBroker::with_max_len(1_000_000);
-        let (memory, lat) = end_to_end(memory_broker, "mem", 200_000, 1, None).await;
-        eprintln!(
-            "memory broker, one consumer, 200k messages: {memory:.0} messages/s published and handled \
-             (p99 {:?})",
             percentile(&lat, 0.99)
         );
     });

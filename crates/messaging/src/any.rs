@@ -90,6 +90,9 @@ impl Broker for AnyBroker {
     async fn ack(&self, topic: &str, group: &str, entry: &str) -> Result<()> {
         each!(self, b => b.ack(topic, group, entry).await)
     }
+    async fn ack_many(&self, topic: &str, group: &str, entries: &[String]) -> Result<()> {
+        each!(self, b => b.ack_many(topic, group, entries).await)
+    }
     async fn retry(
         &self,
         topic: &str,

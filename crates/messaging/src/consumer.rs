@@ -3,17 +3,18 @@
 //! messages, graceful shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt as _;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Backoff;
 use crate::error::Result;
 use crate::message::{Message, check_name};
-use crate::metrics;
+use crate::metrics::{self, ConsumerMetrics, Settled};
 use crate::store::{Broker, Delivery, StartAt};
 
 /// What a handler decided about a message.
@@ -81,6 +82,10 @@ pub struct ConsumerBuilder<B> {
     types: Vec<String>,
     /// Ordered consumption: the lease held on the topic for the group.
     in_order: Option<Duration>,
+    /// Metric handles for this topic and group (built when the consumer starts).
+    metrics: Arc<ConsumerMetrics>,
+    /// Acks waiting to be sent together (see `ack`).
+    acks: Arc<Mutex<Vec<String>>>,
 }
 
 /// A consumer of one topic for one group. Several consumers (in one process or many) with the
@@ -90,6 +95,9 @@ pub struct Consumer;
 
 /// How often a consumer records its group's backlog gauges.
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+/// How often a consumer looks for retries that are due (a retry is late by at most this;
+/// looking on every read would cost a broker call per batch).
+const DUE_RETRIES_EVERY: Duration = Duration::from_millis(10);
 
 static CONSUMERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -115,6 +123,8 @@ impl Consumer {
             shutdown_grace: Duration::from_secs(10),
             types: Vec::new(),
             in_order: None,
+            metrics: Arc::new(ConsumerMetrics::new(topic, group)),
+            acks: Arc::default(),
         }
     }
 }
@@ -127,7 +137,10 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         self
     }
 
-    /// Messages handled at once (default 16, at least 1).
+    /// Messages handled at once (default 16, at least 1). The messages read together run as
+    /// one tokio task (their handlers concurrently inside it, like `buffer_unordered`), and
+    /// batches run as separate tasks, so handlers use every worker thread; a handler doing
+    /// long CPU work should move it to `spawn_blocking` as in any async code.
     #[must_use]
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -248,6 +261,8 @@ impl<B: Broker + Clone> ConsumerBuilder<B> {
         for topic in partitions.topics() {
             let mut config = self.clone().in_order(lease);
             config.topic.clone_from(topic);
+            config.metrics = Arc::new(ConsumerMetrics::new(topic, &config.group));
+            config.acks = Arc::default();
             config.validate().await?;
             tasks.push(tokio::spawn(run_loop(
                 Arc::new(config),
@@ -354,6 +369,7 @@ async fn run_loop<B, H, F, O>(
     let reclaim_every = (config.visibility_timeout / 2).max(Duration::from_millis(50));
     let mut last_reclaim = Instant::now() - reclaim_every;
     let mut last_backlog = Instant::now() - BACKLOG_EVERY;
+    let mut last_due = Instant::now() - DUE_RETRIES_EVERY;
     let mut failures = 0u32;
     // Ordered consumption: whether this consumer holds the lease, and when it last renewed.
     let mut holding = false;
@@ -404,11 +420,12 @@ async fn run_loop<B, H, F, O>(
                     .reclaim(&c.topic, &c.group, &c.name, c.visibility_timeout, free)
                     .await?;
                 if !taken.is_empty() {
-                    metrics::reclaimed(&c.topic, &c.group, taken.len());
+                    c.metrics.reclaimed(taken.len());
                 }
                 deliveries.extend(taken);
             }
-            if deliveries.len() < free {
+            if deliveries.len() < free && last_due.elapsed() >= DUE_RETRIES_EVERY {
+                last_due = Instant::now();
                 deliveries.extend(
                     c.broker
                         .due_retries(&c.topic, &c.group, &c.name, free - deliveries.len())
@@ -437,16 +454,27 @@ async fn run_loop<B, H, F, O>(
             continue;
         }
         failures = 0;
-        for delivery in deliveries {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let (config, handler) = (config.clone(), handler.clone());
-            tokio::spawn(async move {
-                handle(&config, &*handler, delivery).await;
-                drop(permit);
-            });
+        if deliveries.is_empty() {
+            continue;
         }
+        // One task per batch (a task per message costs more than an in-memory delivery): its
+        // handlers run concurrently inside it, and each gives its slot back when it is done.
+        let wanted = u32::try_from(deliveries.len()).unwrap_or(u32::MAX);
+        let Ok(mut slots) = permits.clone().acquire_many_owned(wanted).await else {
+            break;
+        };
+        let batch: FuturesUnordered<_> = deliveries
+            .into_iter()
+            .map(|delivery| {
+                let slot = slots.split(1);
+                let (config, handler) = (config.clone(), handler.clone());
+                async move {
+                    handle(&config, &*handler, delivery).await;
+                    drop(slot);
+                }
+            })
+            .collect();
+        tokio::spawn(batch.collect::<()>());
     }
     // Graceful: wait for the handlers in flight (all permits back), up to the grace.
     let all = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
@@ -467,7 +495,7 @@ where
     F: Future<Output = O> + Send + 'static,
     O: Into<Outcome> + Send + 'static,
 {
-    let (topic, group) = (&config.topic, &config.group);
+    let group = &config.group;
     let message = match delivery.message {
         // A dead letter replayed for another group is not this group's business, nor a type
         // it did not subscribe to.
@@ -477,7 +505,7 @@ where
                 .is_some_and(|g| g != group)
                 || !config.wants(message.kind()) =>
         {
-            settle(config, &delivery.entry, delivery.attempt, Outcome::Ack).await;
+            settle(config, delivery.entry, delivery.attempt, Outcome::Ack).await;
             return;
         }
         Ok(mut message) => {
@@ -487,7 +515,7 @@ where
         Err(reason) => {
             settle(
                 config,
-                &delivery.entry,
+                delivery.entry,
                 delivery.attempt,
                 Outcome::Reject(reason),
             )
@@ -504,7 +532,7 @@ where
             this.set_attempt(attempt);
             match invoke(config, handler, this).await {
                 Outcome::Retry { after, .. } if attempt < config.max_attempts => {
-                    metrics::settled(topic, group, "retried");
+                    config.metrics.settled(Settled::Retried);
                     let pause = after.unwrap_or_else(|| config.backoff.delay(attempt));
                     tokio::time::sleep(pause).await;
                     attempt += 1;
@@ -513,7 +541,7 @@ where
             }
         },
     };
-    settle(config, &delivery.entry, attempt, outcome).await;
+    settle(config, delivery.entry, attempt, outcome).await;
 }
 
 /// Runs the handler on one delivery of a message (a panic is a retry), timed and traced.
@@ -543,7 +571,7 @@ where
             Outcome::retry(format!("panic: {what}"))
         }
     };
-    metrics::handled(topic, group, started.elapsed());
+    config.metrics.handled(started.elapsed());
     #[cfg(feature = "tracing")]
     if outcome != Outcome::Ack {
         span.record("otel.status_code", "ERROR");
@@ -558,22 +586,59 @@ where
     outcome
 }
 
+/// Acknowledges `entry` together with the acks of handlers finishing at the same time: the
+/// first handler to queue an ack sends the queue (one broker call per batch) until it finds
+/// it empty; the others only queue theirs. Every queued entry is sent by a handler still
+/// running, so none is forgotten (and a failed batch stays pending, delivered again).
+async fn ack<B: Broker + Clone>(config: &ConsumerBuilder<B>, entry: String) {
+    let first = {
+        let mut queue = config.acks.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.push(entry);
+        queue.len() == 1
+    };
+    if !first {
+        return;
+    }
+    loop {
+        let batch = {
+            let mut queue = config.acks.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.is_empty() {
+                break;
+            }
+            std::mem::take(&mut *queue)
+        };
+        let (topic, group) = (&config.topic, &config.group);
+        match config.broker.ack_many(topic, group, &batch).await {
+            Ok(()) => config.metrics.settled_many(Settled::Acked, batch.len()),
+            Err(error) => tracing::warn!(%error, %topic, %group, messages = batch.len(),
+                "acknowledging messages failed; they stay pending and will be delivered again"),
+        }
+    }
+}
+
 /// Applies an outcome. A broker failure leaves the message pending: it is reclaimed after the
 /// visibility timeout (at least once, never lost).
 async fn settle<B: Broker + Clone>(
     config: &ConsumerBuilder<B>,
-    entry: &str,
+    entry: String,
     attempt: u32,
     outcome: Outcome,
 ) {
     let (broker, topic, group) = (&config.broker, &config.topic, &config.group);
+    let entry = match outcome {
+        Outcome::Ack => {
+            ack(config, entry).await;
+            return;
+        }
+        _ => entry.as_str(),
+    };
     let (result, label) = match outcome {
-        Outcome::Ack => (broker.ack(topic, group, entry).await, "acked"),
+        Outcome::Ack => return,
         Outcome::Retry { error, after } if attempt < config.max_attempts => {
             let after = after.unwrap_or_else(|| config.backoff.delay(attempt));
             (
                 broker.retry(topic, group, entry, after, &error).await,
-                "retried",
+                Settled::Retried,
             )
         }
         Outcome::Retry { error, .. } => {
@@ -582,17 +647,17 @@ async fn settle<B: Broker + Clone>(
                 broker
                     .dead_letter(topic, group, entry, attempt, &error)
                     .await,
-                "dead_lettered",
+                Settled::DeadLettered,
             )
         }
         Outcome::Reject(error) => (
             broker
                 .dead_letter(topic, group, entry, attempt, &error)
                 .await,
-            "dead_lettered",
+            Settled::DeadLettered,
         ),
     };
-    metrics::settled(topic, group, label);
+    config.metrics.settled(label);
     if let Err(error) = result {
         tracing::warn!(%error, %topic, %group, entry, "settling a message failed; it stays pending and will be delivered again");
     }

@@ -2,6 +2,7 @@
 //! (consumer groups, pending messages, reclaiming, delayed retries, dead letters).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,6 @@ use crate::store::{Backlog, Broker, DeadLetter, Delivery, Published, StartAt};
 
 #[derive(Debug)]
 struct Pending {
-    consumer: String,
     delivered_at: Instant,
     deliveries: u32,
     /// Waiting for a retry until then (not reclaimable before).
@@ -72,6 +72,8 @@ impl Topic {
 struct Inner {
     topics: Mutex<HashMap<String, Topic>>,
     published: Notify,
+    /// Receivers waiting on `published` (publishers skip the notification when none).
+    waiting: AtomicUsize,
     max_len: usize,
     max_dead_letters: usize,
 }
@@ -92,7 +94,12 @@ impl Default for MemoryBroker {
 }
 
 fn entry_id(seq: u64) -> String {
-    format!("{seq}-0")
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq);
+    let mut id = String::with_capacity(digits.len() + 2);
+    id.push_str(digits);
+    id.push_str("-0");
+    id
 }
 
 fn parse_entry(entry: &str) -> Result<u64> {
@@ -117,6 +124,7 @@ impl MemoryBroker {
             inner: Arc::new(Inner {
                 topics: Mutex::new(HashMap::new()),
                 published: Notify::new(),
+                waiting: AtomicUsize::new(0),
                 max_len: max_len.max(1),
                 max_dead_letters: 10_000,
             }),
@@ -129,7 +137,14 @@ impl MemoryBroker {
             .topics
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        f(topics.entry(topic.to_owned()).or_default())
+        // No key allocation when the topic exists (every call but the first).
+        if !topics.contains_key(topic) {
+            topics.insert(topic.to_owned(), Topic::default());
+        }
+        match topics.get_mut(topic) {
+            Some(t) => f(t),
+            None => f(&mut Topic::default()),
+        }
     }
 
     fn with_group<R>(
@@ -150,8 +165,9 @@ impl MemoryBroker {
     }
 }
 
-/// Delivers `seq` of `topic` to `consumer` of `group` (pending, one more delivery).
-fn deliver(t: &mut Topic, group: &str, seq: u64, consumer: &str) -> Option<Delivery> {
+/// Delivers `seq` of `topic` to a consumer of `group` (pending, one more delivery; which
+/// consumer holds it does not matter in one process: reclaiming goes by idle time).
+fn deliver(t: &mut Topic, group: &str, seq: u64, now: Instant) -> Option<Delivery> {
     let message = t.entries.get(&seq).cloned();
     let g = t.groups.get_mut(group)?;
     let Some(message) = message else {
@@ -160,13 +176,11 @@ fn deliver(t: &mut Topic, group: &str, seq: u64, consumer: &str) -> Option<Deliv
         return None;
     };
     let p = g.pending.entry(seq).or_insert(Pending {
-        consumer: consumer.to_owned(),
-        delivered_at: Instant::now(),
+        delivered_at: now,
         deliveries: 0,
         due: None,
     });
-    p.consumer = consumer.to_owned();
-    p.delivered_at = Instant::now();
+    p.delivered_at = now;
     p.deliveries += 1;
     p.due = None;
     Some(Delivery {
@@ -176,10 +190,37 @@ fn deliver(t: &mut Topic, group: &str, seq: u64, consumer: &str) -> Option<Deliv
     })
 }
 
+/// Counts a receiver as waiting while it lives (a receive can be cancelled mid-wait).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl MemoryBroker {
+    /// Wakes the waiting receivers after an append. A receiver registers before its last look
+    /// at the topic (both under the topic lock, the count sequentially consistent), so either
+    /// it sees the new entry or this sees it waiting.
+    fn notify(&self) {
+        if self.inner.waiting.load(Ordering::SeqCst) > 0 {
+            self.inner.published.notify_waiters();
+        }
+    }
+}
+
 impl Broker for MemoryBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
         let id = self.with_topic(topic, |t| t.append(message, self.inner.max_len));
-        self.inner.published.notify_waiters();
+        self.notify();
         Ok(id)
     }
 
@@ -211,7 +252,7 @@ impl Broker for MemoryBroker {
             }
         });
         if !published.duplicate {
-            self.inner.published.notify_waiters();
+            self.notify();
         }
         Ok(published)
     }
@@ -239,36 +280,43 @@ impl Broker for MemoryBroker {
         &self,
         topic: &str,
         group: &str,
-        consumer: &str,
+        _consumer: &str,
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery>> {
         let deadline = tokio::time::Instant::now() + wait;
+        let take = || {
+            self.with_group(topic, group, |t, group| {
+                let cursor = t.groups.get(group).map_or(0, |g| g.cursor);
+                let seqs: Vec<u64> = t
+                    .entries
+                    .range(cursor..)
+                    .take(max)
+                    .map(|(s, _)| *s)
+                    .collect();
+                if let Some(g) = t.groups.get_mut(group) {
+                    g.cursor = seqs.last().map_or(g.cursor.max(t.next), |last| last + 1);
+                }
+                let now = Instant::now();
+                Ok(seqs
+                    .into_iter()
+                    .filter_map(|seq| deliver(t, group, seq, now))
+                    .collect::<Vec<_>>())
+            })
+        };
         loop {
+            let batch = take()?;
+            if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(batch);
+            }
+            // Nothing yet: register as a waiter (publishers notify only when someone waits),
+            // look once more, then wait.
             let notified = self.inner.published.notified();
             tokio::pin!(notified);
+            let _waiting = Waiting::new(&self.inner.waiting);
             notified.as_mut().enable();
-            let batch = self.with_group(topic, group, |t, group| {
-                let mut out = Vec::new();
-                loop {
-                    let cursor = t.groups.get(group).map_or(0, |g| g.cursor);
-                    let Some(seq) = t.entries.range(cursor..).next().map(|(s, _)| *s) else {
-                        if let Some(g) = t.groups.get_mut(group) {
-                            g.cursor = g.cursor.max(t.next);
-                        }
-                        break;
-                    };
-                    if out.len() >= max {
-                        break;
-                    }
-                    if let Some(g) = t.groups.get_mut(group) {
-                        g.cursor = seq + 1;
-                    }
-                    out.extend(deliver(t, group, seq, consumer));
-                }
-                Ok(out)
-            })?;
-            if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+            let batch = take()?;
+            if !batch.is_empty() {
                 return Ok(batch);
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
@@ -279,7 +327,7 @@ impl Broker for MemoryBroker {
         &self,
         topic: &str,
         group: &str,
-        consumer: &str,
+        _consumer: &str,
         max: usize,
     ) -> Result<Vec<Delivery>> {
         let now = Instant::now();
@@ -293,7 +341,7 @@ impl Broker for MemoryBroker {
                 .collect();
             Ok(due
                 .into_iter()
-                .filter_map(|seq| deliver(t, group, seq, consumer))
+                .filter_map(|seq| deliver(t, group, seq, Instant::now()))
                 .collect())
         })
     }
@@ -302,7 +350,7 @@ impl Broker for MemoryBroker {
         &self,
         topic: &str,
         group: &str,
-        consumer: &str,
+        _consumer: &str,
         idle: Duration,
         max: usize,
     ) -> Result<Vec<Delivery>> {
@@ -317,7 +365,7 @@ impl Broker for MemoryBroker {
                 .collect();
             Ok(stale
                 .into_iter()
-                .filter_map(|seq| deliver(t, group, seq, consumer))
+                .filter_map(|seq| deliver(t, group, seq, Instant::now()))
                 .collect())
         })
     }
@@ -327,6 +375,21 @@ impl Broker for MemoryBroker {
         self.with_group(topic, group, |t, group| {
             if let Some(g) = t.groups.get_mut(group) {
                 g.pending.remove(&seq);
+            }
+            Ok(())
+        })
+    }
+
+    async fn ack_many(&self, topic: &str, group: &str, entries: &[String]) -> Result<()> {
+        let seqs = entries
+            .iter()
+            .map(|e| parse_entry(e))
+            .collect::<Result<Vec<u64>>>()?;
+        self.with_group(topic, group, |t, group| {
+            if let Some(g) = t.groups.get_mut(group) {
+                for seq in seqs {
+                    g.pending.remove(&seq);
+                }
             }
             Ok(())
         })

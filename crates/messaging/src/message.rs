@@ -1,6 +1,7 @@
 //! [`Message`]: what is published and delivered: an id, a type, headers, a JSON payload.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -31,15 +32,23 @@ pub mod headers {
 
 /// A message: its id (unique, chosen by the publisher or generated), its type
 /// (`patient.registered`), headers, a JSON payload and when it was published.
+///
+/// Cloning is cheap (the parts are shared): a broker hands the same message to every group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
+    parts: Arc<Parts>,
+    /// Which delivery this is (set by the consumer; not stored).
+    attempt: u32,
+}
+
+/// What a message carries, shared by its clones.
+#[derive(Debug, Clone, PartialEq)]
+struct Parts {
     id: String,
     kind: String,
     published_at_ms: u64,
     headers: BTreeMap<String, String>,
     payload: Bytes,
-    /// Which delivery this is (set by the consumer; not stored).
-    attempt: u32,
 }
 
 /// Checks a topic, group, consumer or type name: 1-128 bytes of `A-Z a-z 0-9 . _ -` (no `{`,
@@ -110,11 +119,13 @@ impl Message {
             message: format!("not serializable as JSON: {e}"),
         })?;
         Ok(Message {
-            id: generate_id(),
-            kind: kind.to_owned(),
-            published_at_ms: now_ms(),
-            headers: BTreeMap::new(),
-            payload: Bytes::from(payload),
+            parts: Arc::new(Parts {
+                id: generate_id(),
+                kind: kind.to_owned(),
+                published_at_ms: now_ms(),
+                headers: BTreeMap::new(),
+                payload: Bytes::from(payload),
+            }),
             attempt: 0,
         })
     }
@@ -126,7 +137,7 @@ impl Message {
     /// [`Error::Invalid`] naming `id`.
     pub fn with_id(mut self, id: &str) -> Result<Self> {
         check_name("id", id)?;
-        self.id = id.to_owned();
+        Arc::make_mut(&mut self.parts).id = id.to_owned();
         Ok(self)
     }
 
@@ -146,33 +157,35 @@ impl Message {
                 ),
             });
         }
-        self.headers.insert(name.to_owned(), value.to_owned());
+        Arc::make_mut(&mut self.parts)
+            .headers
+            .insert(name.to_owned(), value.to_owned());
         Ok(self)
     }
 
     /// The message id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.parts.id
     }
 
     /// The message type.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.parts.kind
     }
 
     /// When it was published (milliseconds since the Unix epoch, the publisher's clock).
     pub fn published_at_ms(&self) -> u64 {
-        self.published_at_ms
+        self.parts.published_at_ms
     }
 
     /// A header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
+        self.parts.headers.get(name).map(String::as_str)
     }
 
     /// Every header.
     pub fn headers(&self) -> &BTreeMap<String, String> {
-        &self.headers
+        &self.parts.headers
     }
 
     /// Which delivery of the message this is: 1 the first time, more after a retry or after
@@ -187,7 +200,7 @@ impl Message {
 
     /// The payload's JSON.
     pub fn payload_bytes(&self) -> &Bytes {
-        &self.payload
+        &self.parts.payload
     }
 
     /// The payload as `T`.
@@ -195,7 +208,7 @@ impl Message {
     /// # Errors
     /// [`Error::Payload`] when the JSON is not a `T`.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.payload).map_err(|source| Error::Payload {
+        serde_json::from_slice(&self.parts.payload).map_err(|source| Error::Payload {
             type_name: std::any::type_name::<T>(),
             source,
         })
@@ -205,35 +218,51 @@ impl Message {
     /// and `z` = `gzip` when the payload is larger than `compress_above` and stored compressed.
     #[cfg(feature = "redis")]
     pub(crate) fn to_fields(&self, compress_above: Option<usize>) -> Vec<(&'static str, Bytes)> {
-        let headers = serde_json::to_vec(&self.headers).unwrap_or_else(|_| b"{}".to_vec());
+        let headers = serde_json::to_vec(&self.parts.headers).unwrap_or_else(|_| b"{}".to_vec());
         let mut fields = vec![
             ("v", Bytes::from(ENVELOPE_VERSION.to_string())),
-            ("id", Bytes::from(self.id.clone())),
-            ("type", Bytes::from(self.kind.clone())),
-            ("at", Bytes::from(self.published_at_ms.to_string())),
+            ("id", Bytes::from(self.parts.id.clone())),
+            ("type", Bytes::from(self.parts.kind.clone())),
+            ("at", Bytes::from(self.parts.published_at_ms.to_string())),
             ("h", Bytes::from(headers)),
         ];
-        match compress_above.filter(|limit| self.payload.len() > *limit) {
+        match compress_above.filter(|limit| self.parts.payload.len() > *limit) {
             Some(_) => {
                 fields.push(("z", Bytes::from_static(b"gzip")));
-                fields.push(("p", gzip(&self.payload)));
+                fields.push(("p", gzip(&self.parts.payload)));
             }
-            None => fields.push(("p", self.payload.clone())),
+            None => fields.push(("p", self.parts.payload.clone())),
         }
         fields
     }
 
     /// The encoded size before compression (what the size limit counts).
     pub(crate) fn encoded_len(&self) -> usize {
-        let headers = serde_json::to_vec(&self.headers).map_or(2, |h| h.len());
+        /// Counts bytes written (the headers' JSON length without building it).
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let headers = if self.parts.headers.is_empty() {
+            2
+        } else {
+            let mut count = Count(0);
+            serde_json::to_writer(&mut count, &self.parts.headers).map_or(2, |()| count.0)
+        };
         let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
         // The names and values of v, id, type, at, h and p.
         (1 + digits(u64::from(ENVELOPE_VERSION)))
-            + (2 + self.id.len())
-            + (4 + self.kind.len())
-            + (2 + digits(self.published_at_ms))
+            + (2 + self.parts.id.len())
+            + (4 + self.parts.kind.len())
+            + (2 + digits(self.parts.published_at_ms))
             + (1 + headers)
-            + (1 + self.payload.len())
+            + (1 + self.parts.payload.len())
     }
 
     /// Reads stream entry fields back.
@@ -255,21 +284,23 @@ impl Message {
             serde_json::from_slice(get("h").ok_or_else(|| bad("no field h"))?)
                 .map_err(|_| bad("headers are not a JSON object of strings"))?;
         Ok(Message {
-            id: text("id")?,
-            kind: text("type")?,
-            published_at_ms: text("at")?
-                .parse()
-                .map_err(|_| bad("field at is not a number"))?,
-            headers,
-            payload: match get("z").map(|z| z.as_ref()) {
-                None => get("p").cloned().ok_or_else(|| bad("no field p"))?,
-                Some(b"gzip") => gunzip(
-                    get("p").ok_or_else(|| bad("no field p"))?,
-                    MAX_DECOMPRESSED_BYTES,
-                )
-                .map_err(|reason| bad(&reason))?,
-                Some(_) => return Err(bad("unknown payload encoding (field z)")),
-            },
+            parts: Arc::new(Parts {
+                id: text("id")?,
+                kind: text("type")?,
+                published_at_ms: text("at")?
+                    .parse()
+                    .map_err(|_| bad("field at is not a number"))?,
+                headers,
+                payload: match get("z").map(|z| z.as_ref()) {
+                    None => get("p").cloned().ok_or_else(|| bad("no field p"))?,
+                    Some(b"gzip") => gunzip(
+                        get("p").ok_or_else(|| bad("no field p"))?,
+                        MAX_DECOMPRESSED_BYTES,
+                    )
+                    .map_err(|reason| bad(&reason))?,
+                    Some(_) => return Err(bad("unknown payload encoding (field z)")),
+                },
+            }),
             attempt: 1,
         })
     }
@@ -278,6 +309,29 @@ impl Message {
 #[cfg(all(test, feature = "redis"))]
 mod tests {
     use super::{gunzip, gzip};
+
+    #[test]
+    fn encoded_len_is_the_size_of_the_stored_fields() {
+        let plain =
+            super::Message::new("visit.booked", &serde_json::json!({"patient": 7})).unwrap();
+        let with_headers = plain
+            .clone()
+            .with_header(
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )
+            .unwrap()
+            .with_header("tenant", "clinic-7")
+            .unwrap();
+        for m in [plain, with_headers] {
+            let stored: usize = m
+                .to_fields(None)
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum();
+            assert_eq!(m.encoded_len(), stored);
+        }
+    }
 
     #[test]
     fn gzip_round_trips() {

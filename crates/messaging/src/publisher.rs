@@ -1,10 +1,11 @@
 //! [`Publisher`]: checks and sends messages to a topic.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::message::{Message, check_name};
-use crate::metrics;
+use crate::metrics::{PublishMetrics, PublishResult};
 use crate::store::Broker;
 
 /// The largest encoded message accepted by default (1 MiB).
@@ -16,6 +17,7 @@ pub struct Publisher<B> {
     broker: B,
     max_bytes: usize,
     dedup_window: Option<Duration>,
+    metrics: Arc<PublishMetrics>,
 }
 
 impl<B: Broker> Publisher<B> {
@@ -25,6 +27,7 @@ impl<B: Broker> Publisher<B> {
             broker,
             max_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             dedup_window: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -91,12 +94,12 @@ impl<B: Broker> Publisher<B> {
         #[cfg(feature = "tracing")]
         let sent = tracing::Instrument::instrument(sent, span);
         let result = sent.await;
-        metrics::published(
+        self.metrics.published(
             topic,
             match &result {
-                Ok((_, false)) => "ok",
-                Ok((_, true)) => "duplicate",
-                Err(_) => "error",
+                Ok((_, false)) => PublishResult::Ok,
+                Ok((_, true)) => PublishResult::Duplicate,
+                Err(_) => PublishResult::Error,
             },
         );
         result.map(|(entry, _)| entry)

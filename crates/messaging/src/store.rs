@@ -107,6 +107,15 @@ pub trait Broker: Send + Sync + 'static {
     fn ack(&self, topic: &str, group: &str, entry: &str)
     -> impl Future<Output = Result<()>> + Send;
 
+    /// These messages are done for `group` (one broker call: what consumers use, batching the
+    /// acks of handlers that finish together).
+    fn ack_many(
+        &self,
+        topic: &str,
+        group: &str,
+        entries: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Delivers the message to `group` again after `after` (the broker's clock).
     fn retry(
         &self,

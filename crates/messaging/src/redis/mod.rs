@@ -415,6 +415,18 @@ impl Broker for RedisBroker {
             .map_err(unavailable)
     }
 
+    async fn ack_many(&self, topic: &str, group: &str, entries: &[String]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .pool
+            .xack::<Value, _, _, _>(self.stream(topic), group, entries.to_vec())
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     async fn retry(
         &self,
         topic: &str,
