@@ -25,7 +25,9 @@ pub use config::Backoff;
 pub use consumer::{Consumer, ConsumerBuilder, ConsumerHandle, Outcome};
 pub use error::{Error, Result};
 pub use memory::MemoryBroker;
-pub use message::{ENVELOPE_VERSION, MAX_DECOMPRESSED_BYTES, MAX_NAME_LEN, Message, headers};
+pub use message::{
+    ENVELOPE_VERSION, MAX_DECOMPRESSED_BYTES, MAX_NAME_LEN, Message, check_name, headers,
+};
 pub use partition::{MAX_PARTITIONS, Partitions};
 pub use processed::{Begin, ProcessedSet};
 pub use publisher::{DEFAULT_MAX_MESSAGE_BYTES, Publisher};

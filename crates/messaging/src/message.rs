@@ -52,8 +52,13 @@ struct Parts {
 }
 
 /// Checks a topic, group, consumer or type name: 1-128 bytes of `A-Z a-z 0-9 . _ -` (no `{`,
-/// `}` or `:`, which would reach another key's hash slot or namespace).
-pub(crate) fn check_name(field: &'static str, name: &str) -> Result<()> {
+/// `}` or `:`, which would reach another key's hash slot or namespace). Publishers and
+/// consumers check their names; check names that come from outside (an admin request)
+/// before giving them to a [`Broker`](crate::Broker) directly.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `field`.
+pub fn check_name(field: &'static str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name

@@ -49,6 +49,23 @@ fn api() -> Router<Arc<AppState>> {
         .route_layer(RequireLayer::role("clinician").for_methods(MUTATIONS))
 }
 
+/// Operating the dead-letter streams (`dead_letters`): every method needs the `operator` role;
+/// mounted outside the response cache.
+fn dead_letter_routes() -> Router<Arc<AppState>> {
+    let base = "/api/v1/admin/messaging/{topic}/{group}/dead-letters";
+    Router::new()
+        .route(base, get(super::dead_letters::list))
+        .route(
+            &format!("{base}/{{entry}}"),
+            axum::routing::delete(super::dead_letters::purge),
+        )
+        .route(
+            &format!("{base}/{{entry}}/replay"),
+            post(super::dead_letters::replay),
+        )
+        .route_layer(RequireLayer::role(super::dead_letters::ROLE))
+}
+
 /// The methods that change data: they need a token with the `clinician` role.
 pub const MUTATIONS: [Method; 4] = [Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 
@@ -91,6 +108,7 @@ pub fn router(
         // Not cached: the benchmark's measure of the middleware stack alone.
         .route("/api/v1/hello", get(routes::hello))
         .route("/api/v1/auth/logout", post(super::auth::logout))
+        .merge(dead_letter_routes())
         .merge(graphql_routes(&state, cache_ttl, graphql)?);
     let api = with_api_layers(
         api,

@@ -20,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod backends;
 pub mod config;
+pub mod dead_letters;
 pub mod downstream;
 pub mod events;
 pub mod graphql;
