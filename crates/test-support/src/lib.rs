@@ -1,5 +1,5 @@
 //! Test plumbing for the NileCare crates: real `redis-server` processes on free ports
-//! (standalone and cluster) with fault injection, so every Redis test runs against the real
+//! (standalone, cluster and Sentinel) with fault injection, so every Redis test runs against the real
 //! thing and never against the system instance on 6379.
 //!
 //! ```no_run
@@ -33,11 +33,13 @@ pub fn criterion_config() -> criterion::Criterion {
         .sample_size(30)
 }
 mod resp;
+mod sentinel;
 mod server;
 mod tls;
 
 pub use cluster::RedisCluster;
 pub use resp::Reply;
+pub use sentinel::{RedisSentinel, SENTINEL_SERVICE};
 pub use server::{RedisServer, RedisServerBuilder, redis_server_binary};
 pub use tls::{IssuedCert, TestCa};
 

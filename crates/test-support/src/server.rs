@@ -69,6 +69,7 @@ pub struct RedisServerBuilder {
     tls: Option<IssuedCert>,
     args: Vec<String>,
     cluster_bus_port: bool,
+    config: Option<String>,
 }
 
 impl RedisServerBuilder {
@@ -100,6 +101,13 @@ impl RedisServerBuilder {
     #[must_use]
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Starts the server with a configuration file holding `text` (written into the server's
+    /// directory, writable: Sentinel rewrites its file).
+    pub(crate) fn config_file(mut self, text: impl Into<String>) -> Self {
+        self.config = Some(text.into());
         self
     }
 
@@ -149,6 +157,7 @@ impl RedisServerBuilder {
                 user: self.user.clone(),
                 tls: self.tls.clone().zip(tls_port),
                 args: self.args.clone(),
+                config: self.config.clone(),
                 child: None,
             };
             match server.spawn_and_wait() {
@@ -181,6 +190,8 @@ pub struct RedisServer {
     user: Option<(String, String)>,
     tls: Option<(IssuedCert, u16)>,
     args: Vec<String>,
+    /// A configuration file's text, passed as the first argument.
+    config: Option<String>,
     child: Option<Child>,
 }
 
@@ -344,6 +355,15 @@ impl RedisServer {
         let log = self.dir.join("redis.log");
         let _ = fs::remove_file(&log);
         let mut cmd = Command::new(&self.binary);
+        if let Some(text) = &self.config {
+            let file = self.dir.join("redis.conf");
+            // Written once: Sentinel keeps what it learned (the current primary) in its file,
+            // and a restarted sentinel must read it back.
+            if !file.exists() {
+                fs::write(&file, text).map_err(|e| format!("write config: {e}"))?;
+            }
+            cmd.arg(&file);
+        }
         cmd.arg("--port")
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
