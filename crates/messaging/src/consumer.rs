@@ -552,10 +552,14 @@ where
     F: Future<Output = O> + Send + 'static,
     O: Into<Outcome> + Send + 'static,
 {
-    let (topic, group) = (&config.topic, &config.group);
     let started = Instant::now();
     #[cfg(feature = "tracing")]
-    let span = crate::trace::consumer_span(topic, group, &message, config.broker.backend());
+    let span = crate::trace::consumer_span(
+        &config.topic,
+        &config.group,
+        &message,
+        config.broker.backend(),
+    );
     let run = std::panic::AssertUnwindSafe(handler(message)).catch_unwind();
     #[cfg(feature = "tracing")]
     let run = tracing::Instrument::instrument(run, span.clone());

@@ -44,12 +44,22 @@ struct Topic {
 }
 
 impl Topic {
-    fn append(&mut self, message: &Message, max_len: usize) -> String {
+    fn append(&mut self, message: &Message, max_len: usize, max_age: Option<Duration>) -> String {
         let seq = self.next;
         self.next += 1;
         self.entries.insert(seq, message.clone());
         while self.entries.len() > max_len {
             self.entries.pop_first();
+        }
+        if let Some(age) = max_age {
+            let oldest = crate::clock::now_ms().saturating_sub(crate::clock::millis(age));
+            while self
+                .entries
+                .first_key_value()
+                .is_some_and(|(_, m)| m.published_at_ms() < oldest)
+            {
+                self.entries.pop_first();
+            }
         }
         entry_id(seq)
     }
@@ -75,6 +85,7 @@ struct Inner {
     /// Receivers waiting on `published` (publishers skip the notification when none).
     waiting: AtomicUsize,
     max_len: usize,
+    max_age: Option<Duration>,
     max_dead_letters: usize,
 }
 
@@ -120,12 +131,23 @@ impl MemoryBroker {
 
     /// A broker keeping the last `max_len` messages of each topic (at least 1).
     pub fn with_max_len(max_len: usize) -> Self {
+        Self::with_retention(max_len.max(1), None)
+    }
+
+    /// A broker keeping the messages of the last `age` (by their `published_at_ms`), as
+    /// `RedisBroker::max_age` does, whatever their number.
+    pub fn with_max_age(age: Duration) -> Self {
+        Self::with_retention(usize::MAX, Some(age))
+    }
+
+    fn with_retention(max_len: usize, max_age: Option<Duration>) -> Self {
         MemoryBroker {
             inner: Arc::new(Inner {
                 topics: Mutex::new(HashMap::new()),
                 published: Notify::new(),
                 waiting: AtomicUsize::new(0),
-                max_len: max_len.max(1),
+                max_len,
+                max_age,
                 max_dead_letters: 10_000,
             }),
         }
@@ -219,7 +241,9 @@ impl MemoryBroker {
 
 impl Broker for MemoryBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
-        let id = self.with_topic(topic, |t| t.append(message, self.inner.max_len));
+        let id = self.with_topic(topic, |t| {
+            t.append(message, self.inner.max_len, self.inner.max_age)
+        });
         self.notify();
         Ok(id)
     }
@@ -241,7 +265,7 @@ impl Broker for MemoryBroker {
                     };
                 }
             }
-            let entry = t.append(message, self.inner.max_len);
+            let entry = t.append(message, self.inner.max_len, self.inner.max_age);
             let until = now + window;
             t.recent
                 .insert(message.id().to_owned(), (entry.clone(), until));
@@ -267,6 +291,8 @@ impl Broker for MemoryBroker {
                     .iter()
                     .find(|(_, m)| m.published_at_ms() >= ms)
                     .map_or(t.next, |(seq, _)| *seq),
+                // This broker's entry ids are `<seq>-0`.
+                StartAt::After { ms: seq, .. } => seq.saturating_add(1),
             };
             t.groups.entry(group.to_owned()).or_insert_with(|| Group {
                 cursor,

@@ -28,6 +28,10 @@ pub mod headers {
     /// Set on a replayed dead letter: only this consumer group handles it (the others ack it
     /// unseen). See [`replay_dead_letter`](crate::replay_dead_letter).
     pub const REPLAY_FOR: &str = "replay-for";
+    /// The version of the payload's schema for its type
+    /// ([`Message::with_schema_version`]); the envelope's own version is separate
+    /// ([`ENVELOPE_VERSION`](crate::ENVELOPE_VERSION)).
+    pub const SCHEMA_VERSION: &str = "schema-version";
 }
 
 /// A message: its id (unique, chosen by the publisher or generated), its type
@@ -166,6 +170,22 @@ impl Message {
             .headers
             .insert(name.to_owned(), value.to_owned());
         Ok(self)
+    }
+
+    /// Marks the payload as version `version` of its type's schema (header
+    /// [`schema-version`](headers::SCHEMA_VERSION)), so a consumer can read old and new shapes
+    /// side by side while producers move to a new one.
+    ///
+    /// # Errors
+    /// Never in practice (the header name and value are valid); the signature follows
+    /// [`with_header`](Self::with_header).
+    pub fn with_schema_version(self, version: u32) -> Result<Self> {
+        self.with_header(headers::SCHEMA_VERSION, &version.to_string())
+    }
+
+    /// The payload's schema version, when the producer set one and it is a number.
+    pub fn schema_version(&self) -> Option<u32> {
+        self.header(headers::SCHEMA_VERSION)?.parse().ok()
     }
 
     /// The message id.
@@ -308,6 +328,20 @@ impl Message {
             }),
             attempt: 1,
         })
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::Message;
+
+    #[test]
+    fn the_schema_version_travels_as_a_header() {
+        let m = Message::new("patient.registered", &1).unwrap();
+        assert_eq!(m.schema_version(), None);
+        let m = m.with_schema_version(2).unwrap();
+        assert_eq!(m.schema_version(), Some(2));
+        assert_eq!(m.header("schema-version"), Some("2"));
     }
 }
 

@@ -207,6 +207,35 @@ pub enum StartAt {
     /// epoch: a new subscriber replaying recent events. On Redis the time of the server's clock
     /// when it stored the message (entry ids), in memory the publisher's `published_at_ms`.
     Time(u64),
+    /// The messages after this entry (an id `publish` returned, `<ms>-<seq>`): a subscriber
+    /// resuming after the last message it knows. Build it with [`StartAt::after`].
+    After {
+        /// The entry id's first part.
+        ms: u64,
+        /// The entry id's second part.
+        seq: u64,
+    },
+}
+
+impl StartAt {
+    /// The messages after entry `entry` (`<ms>-<seq>`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`](crate::Error::Invalid) naming `entry` when it is not an entry id.
+    pub fn after(entry: &str) -> Result<Self> {
+        entry
+            .split_once('-')
+            .and_then(|(ms, seq)| {
+                Some(StartAt::After {
+                    ms: ms.parse().ok()?,
+                    seq: seq.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| crate::Error::Invalid {
+                field: "entry",
+                message: format!("{entry:?} is not an entry id <ms>-<seq>"),
+            })
+    }
 }
 
 /// How far behind a group is.

@@ -732,6 +732,97 @@ async fn messages_of_a_key_are_handled_in_order<B: Broker + Clone>(broker: B) {
     assert!(dead[0].error.contains("not yet"), "{}", dead[0].error);
 }
 
+/// A subscriber resumes after a known entry: the messages published after it, and only those;
+/// a bad entry id is named.
+async fn a_subscriber_resumes_after_an_entry<B: Broker + Clone>(broker: B) {
+    let publisher = Publisher::new(broker.clone());
+    let mut entries = Vec::new();
+    for m in messages("m", 10) {
+        entries.push(publisher.publish("resume", &m).await.unwrap());
+    }
+    let seen = Seen::default();
+    let s = seen.clone();
+    let consumer = Consumer::builder(broker.clone(), "resume", "late")
+        .start_at(StartAt::after(&entries[3]).unwrap())
+        .concurrency(1)
+        .poll(Duration::from_millis(20))
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    assert!(seen.until(|s| s.len() >= 6).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    consumer.shutdown().await;
+    let ids: Vec<String> = seen.all().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, (4..10).map(|i| format!("m-{i}")).collect::<Vec<_>>());
+    assert!(matches!(
+        StartAt::after("yesterday"),
+        Err(Error::Invalid { field: "entry", .. })
+    ));
+}
+
+/// Stress: 2 000 messages, two groups of two consumers, one first attempt in ten failing:
+/// each group acks every message exactly once and ends with nothing pending.
+async fn stress_two_groups_with_failures<B: Broker + Clone>(broker: B) {
+    let sent = messages("s", 2_000);
+    publish_all(&broker, "stress", &sent).await;
+    let mut groups = Vec::new();
+    for group in ["alpha", "beta"] {
+        let acked = Seen::default();
+        let tried: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>> =
+            std::sync::Arc::default();
+        let mut handles = Vec::new();
+        for _ in 0..2 {
+            let (acked, tried) = (acked.clone(), tried.clone());
+            handles.push(
+                Consumer::builder(broker.clone(), "stress", group)
+                    .concurrency(8)
+                    .backoff(fast_backoff())
+                    .poll(Duration::from_millis(20))
+                    .run(move |m: Message| {
+                        let first = tried.lock().unwrap().insert(m.id().to_owned());
+                        let fail = first && m.payload::<usize>().unwrap() % 10 == 7;
+                        if !fail {
+                            acked.record(&m);
+                        }
+                        async move {
+                            if fail {
+                                Outcome::retry("first attempts of one in ten fail")
+                            } else {
+                                Outcome::Ack
+                            }
+                        }
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        groups.push((group, acked, handles));
+    }
+    for (group, acked, handles) in groups {
+        assert!(
+            acked.until(|s| s.counts().len() >= 2_000).await,
+            "{group}: {} acked",
+            acked.counts().len()
+        );
+        assert!(
+            nilecare_test_support::eventually(Duration::from_secs(5), || async {
+                let b = broker.backlog("stress", group).await.unwrap();
+                b.pending == 0 && b.lag == 0
+            })
+            .await,
+            "{group} has a backlog"
+        );
+        for handle in handles {
+            handle.shutdown().await;
+        }
+        let counts = acked.counts();
+        assert!(counts.values().all(|n| *n == 1), "{group}: acked twice");
+    }
+}
+
 macro_rules! on_every_broker {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -771,7 +862,50 @@ on_every_broker!(
     publishing_twice_within_the_dedup_window_appends_once,
     groups_subscribe_to_types_by_name_and_prefix,
     messages_of_a_key_are_handled_in_order,
+    a_subscriber_resumes_after_an_entry,
+    stress_two_groups_with_failures,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_retention_by_age_drops_old_messages() {
+    let broker = MemoryBroker::with_max_age(Duration::from_millis(150));
+    publish_all(&broker, "aged", &messages("old", 3)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    publish_all(&broker, "aged", &messages("new", 2)).await;
+    broker
+        .create_group("aged", "g", StartAt::Beginning)
+        .await
+        .unwrap();
+    let delivered = broker
+        .receive("aged", "g", "c", 10, Duration::from_millis(10))
+        .await
+        .unwrap();
+    let ids: Vec<String> = delivered
+        .into_iter()
+        .map(|d| d.message.unwrap().id().to_owned())
+        .collect();
+    assert_eq!(ids, ["new-0", "new-1"]);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_retention_by_age_trims_with_minid() {
+    let server = RedisServer::start();
+    let broker = redis_broker(&server)
+        .await
+        .max_age(Duration::from_millis(150));
+    // Approximate trimming removes whole stream nodes (100 entries each).
+    publish_all(&broker, "aged", &messages("old", 300)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    publish_all(&broker, "aged", &messages("new", 1)).await;
+    let nilecare_test_support::Reply::Integer(len) =
+        server.command(&["XLEN", "nilecare:msg:{aged}"])
+    else {
+        panic!("XLEN");
+    };
+    assert!(len <= 101, "old nodes trimmed by age: {len} entries left");
+    assert!(len >= 1);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_is_recognised_in_memory() {

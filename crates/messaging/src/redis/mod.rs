@@ -2,7 +2,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `<prefix>{<topic>}` | stream | the messages (`XADD ... MAXLEN ~ max_len`) |
+//! | `<prefix>{<topic>}` | stream | the messages (`XADD ... MAXLEN ~ max_len`, or `MINID ~` with `max_age`) |
 //! | `<prefix>{<topic>}:delay:<group>` | sorted set | entry ids waiting for a retry, by due time (ms, the server's clock) |
 //! | `<prefix>{<topic>}:dlq:<group>` | stream | dead letters: the message's fields plus `original`, `error`, `attempts` |
 //! | `<prefix>{<topic>}:lease:<group>` | string | the consumer holding the group's ordered-consumption lease (expires with it) |
@@ -56,12 +56,21 @@ struct Inner {
     scripts: Scripts,
 }
 
+/// How much of a topic is kept.
+#[derive(Debug, Clone, Copy)]
+enum Retention {
+    /// About the last n messages.
+    Count(u64),
+    /// About the messages of this last period.
+    Age(Duration),
+}
+
 /// The Redis Streams broker (cheap to clone).
 #[derive(Clone)]
 pub struct RedisBroker {
     inner: Arc<Inner>,
-    /// Retention of each topic (`MAXLEN ~`), per handle.
-    max_len: u64,
+    /// Retention of each topic, per handle.
+    retention: Retention,
     /// Payloads larger than this are stored gzip-compressed, per handle.
     compress_above: Option<usize>,
 }
@@ -70,7 +79,7 @@ impl std::fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBroker")
             .field("prefix", &self.inner.prefix.as_str())
-            .field("max_len", &self.max_len)
+            .field("retention", &self.retention)
             .field("compress_above", &self.compress_above)
             .finish_non_exhaustive()
     }
@@ -111,7 +120,7 @@ impl RedisBroker {
                     release: Script::new(RELEASE),
                 },
             }),
-            max_len: 100_000,
+            retention: Retention::Count(100_000),
             compress_above: None,
         }
     }
@@ -121,8 +130,29 @@ impl RedisBroker {
     /// it is lost to that group.
     #[must_use]
     pub fn max_len(mut self, max_len: u64) -> Self {
-        self.max_len = max_len.max(1);
+        self.retention = Retention::Count(max_len.max(1));
         self
+    }
+
+    /// Keeps the messages of about the last `age` instead (`MINID ~ <now - age>`: entry ids
+    /// are the server's milliseconds), whatever their number: retention by time, for replaying
+    /// "the last 7 days" to a new subscriber. Replaces [`max_len`](Self::max_len). The same
+    /// caution: a group further behind than `age` loses what was trimmed.
+    #[must_use]
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.retention = Retention::Age(age);
+        self
+    }
+
+    /// The `XADD` trimming arguments: strategy and threshold.
+    fn trim(&self) -> (&'static str, String) {
+        match self.retention {
+            Retention::Count(n) => ("MAXLEN", n.to_string()),
+            Retention::Age(age) => (
+                "MINID",
+                format!("{}-0", crate::clock::now_ms().saturating_sub(ms(age))),
+            ),
+        }
     }
 
     /// Stores payloads larger than `bytes` gzip-compressed (field `z` = `gzip`); consumers of
@@ -235,11 +265,10 @@ impl Broker for RedisBroker {
             .xadd::<String, _, _, _, _>(
                 self.stream(topic),
                 false,
-                (
-                    "MAXLEN",
-                    "~",
-                    i64::try_from(self.max_len).unwrap_or(i64::MAX),
-                ),
+                {
+                    let (strategy, threshold) = self.trim();
+                    (strategy, "~", threshold)
+                },
                 "*",
                 fields,
             )
@@ -255,8 +284,10 @@ impl Broker for RedisBroker {
     ) -> Result<Published> {
         let fields = message.to_fields(self.compress_above);
         let mut args = Vec::with_capacity(2 + 2 * fields.len());
+        let (strategy, threshold) = self.trim();
         args.push(Value::from(ms(window).max(1).to_string()));
-        args.push(Value::from(self.max_len.to_string()));
+        args.push(Value::from(strategy));
+        args.push(Value::from(threshold));
         for (name, value) in fields {
             args.push(Value::from(name));
             args.push(Value::Bytes(value));
@@ -291,6 +322,7 @@ impl Broker for RedisBroker {
             StartAt::Beginning => "0".to_owned(),
             StartAt::Now => "$".to_owned(),
             StartAt::Time(ms) => format!("{}-0", ms.saturating_sub(1)),
+            StartAt::After { ms, seq } => format!("{ms}-{seq}"),
         };
         match self
             .inner
