@@ -28,9 +28,9 @@ pub mod headers {
     /// Set on a replayed dead letter: only this consumer group handles it (the others ack it
     /// unseen). See [`replay_dead_letter`](crate::replay_dead_letter).
     pub const REPLAY_FOR: &str = "replay-for";
-    /// The version of the payload's schema for its type
-    /// ([`Message::with_schema_version`]); the envelope's own version is separate
-    /// ([`ENVELOPE_VERSION`](crate::ENVELOPE_VERSION)).
+    /// The version of the payload's schema for its type (set with
+    /// [`Message::with_schema_version`](crate::Message::with_schema_version)); the envelope's
+    /// own version is separate ([`ENVELOPE_VERSION`](crate::ENVELOPE_VERSION)).
     pub const SCHEMA_VERSION: &str = "schema-version";
 }
 
