@@ -7,31 +7,13 @@
 
 use std::time::Duration;
 
-use nilecare_auth::{
-    Algorithm, Claims, Error, NoCustomClaims, TokenError, Verifier, VerifierBuilder,
-};
+use nilecare_auth::{Algorithm, Claims, Error, NoCustomClaims, TokenError, Verifier};
 use nilecare_test_support::TestCa;
-use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks, now_secs};
-use serde_json::{Value, json};
+use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks};
 
-const AUDIENCE: &str = "orchestrator";
+mod support;
 
-fn claims(issuer: &str) -> Value {
-    let now = now_secs();
-    json!({"iss": issuer, "aud": AUDIENCE, "sub": "u1", "iat": now, "exp": now + 300})
-}
-
-fn builder(server: &JwksServer) -> VerifierBuilder {
-    Verifier::builder()
-        .issuer(server.issuer())
-        .audience(AUDIENCE)
-        .algorithms([Algorithm::RS256, Algorithm::ES256])
-        .jwks_url(server.jwks_url())
-}
-
-async fn ok(verifier: &Verifier, token: &str) -> bool {
-    verifier.verify::<NoCustomClaims>(token).await.is_ok()
-}
+use support::{AUDIENCE, builder, claims, ok};
 
 #[tokio::test]
 async fn many_verifications_cost_one_fetch() {

@@ -9,10 +9,12 @@ use nilecare_auth::{
     Algorithm, Error, KeySet, NoCustomClaims, RedisRevocationStore, RevocationSettings,
     Revocations, TokenError, Verifier,
 };
-use nilecare_redis::{RedisConfig, connect};
+mod support;
+
 use nilecare_test_support::RedisServer;
 use nilecare_test_support::jwt::{SigningKey, jwks, now_secs};
 use serde_json::json;
+use support::redis_pool;
 
 const ISSUER: &str = "https://id.nilecare.test";
 
@@ -74,14 +76,7 @@ async fn a_revoked_subject_refuses_tokens_issued_before_and_accepts_later_ones()
 }
 
 async fn redis_instance(url: &str, settings: RevocationSettings) -> Revocations {
-    let pool = connect(
-        &RedisConfig::from_url(url)
-            .unwrap()
-            .with_command_timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
-    Revocations::start(RedisRevocationStore::new(pool), settings)
+    Revocations::start(RedisRevocationStore::new(redis_pool(url).await), settings)
         .await
         .unwrap()
 }

@@ -8,46 +8,34 @@
 
 use std::time::Duration;
 
-use nilecare_auth::{Algorithm, Error, NoCustomClaims, Verifier, VerifierBuilder};
+use nilecare_auth::{Algorithm, Error, Verifier, VerifierBuilder};
 use nilecare_cache::{AnyStore, Cache, MemoryStore, RedisStore};
-use nilecare_redis::{RedisConfig, connect};
 use nilecare_test_support::RedisServer;
-use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks, now_secs};
-use serde_json::{Value, json};
+use nilecare_test_support::jwt::{JwksServer, SigningKey, jwks};
 
-const AUDIENCE: &str = "orchestrator";
+mod support;
 
-fn claims(issuer: &str) -> Value {
-    let now = now_secs();
-    json!({"iss": issuer, "aud": AUDIENCE, "sub": "u1", "iat": now, "exp": now + 300})
-}
+use support::{AUDIENCE, claims, ok, redis_pool};
 
+/// A verifier of `server`'s keys that may refetch every 50 ms.
 fn builder(server: &JwksServer) -> VerifierBuilder {
-    Verifier::builder()
-        .issuer(server.issuer())
-        .audience(AUDIENCE)
-        .algorithms([Algorithm::RS256, Algorithm::ES256])
-        .jwks_url(server.jwks_url())
-        .refetch_cooldown(Duration::from_millis(50))
+    support::builder(server).refetch_cooldown(Duration::from_millis(50))
 }
 
 /// One instance's cache on the shared Redis (each instance has its own connection pool).
 async fn redis_cache(url: &str) -> Cache {
-    let pool = connect(
-        &RedisConfig::from_url(url)
-            .unwrap()
-            .with_command_timeout(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
     Cache::builder()
         .name("auth")
-        .build(AnyStore::from(RedisStore::new(pool)))
+        .build(AnyStore::from(RedisStore::new(redis_pool(url).await)))
         .unwrap()
 }
 
-async fn ok(verifier: &Verifier, token: &str) -> bool {
-    verifier.verify::<NoCustomClaims>(token).await.is_ok()
+/// One instance: a verifier of `server`'s keys sharing them through `redis`.
+async fn instance(server: &JwksServer, redis: &RedisServer) -> Verifier {
+    builder(server)
+        .shared_key_sets(redis_cache(&redis.url()).await)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -56,14 +44,8 @@ async fn a_second_instance_verifies_without_asking_the_provider() {
     let key = SigningKey::rsa(1, "r1", Algorithm::RS256);
     let server = JwksServer::start(jwks(&[&key])).await;
     let token = key.sign(&claims(server.issuer()));
-    let a = builder(&server)
-        .shared_key_sets(redis_cache(&redis.url()).await)
-        .build()
-        .unwrap();
-    let b = builder(&server)
-        .shared_key_sets(redis_cache(&redis.url()).await)
-        .build()
-        .unwrap();
+    let a = instance(&server, &redis).await;
+    let b = instance(&server, &redis).await;
     assert!(ok(&a, &token).await);
     assert_eq!(server.jwks_fetches(), 1);
     for _ in 0..20 {
@@ -82,14 +64,8 @@ async fn a_rotation_fetched_by_one_instance_reaches_the_other_without_a_fetch() 
     let old = SigningKey::rsa(1, "2026-11", Algorithm::RS256);
     let new = SigningKey::ec("2026-12", Algorithm::ES256);
     let server = JwksServer::start(jwks(&[&old])).await;
-    let a = builder(&server)
-        .shared_key_sets(redis_cache(&redis.url()).await)
-        .build()
-        .unwrap();
-    let b = builder(&server)
-        .shared_key_sets(redis_cache(&redis.url()).await)
-        .build()
-        .unwrap();
+    let a = instance(&server, &redis).await;
+    let b = instance(&server, &redis).await;
     assert!(ok(&a, &old.sign(&claims(server.issuer()))).await);
     assert!(ok(&b, &old.sign(&claims(server.issuer()))).await);
     assert_eq!(server.jwks_fetches(), 1);
@@ -135,10 +111,7 @@ async fn the_shared_cache_down_falls_back_to_the_provider() {
     let key = SigningKey::rsa(1, "r1", Algorithm::RS256);
     let server = JwksServer::start(jwks(&[&key])).await;
     let token = key.sign(&claims(server.issuer()));
-    let a = builder(&server)
-        .shared_key_sets(redis_cache(&redis.url()).await)
-        .build()
-        .unwrap();
+    let a = instance(&server, &redis).await;
     redis.kill();
     assert!(ok(&a, &token).await, "verified with the provider's keys");
     assert_eq!(server.jwks_fetches(), 1);

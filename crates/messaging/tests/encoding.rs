@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nilecare_messaging::{Broker, Consumer, Message, Outcome, Publisher};
 use nilecare_test_support::{RedisServer, Reply};
-use support::{Seen, redis_broker};
+use support::{Seen, record_and_ack, redis_broker};
 
 /// The fields of the newest entry of `stream`, as stored.
 fn newest_fields(server: &RedisServer, stream: &str) -> Vec<(String, Vec<u8>)> {
@@ -120,16 +120,10 @@ async fn undecodable_entries_go_to_the_dead_letter_stream() {
         .await
         .unwrap();
 
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "labs", "g")
-        .poll(Duration::from_millis(50))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "labs", "g").poll(Duration::from_millis(50)),
+    )
+    .await;
     assert!(seen.until(|s| !s.is_empty()).await);
     assert!(
         nilecare_test_support::eventually(Duration::from_secs(5), || async {

@@ -16,7 +16,7 @@ use nilecare_messaging::{
     Begin, Broker, Consumer, Error, Message, Outcome, ProcessedSet, Publisher, StartAt,
 };
 use nilecare_test_support::RedisServer;
-use support::{Seen, messages, once_per_id, redis_broker};
+use support::{Seen, drained, messages, once_per_id, record_and_ack, redis_broker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_loses_no_acknowledged_publish() {
@@ -50,17 +50,12 @@ async fn a_restarted_server_loses_no_acknowledged_publish() {
     // Published with nobody consuming: only the server's persistence keeps them.
     publish(0, 300).await;
     tokio::task::block_in_place(|| server.restart());
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "visits", "g")
-        .poll(Duration::from_millis(50))
-        .visibility_timeout(Duration::from_millis(500))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "visits", "g")
+            .poll(Duration::from_millis(50))
+            .visibility_timeout(Duration::from_millis(500)),
+    )
+    .await;
     // And a second restart while publishing and consuming.
     let load = tokio::spawn(publish(300, 600));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -92,16 +87,10 @@ async fn a_restarted_server_loses_no_acknowledged_publish() {
 async fn a_paused_server_cannot_stall_publishers_or_consumers() {
     let server = RedisServer::start();
     let broker = redis_broker(&server).await; // 1 s command timeout
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "labs", "g")
-        .poll(Duration::from_millis(50))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "labs", "g").poll(Duration::from_millis(50)),
+    )
+    .await;
     let publisher = Publisher::new(broker.clone());
     publisher
         .publish("labs", &messages("before", 1)[0])
@@ -219,15 +208,11 @@ fn a_consumer_that_dies_mid_handler_loses_nothing_and_effects_happen_once() {
             .run(handler)
             .await
             .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let b = broker.backlog("invoices", "billing").await.unwrap();
-            if b.pending == 0 && b.lag == 0 {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{b:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            drained(&broker, "invoices", "billing").await,
+            "{:?}",
+            broker.backlog("invoices", "billing").await
+        );
         consumer.shutdown().await;
     });
     let counts = effects.counts();
@@ -417,15 +402,11 @@ fn a_consumer_process_killed_by_sigkill_loses_nothing() {
             })
             .await
             .unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let b = broker.backlog("invoices", "billing").await.unwrap();
-            if b.pending == 0 && b.lag == 0 {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{b:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            drained(&broker, "invoices", "billing").await,
+            "{:?}",
+            broker.backlog("invoices", "billing").await
+        );
         consumer.shutdown().await;
     });
     let effects = server.command(&["HGETALL", "effects"]);

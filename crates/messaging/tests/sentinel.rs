@@ -10,10 +10,10 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use nilecare_messaging::{Consumer, Message, Outcome, Publisher, RedisBroker};
+use nilecare_messaging::{Consumer, Message, Publisher, RedisBroker};
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
 use nilecare_test_support::RedisSentinel;
-use support::Seen;
+use support::record_and_ack;
 
 async fn publish_retrying(publisher: &Publisher<RedisBroker>, from: usize, to: usize) {
     for i in from..to {
@@ -45,17 +45,12 @@ async fn consumers_and_publishers_carry_on_through_a_sentinel_failover() {
         ));
     let broker = RedisBroker::new(connect(&config).await.unwrap());
     let publisher = Publisher::new(broker.clone()).dedup_window(Duration::from_secs(60));
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "visits", "billing")
-        .visibility_timeout(Duration::from_secs(2))
-        .poll(Duration::from_millis(100))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "visits", "billing")
+            .visibility_timeout(Duration::from_secs(2))
+            .poll(Duration::from_millis(100)),
+    )
+    .await;
 
     publish_retrying(&publisher, 0, 100).await;
     sentinel.await_replication();

@@ -16,7 +16,7 @@ use nilecare_messaging::{
 use nilecare_test_support::RedisServer;
 #[cfg(feature = "redis")]
 use support::redis_broker;
-use support::{Seen, fast_backoff, messages, once_per_id};
+use support::{Seen, drained, fast_backoff, messages, once_per_id, record_and_ack};
 
 async fn publish_all<B: Broker + Clone>(broker: &B, topic: &str, messages: &[Message]) {
     let publisher = Publisher::new(broker.clone());
@@ -29,17 +29,12 @@ async fn publish_all<B: Broker + Clone>(broker: &B, topic: &str, messages: &[Mes
 async fn publish_subscribe<B: Broker + Clone>(broker: B) {
     let sent = messages("ps", 100);
     publish_all(&broker, "orders", &sent).await;
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "orders", "g1")
-        .concurrency(1)
-        .poll(Duration::from_millis(50))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "orders", "g1")
+            .concurrency(1)
+            .poll(Duration::from_millis(50)),
+    )
+    .await;
     assert!(seen.until(|s| s.len() >= 100).await, "got {}", seen.len());
     consumer.shutdown().await;
     let ids: Vec<String> = seen.all().into_iter().map(|(id, _)| id).collect();
@@ -148,17 +143,12 @@ async fn a_new_subscriber_replays_from_a_time<B: Broker + Clone>(broker: B) {
         .as_millis() as u64;
     tokio::time::sleep(Duration::from_millis(30)).await;
     publish_all(&broker, "events", &messages("new", 5)).await;
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "events", "replayer")
-        .start_at(StartAt::Time(since))
-        .poll(Duration::from_millis(20))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "events", "replayer")
+            .start_at(StartAt::Time(since))
+            .poll(Duration::from_millis(20)),
+    )
+    .await;
     assert!(seen.until(|s| s.len() >= 5).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     consumer.shutdown().await;
@@ -228,18 +218,13 @@ async fn an_unsettled_message_is_reclaimed<B: Broker + Clone>(broker: B) {
     }
     stuck.shutdown().await;
 
-    let seen = Seen::default();
-    let s = seen.clone();
-    let rescuer = Consumer::builder(broker.clone(), "jobs", "g")
-        .name("rescuer")
-        .visibility_timeout(Duration::from_millis(200))
-        .poll(Duration::from_millis(20))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, rescuer) = record_and_ack(
+        Consumer::builder(broker.clone(), "jobs", "g")
+            .name("rescuer")
+            .visibility_timeout(Duration::from_millis(200))
+            .poll(Duration::from_millis(20)),
+    )
+    .await;
     assert!(seen.until(|s| s.len() >= 10).await, "got {:?}", seen.all());
     rescuer.shutdown().await;
     assert!(
@@ -530,17 +515,12 @@ async fn publishing_twice_within_the_dedup_window_appends_once<B: Broker + Clone
     let later = publisher.publish("orders-once", &order()).await.unwrap();
     assert_ne!(later, first, "the window is over: published again");
 
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "orders-once", "g")
-        .concurrency(1)
-        .poll(Duration::from_millis(50))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "orders-once", "g")
+            .concurrency(1)
+            .poll(Duration::from_millis(50)),
+    )
+    .await;
     assert!(seen.until(|s| s.len() >= 3).await, "got {}", seen.len());
     tokio::time::sleep(Duration::from_millis(200)).await;
     consumer.shutdown().await;
@@ -589,11 +569,7 @@ async fn groups_subscribe_to_types_by_name_and_prefix<B: Broker + Clone>(broker:
     // Every group settled every message (the skipped ones acked unseen).
     for group in ["patients", "billing", "audit"] {
         assert!(
-            nilecare_test_support::eventually(Duration::from_secs(3), || async {
-                let backlog = broker.backlog("events", group).await.unwrap();
-                backlog.pending == 0 && backlog.lag == 0
-            })
-            .await,
+            drained(&broker, "events", group).await,
             "{group} has a backlog"
         );
     }
@@ -740,18 +716,13 @@ async fn a_subscriber_resumes_after_an_entry<B: Broker + Clone>(broker: B) {
     for m in messages("m", 10) {
         entries.push(publisher.publish("resume", &m).await.unwrap());
     }
-    let seen = Seen::default();
-    let s = seen.clone();
-    let consumer = Consumer::builder(broker.clone(), "resume", "late")
-        .start_at(StartAt::after(&entries[3]).unwrap())
-        .concurrency(1)
-        .poll(Duration::from_millis(20))
-        .run(move |m: Message| {
-            s.record(&m);
-            async { Outcome::Ack }
-        })
-        .await
-        .unwrap();
+    let (seen, consumer) = record_and_ack(
+        Consumer::builder(broker.clone(), "resume", "late")
+            .start_at(StartAt::after(&entries[3]).unwrap())
+            .concurrency(1)
+            .poll(Duration::from_millis(20)),
+    )
+    .await;
     assert!(seen.until(|s| s.len() >= 6).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     consumer.shutdown().await;
@@ -808,11 +779,7 @@ async fn stress_two_groups_with_failures<B: Broker + Clone>(broker: B) {
             acked.counts().len()
         );
         assert!(
-            nilecare_test_support::eventually(Duration::from_secs(5), || async {
-                let b = broker.backlog("stress", group).await.unwrap();
-                b.pending == 0 && b.lag == 0
-            })
-            .await,
+            drained(&broker, "stress", group).await,
             "{group} has a backlog"
         );
         for handle in handles {

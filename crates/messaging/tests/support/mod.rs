@@ -7,7 +7,9 @@ use std::time::Duration;
 
 #[cfg(feature = "redis")]
 use nilecare_messaging::RedisBroker;
-use nilecare_messaging::{Backoff, Begin, Error, Message, Outcome, ProcessedSet};
+use nilecare_messaging::{
+    Backoff, Begin, Broker, ConsumerBuilder, ConsumerHandle, Error, Message, Outcome, ProcessedSet,
+};
 #[cfg(feature = "redis")]
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
 #[cfg(feature = "redis")]
@@ -24,6 +26,33 @@ pub async fn redis_broker(server: &RedisServer) -> RedisBroker {
             Duration::from_millis(200),
         ));
     RedisBroker::new(connect(&config).await.unwrap())
+}
+
+/// Runs `builder` with a handler that records every message it gets and acks it.
+pub async fn record_and_ack<B: Broker + Clone>(
+    builder: ConsumerBuilder<B>,
+) -> (Seen, ConsumerHandle) {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let handle = builder
+        .run(move |m: Message| {
+            s.record(&m);
+            async { Outcome::Ack }
+        })
+        .await
+        .unwrap();
+    (seen, handle)
+}
+
+/// Waits (up to 20 s) until `group` has nothing pending and nothing unread on `topic`.
+pub async fn drained<B: Broker>(broker: &B, topic: &str, group: &str) -> bool {
+    nilecare_test_support::eventually(Duration::from_secs(20), || async {
+        broker
+            .backlog(topic, group)
+            .await
+            .is_ok_and(|b| b.pending == 0 && b.lag == 0)
+    })
+    .await
 }
 
 /// A fast backoff for tests: 20 ms doubling to 200 ms.
