@@ -32,12 +32,14 @@ pub fn criterion_config() -> criterion::Criterion {
         .measurement_time(std::time::Duration::from_secs(3))
         .sample_size(30)
 }
+mod proxy;
 mod resp;
 mod sentinel;
 mod server;
 mod tls;
 
 pub use cluster::RedisCluster;
+pub use proxy::FaultProxy;
 pub use resp::Reply;
 pub use sentinel::{RedisSentinel, SENTINEL_SERVICE};
 pub use server::{RedisServer, RedisServerBuilder, redis_server_binary};
