@@ -11,7 +11,7 @@ use nilecare_circuit_breaker::{
     WindowType,
 };
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
-use nilecare_test_support::{RedisServer, eventually};
+use nilecare_test_support::{FaultProxy, RedisServer, eventually};
 
 const FLUSH: Duration = Duration::from_millis(50);
 
@@ -24,8 +24,8 @@ fn config(wait: Duration) -> BreakerConfig {
         .half_open_permits(2)
 }
 
-async fn instance(server: &RedisServer, name: &str, wait: Duration) -> SharedBreaker {
-    let redis = RedisConfig::from_url(&server.url())
+async fn instance(url: &str, name: &str, wait: Duration) -> SharedBreaker {
+    let redis = RedisConfig::from_url(url)
         .unwrap()
         .with_pool_size(1)
         .with_command_timeout(Duration::from_millis(300))
@@ -55,9 +55,9 @@ async fn fail(b: &SharedBreaker, n: usize) {
 async fn failures_on_two_instances_open_the_breaker_on_the_third() {
     let server = RedisServer::start();
     let (a, b, c) = (
-        instance(&server, "billing", Duration::from_secs(30)).await,
-        instance(&server, "billing", Duration::from_secs(30)).await,
-        instance(&server, "billing", Duration::from_secs(30)).await,
+        instance(&server.url(), "billing", Duration::from_secs(30)).await,
+        instance(&server.url(), "billing", Duration::from_secs(30)).await,
+        instance(&server.url(), "billing", Duration::from_secs(30)).await,
     );
     // 3 failures each: neither instance reaches minimum_calls (6) alone.
     fail(&a, 3).await;
@@ -90,9 +90,9 @@ async fn half_open_probes_are_limited_cluster_wide_and_close_the_breaker() {
     let server = RedisServer::start();
     let wait = Duration::from_millis(300);
     let instances = vec![
-        instance(&server, "patients", wait).await,
-        instance(&server, "patients", wait).await,
-        instance(&server, "patients", wait).await,
+        instance(&server.url(), "patients", wait).await,
+        instance(&server.url(), "patients", wait).await,
+        instance(&server.url(), "patients", wait).await,
     ];
     fail(&instances[0], 6).await;
     assert!(
@@ -139,7 +139,7 @@ async fn half_open_probes_are_limited_cluster_wide_and_close_the_breaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_an_instance_decides_locally_and_rejoins_after_restart() {
     let mut server = RedisServer::start();
-    let a = instance(&server, "appointments", Duration::from_secs(30)).await;
+    let a = instance(&server.url(), "appointments", Duration::from_secs(30)).await;
     assert!(a.redis_available());
     server.kill();
     assert!(
@@ -169,4 +169,64 @@ async fn without_redis_an_instance_decides_locally_and_rejoins_after_restart() {
         })
         .await
     );
+}
+
+/// A silent partition of one instance (a fault proxy blackholes its connection): its calls
+/// never wait for Redis, it notices the loss and decides locally, the shared state opened by
+/// the others meanwhile reaches it once the partition heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_instance_decides_locally_and_follows_the_shared_state_after() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(&server.addr());
+    let a = instance(&proxy.url(), "labs", Duration::from_secs(30)).await;
+    let (b, c) = (
+        instance(&server.url(), "labs", Duration::from_secs(30)).await,
+        instance(&server.url(), "labs", Duration::from_secs(30)).await,
+    );
+    assert!(a.redis_available());
+
+    proxy.blackhole();
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let call = std::time::Instant::now();
+        assert!(a.call(async { Ok::<_, ()>(()) }).await.is_ok());
+        assert!(
+            call.elapsed() < Duration::from_millis(50),
+            "a call waited {:?} on the partitioned Redis",
+            call.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || async { !a.redis_available() }).await,
+        "the partition was not noticed"
+    );
+    let noticed = started.elapsed();
+    // The others open the shared breaker meanwhile; A, cut off, still lets calls through.
+    fail(&b, 3).await;
+    fail(&c, 3).await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            b.shared_state() == State::Open && c.shared_state() == State::Open
+        })
+        .await
+    );
+    assert!(
+        a.call(async { Ok::<_, ()>(()) }).await.is_ok(),
+        "A decides locally"
+    );
+
+    proxy.heal();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            a.redis_available()
+                && matches!(
+                    a.call(async { Ok::<_, ()>(()) }).await,
+                    Err(BreakerError::Rejected(_))
+                )
+        })
+        .await,
+        "after the partition A follows the shared open state"
+    );
+    eprintln!("breaker partition: noticed {noticed:?} after it began");
 }
