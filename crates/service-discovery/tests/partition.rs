@@ -1,0 +1,83 @@
+//! A silent network partition of one resolving instance from the Redis registry (a fault proxy
+//! blackholes its connections) while another instance keeps registering: the partitioned
+//! resolver keeps picking from its last known copy without waiting, and sees the changes made
+//! meanwhile once the partition heals.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use nilecare_redis::RedisConfig;
+use nilecare_service_discovery::{
+    RedisRegistry, Registry, RegistryConfig, ResolvedService, Resolver, ServiceInstance,
+};
+use nilecare_test_support::{FaultProxy, RedisServer, eventually};
+
+async fn registry(url: &str) -> RedisRegistry {
+    let redis = RedisConfig::from_url(url)
+        .unwrap()
+        .with_command_timeout(Duration::from_millis(500));
+    let config = RegistryConfig::default()
+        .with_ttl(Duration::from_secs(2))
+        .unwrap()
+        .with_heartbeat_interval(Duration::from_millis(200))
+        .unwrap()
+        .with_resync_interval(Duration::from_secs(1))
+        .unwrap();
+    RedisRegistry::connect(&redis, config).await.unwrap()
+}
+
+fn instance(id: &str) -> ServiceInstance {
+    ServiceInstance::new("labs", id, format!("http://{id}.local:8080")).unwrap()
+}
+
+fn known(service: &ResolvedService) -> BTreeSet<String> {
+    service
+        .balancer()
+        .instances()
+        .map(|i| i.id().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_resolver_keeps_its_last_known_instances_and_catches_up() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(&server.addr());
+    let b = registry(&server.url()).await;
+    let _x1 = b.register(instance("x1")).await.unwrap();
+    let _x2 = b.register(instance("x2")).await.unwrap();
+    let resolver = Resolver::builder(registry(&proxy.url()).await)
+        .build()
+        .unwrap();
+    let labs = resolver.service("labs").await.unwrap();
+    let both = BTreeSet::from(["x1".to_owned(), "x2".to_owned()]);
+    assert!(eventually(Duration::from_secs(3), || async { known(&labs) == both }).await);
+
+    proxy.blackhole();
+    let _x3 = b.register(instance("x3")).await.unwrap();
+    let partitioned = Instant::now();
+    while partitioned.elapsed() < Duration::from_secs(2) {
+        let started = Instant::now();
+        let picked = labs.select().expect("the last known instances are picked");
+        assert!(
+            started.elapsed() < Duration::from_millis(5),
+            "select waited"
+        );
+        picked.success();
+        assert_eq!(
+            known(&labs),
+            both,
+            "nothing new is heard during the partition"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    proxy.heal();
+    let all = BTreeSet::from(["x1".to_owned(), "x2".to_owned(), "x3".to_owned()]);
+    assert!(
+        eventually(Duration::from_secs(10), || async { known(&labs) == all }).await,
+        "after the partition the resolver sees x3: {:?}",
+        known(&labs)
+    );
+}
