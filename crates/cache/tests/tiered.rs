@@ -176,11 +176,55 @@ async fn an_outage_turns_l1_off_and_a_restart_turns_it_back_on() {
     );
 }
 
+/// Only the subscriber connection is lost (`CLIENT KILL TYPE pubsub`) while Redis stays up and
+/// the data connections work: invalidations sent meanwhile are missed, so L1 must not serve
+/// what it held; once resubscribed it is cleared and coherent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_only_the_subscription_clears_l1_until_resubscribed() {
+    let server = RedisServer::start();
+    let (a, _) = instance(&server, Duration::from_secs(60)).await;
+    let (b, b_store) = instance(&server, Duration::from_secs(60)).await;
+    let sneaky = behind_the_back(&server).await;
+    a.set("k", &"v1", None).await.unwrap();
+    assert!(eventually(DELIVERY, || async { b_store.invalidations_received() >= 1 }).await);
+    assert_eq!(b.get::<String>("k").await.as_deref(), Some("v1"));
+    // B holds v1 in L1 (an unannounced change is not seen).
+    sneaky.set("k", &"unannounced", None).await.unwrap();
+    assert_eq!(b.get::<String>("k").await.as_deref(), Some("v1"));
+
+    let killed = server.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert!(
+        matches!(killed, nilecare_test_support::Reply::Integer(n) if n >= 2),
+        "both subscriber connections killed: {killed:?}"
+    );
+    // Whether B is still reconnecting (L1 off) or already resubscribed (L1 cleared), the L1
+    // copy of v1 is never served again.
+    assert!(
+        reads(&b, "k", Some("unannounced")).await,
+        "B serves what Redis holds, not its old L1 copy"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async { b_store.is_coherent() }).await,
+        "B resubscribed"
+    );
+    let heard = b_store.invalidations_received();
+    a.set("k", &"v2", None).await.unwrap();
+    assert!(
+        eventually(DELIVERY, || async {
+            b_store.invalidations_received() > heard
+        })
+        .await,
+        "B hears announcements again"
+    );
+    assert!(reads(&b, "k", Some("v2")).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coherency_works_on_a_cluster() {
     let cluster = RedisCluster::start(3);
     let config = RedisConfig::from_url(&cluster.url()).unwrap();
     let mut instances = Vec::new();
+    let mut stores = Vec::new();
     for _ in 0..2 {
         let pool = connect(&config).await.unwrap();
         let l2 = RedisStore::builder(pool)
@@ -192,9 +236,11 @@ async fn coherency_works_on_a_cluster() {
             .build()
             .await
             .unwrap();
+        stores.push(store.clone());
         instances.push(Cache::builder().prefix(PREFIX).build(store).unwrap());
     }
     let (a, b) = (&instances[0], &instances[1]);
+    let b_store = &stores[1];
     // keys on different slots, hence different primaries
     for key in ["patients:1", "patients:2", "clinics:9"] {
         a.set(key, &"v1", None).await.unwrap();
@@ -205,7 +251,25 @@ async fn coherency_works_on_a_cluster() {
             "{key}: write not propagated"
         );
     }
+    assert!(b_store.is_coherent(), "L1 is on for B on the cluster");
+    assert!(
+        b_store.invalidations_received() >= 6,
+        "B heard A's six writes: {}",
+        b_store.invalidations_received()
+    );
+    // B really serves from L1 on the cluster: a change nobody announces is not seen.
+    let sneaky = Cache::builder()
+        .prefix(PREFIX)
+        .jitter(0.0)
+        .build(RedisStore::new(connect(&config).await.unwrap()))
+        .unwrap();
+    assert_eq!(b.get::<String>("clinics:9").await.as_deref(), Some("v2"));
+    sneaky.set("clinics:9", &"unannounced", None).await.unwrap();
+    assert_eq!(
+        b.get::<String>("clinics:9").await.as_deref(),
+        Some("v2"),
+        "an L1 hit on the cluster"
+    );
     assert_eq!(a.invalidate_pattern("patients:*").await.unwrap(), 2);
     assert!(reads(b, "patients:1", None).await && reads(b, "patients:2", None).await);
-    assert_eq!(b.get::<String>("clinics:9").await.as_deref(), Some("v2"));
 }

@@ -17,13 +17,17 @@ use nilecare_test_support::{RedisCluster, RedisServer, Reply, eventually};
 const TTL: Duration = Duration::from_millis(1000);
 const HEARTBEAT: Duration = Duration::from_millis(200);
 
+/// The full re-read that repairs a missed notification: far longer than any wait below, so a
+/// watcher that sees a change within the wait heard it as a notification.
+const RESYNC: Duration = Duration::from_secs(60);
+
 fn config() -> RegistryConfig {
     RegistryConfig::default()
         .with_ttl(TTL)
         .unwrap()
         .with_heartbeat_interval(HEARTBEAT)
         .unwrap()
-        .with_resync_interval(Duration::from_secs(2))
+        .with_resync_interval(RESYNC)
         .unwrap()
 }
 
