@@ -137,14 +137,22 @@ impl Inner {
 
     /// Reads the live instances of `service`. Entries that do not decode or validate (written
     /// by something else, or corrupted) are skipped with a warning.
+    ///
+    /// Two steps, so the script declares every key it reads: the index's members, then one
+    /// script over the index and those members' keys (a member registered in between is seen
+    /// by the next read or notification).
     pub(crate) async fn list(&self, service: &str) -> Result<Listing> {
-        let reply: Vec<Value> = LIST
-            .run(
-                &self.pool,
-                vec![self.index_key(service)],
-                vec![self.service_prefix(service).key("i:")],
-            )
-            .await?;
+        use fred::interfaces::SortedSetsInterface;
+        let index = self.index_key(service);
+        let members: Vec<String> = self
+            .pool
+            .zrange(&index, 0, -1, None, false, None, false)
+            .await
+            .map_err(nilecare_redis::Error::Redis)?;
+        let mut keys = Vec::with_capacity(members.len() + 1);
+        keys.push(index);
+        keys.extend(members.iter().map(|id| self.instance_key(service, id)));
+        let reply: Vec<Value> = LIST.run(&self.pool, keys, members).await?;
         let mut reply = reply.into_iter();
         let now_ms = reply.next().and_then(|v| v.as_i64()).unwrap_or_default();
         let mut instances = Vec::new();
