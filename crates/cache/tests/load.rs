@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nilecare_cache::{Cache, LoadError, LoadPolicy, MemoryStore, RedisStore, Store};
 use nilecare_redis::{RedisConfig, connect};
-use nilecare_test_support::{RedisServer, eventually};
+use nilecare_test_support::{RedisCluster, RedisServer, eventually};
 
 #[derive(Debug, PartialEq)]
 struct DbDown(u32);
@@ -412,8 +412,8 @@ async fn a_redis_outage_fails_open_to_the_loader() {
     );
 }
 
-async fn two_instances(server: &RedisServer) -> (Cache<RedisStore>, Cache<RedisStore>) {
-    let config = RedisConfig::from_url(&server.url()).unwrap();
+async fn two_instances(url: &str) -> (Cache<RedisStore>, Cache<RedisStore>) {
+    let config = RedisConfig::from_url(url).unwrap();
     let a = RedisStore::new(connect(&config).await.unwrap());
     let b = RedisStore::new(connect(&config).await.unwrap());
     (cache(&a, "lock:"), cache(&b, "lock:"))
@@ -422,7 +422,26 @@ async fn two_instances(server: &RedisServer) -> (Cache<RedisStore>, Cache<RedisS
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_lock_instances_load_a_cold_key_once() {
     let server = RedisServer::start();
-    let (a, b) = two_instances(&server).await;
+    let (a, b) = two_instances(&server.url()).await;
+    let lock = one_load_for_two_instances(&a, &b).await;
+    // the lock was released
+    assert_eq!(
+        server.command(&["EXISTS", &lock]),
+        nilecare_test_support::Reply::Integer(0)
+    );
+}
+
+/// The cross-instance lock on a real 3-primary cluster (the lock key shares the value's slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_lock_instances_load_a_cold_key_once_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    let (a, b) = two_instances(&cluster.url()).await;
+    one_load_for_two_instances(&a, &b).await;
+}
+
+/// Two instances ask for a cold key at once under a lock: one loader call; without the lock,
+/// each loads. Returns the lock's key.
+async fn one_load_for_two_instances(a: &Cache<RedisStore>, b: &Cache<RedisStore>) -> String {
     let policy = LoadPolicy::new().lock(Duration::from_secs(2));
     let calls = Arc::new(AtomicUsize::new(0));
     let slow = |v: &'static str| {
@@ -441,12 +460,7 @@ async fn with_a_lock_instances_load_a_cold_key_once() {
         1,
         "one database call for two instances"
     );
-    // the lock was released
     let lock = a.full_key("x").unwrap().replace(":x", ":@:lock:reports:1");
-    assert_eq!(
-        server.command(&["EXISTS", &lock]),
-        nilecare_test_support::Reply::Integer(0)
-    );
 
     // without the lock, each instance loads
     let plain = LoadPolicy::new();
@@ -456,12 +470,13 @@ async fn with_a_lock_instances_load_a_cold_key_once() {
     );
     assert!(ra.is_ok() && rb.is_ok());
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    lock
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_never_waited_on_longer_than_its_lease() {
     let server = RedisServer::start();
-    let (a, b) = two_instances(&server).await;
+    let (a, b) = two_instances(&server.url()).await;
     let policy = LoadPolicy::new().lock(Duration::from_millis(100));
     let calls = Arc::new(AtomicUsize::new(0));
     // A holds the lock with a loader far slower than the lease

@@ -163,8 +163,19 @@ async fn redis_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_invalidation_reaches_other_instances_l1() {
     let server = RedisServer::start();
-    let config = RedisConfig::from_url(&server.url()).unwrap();
+    tag_invalidation_reaches_other_instances_l1_on(&server.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_invalidation_reaches_other_instances_l1_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    tag_invalidation_reaches_other_instances_l1_on(&cluster.url()).await;
+}
+
+async fn tag_invalidation_reaches_other_instances_l1_on(url: &str) {
+    let config = RedisConfig::from_url(url).unwrap();
     let mut caches = Vec::new();
+    let mut stores = Vec::new();
     for _ in 0..2 {
         let l2 = RedisStore::new(connect(&config).await.unwrap());
         let store = TieredStore::builder(l2, &config)
@@ -172,19 +183,34 @@ async fn tag_invalidation_reaches_other_instances_l1() {
             .build()
             .await
             .unwrap();
+        stores.push(store.clone());
         caches.push(cache(&store, "tags:tiered:"));
     }
     let (a, b) = (&caches[0], &caches[1]);
+    let b_store = &stores[1];
     a.set_with_tags("patients:1", &"x".to_owned(), None, &["patient:1"])
         .await
         .unwrap();
+    // B hears A's write first (arriving later, it would drop B's fill below).
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            b_store.invalidations_received() >= 1
+        })
+        .await
+    );
     assert!(present(b, "patients:1").await, "B caches it in L1");
+    assert!(b_store.is_coherent());
+    let heard = b_store.invalidations_received();
     assert_eq!(a.invalidate_tag("patient:1").await.unwrap(), 1);
     assert!(
         eventually(Duration::from_secs(2), || async {
-            !present(b, "patients:1").await
+            b_store.invalidations_received() > heard
         })
         .await,
+        "B heard the tag's invalidation"
+    );
+    assert!(
+        !present(b, "patients:1").await,
         "B still serves a key whose tag was invalidated"
     );
 }

@@ -11,7 +11,7 @@ use nilecare_circuit_breaker::{
     WindowType,
 };
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
-use nilecare_test_support::{FaultProxy, RedisServer, eventually};
+use nilecare_test_support::{FaultProxy, RedisCluster, RedisServer, eventually};
 
 const FLUSH: Duration = Duration::from_millis(50);
 
@@ -54,10 +54,21 @@ async fn fail(b: &SharedBreaker, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_on_two_instances_open_the_breaker_on_the_third() {
     let server = RedisServer::start();
+    failures_on_two_instances_open_the_third(&server.url()).await;
+}
+
+/// The shared state on a real 3-primary cluster (each breaker's keys in one slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_two_instances_open_the_breaker_on_the_third_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    failures_on_two_instances_open_the_third(&cluster.url()).await;
+}
+
+async fn failures_on_two_instances_open_the_third(url: &str) {
     let (a, b, c) = (
-        instance(&server.url(), "billing", Duration::from_secs(30)).await,
-        instance(&server.url(), "billing", Duration::from_secs(30)).await,
-        instance(&server.url(), "billing", Duration::from_secs(30)).await,
+        instance(url, "billing", Duration::from_secs(30)).await,
+        instance(url, "billing", Duration::from_secs(30)).await,
+        instance(url, "billing", Duration::from_secs(30)).await,
     );
     // 3 failures each: neither instance reaches minimum_calls (6) alone.
     fail(&a, 3).await;

@@ -98,7 +98,11 @@ async fn every_algorithm_holds_its_limit_and_refills() {
 #[tokio::test]
 async fn check_many_peek_refund_reset_penalty_and_shadow() {
     let server = RedisServer::start();
-    let l = redis_limiter(&server.url()).await;
+    check_many_peek_refund_reset_penalty_and_shadow_on(&server.url()).await;
+}
+
+async fn check_many_peek_refund_reset_penalty_and_shadow_on(url: &str) {
+    let l = redis_limiter(url).await;
     let wide = Policy::new("wide", Quota::per_minute(5).unwrap()).unwrap();
     let narrow = Policy::new("narrow", Quota::per_minute(2).unwrap())
         .unwrap()
@@ -153,7 +157,20 @@ async fn check_many_peek_refund_reset_penalty_and_shadow() {
 #[tokio::test]
 async fn every_algorithm_peeks_consumes_refunds_and_resets() {
     let server = RedisServer::start();
-    let l = redis_limiter(&server.url()).await;
+    every_algorithm_peeks_consumes_refunds_and_resets_on(&server.url()).await;
+}
+
+/// The same scenarios on a real 3-primary cluster: each key's script runs on its slot's node
+/// (every algorithm, fixed window included, peek/refund/reset, the penalty box, shadow mode).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peek_refund_reset_penalty_box_and_every_algorithm_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    check_many_peek_refund_reset_penalty_and_shadow_on(&cluster.url()).await;
+    every_algorithm_peeks_consumes_refunds_and_resets_on(&cluster.url()).await;
+}
+
+async fn every_algorithm_peeks_consumes_refunds_and_resets_on(url: &str) {
+    let l = redis_limiter(url).await;
     for a in ALL {
         // A day-long quota: nothing refills or rolls over while the test runs.
         let p = Policy::new(format!("p-{}", a.as_str()), Quota::per_day(3).unwrap())
