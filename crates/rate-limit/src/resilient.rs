@@ -79,8 +79,11 @@ struct Inner {
     /// (policy, key) → denied until (µs of `clock`).
     blocked: DashMap<String, u64>,
     clock: SystemClock,
-    /// After Redis failed as unavailable: skip it until then (µs of `clock`), then probe again.
-    redis_down_until: AtomicU64,
+    /// Per hash slot: after the node serving it failed as unavailable, skip Redis for its keys
+    /// until then (µs of `clock`), then probe again. A failure marks every slot of the failed
+    /// node (every slot without a cluster), so one failing primary does not push the keys of
+    /// healthy primaries into the fallback.
+    down_until: Box<[AtomicU64]>,
 }
 
 /// How long to decide locally after Redis was found unavailable, before trying it again.
@@ -101,7 +104,9 @@ impl ResilientLimiter {
                 scaled: DashMap::new(),
                 blocked: DashMap::new(),
                 clock: SystemClock::default(),
-                redis_down_until: AtomicU64::new(0),
+                down_until: (0..crate::redis::SLOTS)
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
             }),
         }
     }
@@ -162,16 +167,31 @@ impl ResilientLimiter {
         }
     }
 
-    /// Whether Redis recently failed as unavailable (callers then skip the round trip).
-    fn redis_known_down(&self) -> bool {
-        self.inner.redis_down_until.load(Ordering::Relaxed) > self.inner.clock.now_micros()
+    /// Whether the node serving `slot` recently failed as unavailable (callers then skip the
+    /// round trip).
+    fn redis_known_down(&self, slot: Option<u16>) -> bool {
+        slot.and_then(|s| self.inner.down_until.get(usize::from(s)))
+            .is_some_and(|until| until.load(Ordering::Relaxed) > self.inner.clock.now_micros())
     }
 
-    fn note_failure(&self, error: &Error) {
-        if error.is_unavailable() {
-            let until = self.inner.clock.now_micros()
-                + u64::try_from(PROBE_INTERVAL.as_micros()).unwrap_or(u64::MAX);
-            self.inner.redis_down_until.store(until, Ordering::Relaxed);
+    /// After an unavailable error for a key in `slot`: skip the slots of that node for the
+    /// probe interval.
+    fn note_failure(&self, error: &Error, slot: Option<u16>) {
+        if !error.is_unavailable() {
+            return;
+        }
+        let until = self.inner.clock.now_micros()
+            + u64::try_from(PROBE_INTERVAL.as_micros()).unwrap_or(u64::MAX);
+        let ranges = match slot {
+            Some(slot) => self.inner.redis.node_slots(slot),
+            None => vec![0..=crate::redis::SLOTS - 1],
+        };
+        for range in ranges {
+            for slot in range {
+                if let Some(cell) = self.inner.down_until.get(usize::from(slot)) {
+                    cell.store(until, Ordering::Relaxed);
+                }
+            }
         }
     }
 
@@ -201,10 +221,10 @@ impl ResilientLimiter {
         policy: &Policy,
         key: &str,
         cost: u32,
-        error: Option<&Error>,
+        error: Option<(&Error, Option<u16>)>,
     ) -> Result<Decision> {
-        if let Some(error) = error {
-            self.note_failure(error);
+        if let Some((error, slot)) = error {
+            self.note_failure(error, slot);
             tracing::warn!(policy = policy.name(), error = %error, "rate limiter deciding without Redis");
         }
         let fixed = |allowed: bool| Decision {
@@ -240,7 +260,8 @@ impl RateLimiter for ResilientLimiter {
             crate::metrics::record(policy, &denied);
             return Ok(denied);
         }
-        if self.redis_known_down() {
+        let slot = self.inner.redis.slot(policy, key);
+        if self.redis_known_down(slot) {
             return self.degraded(policy, key, cost, None).await;
         }
         match self.inner.redis.check(policy, key, cost).await {
@@ -249,7 +270,7 @@ impl RateLimiter for ResilientLimiter {
                 Ok(d)
             }
             Err(e @ Error::InvalidInput { .. }) => Err(e),
-            Err(e) => self.degraded(policy, key, cost, Some(&e)).await,
+            Err(e) => self.degraded(policy, key, cost, Some((&e, slot))).await,
         }
     }
 
@@ -258,7 +279,10 @@ impl RateLimiter for ResilientLimiter {
             Ok(decisions) => Ok(decisions),
             Err(e @ Error::InvalidInput { .. }) => Err(e),
             Err(e) => {
-                self.note_failure(&e);
+                let slot = checks
+                    .first()
+                    .and_then(|(policy, key, _)| self.inner.redis.slot(policy, key));
+                self.note_failure(&e, slot);
                 tracing::warn!(error = %e, "rate limiter deciding check_many without Redis");
                 let mut local = Vec::with_capacity(checks.len());
                 let mut scaled = Vec::with_capacity(checks.len());

@@ -89,3 +89,56 @@ async fn a_partitioned_instance_over_grants_at_most_its_share() {
         "decisions come from Redis again after the partition"
     );
 }
+
+/// On a cluster, an unresponsive primary (paused: connections open, nothing answered) sends
+/// only its own keys to the fallback: checks of keys on healthy primaries keep being decided by
+/// Redis meanwhile, and its keys go back to Redis once it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unresponsive_primary_sends_only_its_keys_to_the_fallback() {
+    let cluster = nilecare_test_support::RedisCluster::start(3);
+    let limiter = instance(&cluster.url(), 1.0).await;
+    let policy = Policy::new("api", Quota::per_minute(1_000).unwrap()).unwrap();
+    let node_of =
+        |key: &str| cluster.node_index_for_slot(nilecare_redis::key_slot(&format!("{{{key}}}")));
+    let failing = "client-0".to_owned();
+    let healthy = (1..)
+        .map(|i| format!("client-{i}"))
+        .find(|k| node_of(k) != node_of(&failing))
+        .unwrap();
+    for key in [&failing, &healthy] {
+        assert!(!limiter.check(&policy, key, 1).await.unwrap().fallback);
+    }
+
+    let paused = &cluster.nodes()[node_of(&failing)];
+    paused.pause();
+    let since = Instant::now();
+    let (mut local, mut from_redis) = (0, 0);
+    while since.elapsed() < Duration::from_secs(2) {
+        let started = Instant::now();
+        let d = limiter.check(&policy, &failing, 1).await.unwrap();
+        assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
+        local += u32::from(d.fallback);
+        let d = limiter.check(&policy, &healthy, 1).await.unwrap();
+        assert!(
+            !d.fallback,
+            "a key on a healthy primary went to the fallback {:?} into the pause",
+            since.elapsed()
+        );
+        from_redis += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(local > 0, "the paused primary's key was decided locally");
+    assert!(from_redis > 10);
+
+    paused.resume();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            limiter
+                .check(&policy, &failing, 1)
+                .await
+                .is_ok_and(|d| !d.fallback)
+        })
+        .await,
+        "the paused node's keys are decided by Redis again"
+    );
+}

@@ -147,12 +147,18 @@ impl RedisCluster {
 
     /// Index of the node now serving `slot` (after a failover, the promoted replica).
     pub fn node_index_for_slot(&self, slot: u16) -> usize {
-        let range = self
-            .ranges
+        self.owners[self.range_of_slot(slot)]
+    }
+
+    /// The slot range (as [`kill_primary`](Self::kill_primary) takes it) holding `slot`.
+    ///
+    /// # Panics
+    /// When no range holds the slot.
+    pub fn range_of_slot(&self, slot: u16) -> usize {
+        self.ranges
             .iter()
             .position(|&(first, last)| (first..=last).contains(&slot))
-            .unwrap_or_else(|| panic!("slot {slot} is not assigned"));
-        self.owners[range]
+            .unwrap_or_else(|| panic!("slot {slot} is not assigned"))
     }
 
     /// Kills the primary serving slot range `range` (SIGKILL) and waits until one of its

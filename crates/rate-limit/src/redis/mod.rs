@@ -34,6 +34,9 @@ const MODE_CONSUME: u64 = 3;
 /// Reply values per check.
 const REPLY_PER_ENTRY: usize = 5;
 
+/// Hash slots of a Redis Cluster.
+pub(crate) const SLOTS: u16 = 16_384;
+
 /// A rate limiter shared by every instance through Redis.
 ///
 /// Each check runs in a script that reads the time from Redis (`TIME`, so instance clocks do
@@ -76,6 +79,32 @@ impl std::fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
+    /// The hash slot holding `(policy, key)`'s state (`None` for a key the limiter refuses).
+    pub(crate) fn slot(&self, policy: &Policy, key: &str) -> Option<u16> {
+        let stored = crate::input::stored_key(key).ok()?;
+        let state = CheckKeys::state_key(&self.prefix, policy, &stored);
+        Some(nilecare_redis::fred::util::redis_keyslot(state.as_bytes()))
+    }
+
+    /// The slot ranges served by the node that serves `slot`, from the pool's view of the
+    /// cluster; every slot when Redis is not a cluster (or the view is not known yet).
+    pub(crate) fn node_slots(&self, slot: u16) -> Vec<std::ops::RangeInclusive<u16>> {
+        use nilecare_redis::fred::interfaces::ClusterInterface;
+        let every = || vec![0..=SLOTS - 1];
+        let Some(routing) = self.pool.next().cached_cluster_state() else {
+            return every();
+        };
+        match routing.get_server(slot) {
+            Some(server) => routing
+                .slots()
+                .iter()
+                .filter(|range| &range.primary == server)
+                .map(|range| range.start..=range.end)
+                .collect(),
+            None => every(),
+        }
+    }
+
     /// Default time a check may take before it fails.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 
