@@ -109,3 +109,33 @@ async fn delete_matching_scans_every_primary() {
         .sum();
     assert_eq!(total, 1);
 }
+
+/// A slot moved to another primary while no command runs (IMPORTING / MIGRATING, keys moved,
+/// SETSLOT NODE on the target first): commands on its keys follow the `MOVED` that follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_follow_a_slot_moved_between_primaries() {
+    let mut cluster = RedisCluster::start(3);
+    let pool = pool(&cluster).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("{{ward-3}}:k{i}")).collect();
+    for key in &keys {
+        let _: () = pool.set(key, "v0", None, None, false).await.unwrap();
+    }
+    let slot = key_slot(&keys[0]);
+    let to = (cluster.range_of_slot(slot) + 1) % 3;
+    cluster.migrate_slot(slot, to, Duration::ZERO);
+    let owner = &cluster.nodes()[cluster.node_index_for_slot(slot)];
+    assert_eq!(
+        owner.command(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]),
+        Reply::Integer(20)
+    );
+    for key in &keys {
+        let v: String = pool.get(key).await.unwrap();
+        assert_eq!(v, "v0", "{key} after the move");
+        let _: () = pool.set(key, "v1", None, None, false).await.unwrap();
+    }
+    assert_eq!(
+        owner.command(&["GET", &keys[0]]).as_text().as_deref(),
+        Some("v1"),
+        "written on the new owner"
+    );
+}

@@ -34,6 +34,17 @@ pub struct RedisCluster {
     owners: Vec<usize>,
     /// `replicas[i]` = the nodes replicating range `i` (a promoted one leaves the list).
     replicas: Vec<Vec<usize>>,
+    /// Slots moved out of their range by [`migrate_slot`](Self::migrate_slot): slot → node.
+    moved: Vec<(u16, usize)>,
+}
+
+/// A slot being moved between primaries ([`RedisCluster::begin_slot_migration`]).
+#[derive(Debug, Clone)]
+pub struct SlotMigration {
+    slot: u16,
+    source: usize,
+    target: usize,
+    target_id: String,
 }
 
 impl RedisCluster {
@@ -84,6 +95,7 @@ impl RedisCluster {
             replicas: vec![Vec::new(); masters],
             nodes,
             ranges,
+            moved: Vec::new(),
         };
         if replicas > 0 {
             cluster.attach_replicas(masters, replicas);
@@ -147,7 +159,145 @@ impl RedisCluster {
 
     /// Index of the node now serving `slot` (after a failover, the promoted replica).
     pub fn node_index_for_slot(&self, slot: u16) -> usize {
-        self.owners[self.range_of_slot(slot)]
+        match self.moved.iter().find(|(s, _)| *s == slot) {
+            Some(&(_, node)) => node,
+            None => self.owners[self.range_of_slot(slot)],
+        }
+    }
+
+    /// Starts moving `slot` to the primary of range `to` as `redis-cli --cluster reshard`
+    /// does: `IMPORTING` on the target, `MIGRATING` on the source. From now on clients asking
+    /// the source for a key already moved get `ASK` to the target; keys stay where they are
+    /// until [`migrate_keys`](Self::migrate_keys) moves them.
+    ///
+    /// # Panics
+    /// When a node refuses a step.
+    pub fn begin_slot_migration(&self, slot: u16, to: usize) -> SlotMigration {
+        let source = self.node_index_for_slot(slot);
+        let target = self.owners[to];
+        assert_ne!(
+            source, target,
+            "slot {slot} is already served by range {to}"
+        );
+        let id = |node: usize| {
+            self.nodes[node]
+                .command(&["CLUSTER", "MYID"])
+                .as_text()
+                .expect("CLUSTER MYID")
+        };
+        let (source_id, target_id) = (id(source), id(target));
+        let slot_text = slot.to_string();
+        expect_ok(
+            self.nodes[target].command(&[
+                "CLUSTER",
+                "SETSLOT",
+                &slot_text,
+                "IMPORTING",
+                &source_id,
+            ]),
+            "SETSLOT IMPORTING",
+        );
+        expect_ok(
+            self.nodes[source].command(&[
+                "CLUSTER",
+                "SETSLOT",
+                &slot_text,
+                "MIGRATING",
+                &target_id,
+            ]),
+            "SETSLOT MIGRATING",
+        );
+        SlotMigration {
+            slot,
+            source,
+            target,
+            target_id,
+        }
+    }
+
+    /// Moves up to `batch` keys of the migrating slot (`MIGRATE ... KEYS`); returns how many
+    /// moved (0 when none is left on the source).
+    ///
+    /// # Panics
+    /// When `MIGRATE` fails.
+    pub fn migrate_keys(&self, migration: &SlotMigration, batch: usize) -> usize {
+        let source = &self.nodes[migration.source];
+        let keys = match source.command(&[
+            "CLUSTER",
+            "GETKEYSINSLOT",
+            &migration.slot.to_string(),
+            &batch.to_string(),
+        ]) {
+            Reply::Array(Some(keys)) => keys
+                .iter()
+                .filter_map(|k| match k {
+                    Reply::Bulk(Some(bytes)) => Some(bytes.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("CLUSTER GETKEYSINSLOT: {other:?}"),
+        };
+        if keys.is_empty() {
+            return 0;
+        }
+        let port = self.nodes[migration.target].port().to_string();
+        let mut args: Vec<Vec<u8>> = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"]
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
+        args.extend(keys.iter().cloned());
+        let reply = source.command(&args);
+        assert!(
+            matches!(reply, Reply::Status(ref s) if s == "OK" || s == "NOKEY"),
+            "MIGRATE: {reply:?}"
+        );
+        keys.len()
+    }
+
+    /// Ends the migration: the slot belongs to the target on every primary
+    /// (`SETSLOT ... NODE`), so clients get `MOVED` from now on.
+    ///
+    /// # Panics
+    /// When keys are left on the source or a node refuses.
+    pub fn finish_slot_migration(&mut self, migration: SlotMigration) {
+        assert_eq!(
+            self.migrate_keys(&migration, 1),
+            0,
+            "keys are left on the source: call migrate_keys until it returns 0"
+        );
+        let slot_text = migration.slot.to_string();
+        // The target first, then the source, then the others (as `redis-cli --cluster` does):
+        // a source that says MOVED before the target owns the slot would send clients back
+        // and forth.
+        let mut order = vec![migration.target, migration.source];
+        order.extend(
+            self.owners
+                .iter()
+                .copied()
+                .filter(|n| *n != migration.target && *n != migration.source),
+        );
+        for node in order {
+            let reply = self.nodes[node].command(&[
+                "CLUSTER",
+                "SETSLOT",
+                &slot_text,
+                "NODE",
+                &migration.target_id,
+            ]);
+            expect_ok(reply, "SETSLOT NODE");
+        }
+        self.moved.retain(|(s, _)| *s != migration.slot);
+        self.moved.push((migration.slot, migration.target));
+    }
+
+    /// Moves `slot` to the primary of range `to`, keys included, pausing `pause` between
+    /// batches of 10 keys (so a test's load runs across the migration).
+    pub fn migrate_slot(&mut self, slot: u16, to: usize, pause: Duration) {
+        let migration = self.begin_slot_migration(slot, to);
+        while self.migrate_keys(&migration, 10) > 0 {
+            thread::sleep(pause);
+        }
+        self.finish_slot_migration(migration);
     }
 
     /// The slot range (as [`kill_primary`](Self::kill_primary) takes it) holding `slot`.

@@ -38,7 +38,7 @@ mod sentinel;
 mod server;
 mod tls;
 
-pub use cluster::RedisCluster;
+pub use cluster::{RedisCluster, SlotMigration};
 pub use proxy::FaultProxy;
 pub use resp::Reply;
 pub use sentinel::{RedisSentinel, SENTINEL_SERVICE};
