@@ -111,3 +111,50 @@ async fn a_partitioned_instance_never_serves_past_the_l1_ttl_and_recovers() {
          misses after it"
     );
 }
+
+/// Behind Sentinel: the primary killed under two instances' traffic; reads fail open and
+/// writes fail within their timeouts until the replica is promoted, then both work on the new
+/// primary, and what was replicated before is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_followed_within_a_bound() {
+    let mut sentinel = nilecare_test_support::RedisSentinel::start();
+    let (a, _) = instance(&sentinel.url()).await;
+    let (b, _) = instance(&sentinel.url()).await;
+    a.set("clinics:1", &"before", None).await.unwrap();
+    sentinel.await_replication();
+
+    let killed = sentinel.kill_primary();
+    // The harness waits for the promotion on its own thread while the instances keep calling.
+    let promotion = tokio::task::spawn_blocking(move || {
+        let took = sentinel.await_promotion(killed);
+        (sentinel, took)
+    });
+    let mut failed = 0;
+    let resumed = loop {
+        let started = Instant::now();
+        let wrote = a.set("clinics:2", &"after", None).await;
+        let read = b.get::<String>("clinics:2").await;
+        assert!(
+            started.elapsed() < COMMAND_TIMEOUT * 6,
+            "calls took {:?} during the failover",
+            started.elapsed()
+        );
+        if wrote.is_ok() && read.as_deref() == Some("after") {
+            break killed.elapsed();
+        }
+        failed += 1;
+        assert!(killed.elapsed() < Duration::from_secs(30), "never resumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (_sentinel, promoted) = promotion.await.unwrap();
+    assert!(failed > 0, "the primary was down for a while");
+    assert!(
+        resumed <= promoted + Duration::from_secs(5),
+        "resumed {resumed:?} after the kill, promotion at {promoted:?}"
+    );
+    assert_eq!(
+        b.get::<String>("clinics:1").await.as_deref(),
+        Some("before")
+    );
+    eprintln!("cache behind Sentinel: resumed {resumed:?} after the kill (promotion {promoted:?})");
+}

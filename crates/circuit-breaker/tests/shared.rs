@@ -241,3 +241,42 @@ async fn a_partitioned_instance_decides_locally_and_follows_the_shared_state_aft
     );
     eprintln!("breaker partition: noticed {noticed:?} after it began");
 }
+
+/// Behind Sentinel: the primary killed; the instance notices, decides locally, and rejoins the
+/// shared state on the promoted replica (where the record replicated before the kill is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_keeps_the_shared_state() {
+    let mut sentinel = nilecare_test_support::RedisSentinel::start();
+    let (a, b) = (
+        instance(&sentinel.url(), "pharmacy", Duration::from_secs(30)).await,
+        instance(&sentinel.url(), "pharmacy", Duration::from_secs(30)).await,
+    );
+    fail(&a, 3).await;
+    fail(&b, 3).await;
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            a.shared_state() == State::Open && b.shared_state() == State::Open
+        })
+        .await
+    );
+    sentinel.await_replication();
+    let killed = sentinel.kill_primary();
+    let promotion = tokio::task::spawn_blocking(move || {
+        let took = sentinel.await_promotion(killed);
+        (sentinel, took)
+    });
+    assert!(
+        eventually(Duration::from_secs(5), || async { !a.redis_available() }).await,
+        "the loss was not noticed"
+    );
+    let (_sentinel, promoted) = promotion.await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async { a.redis_available() }).await,
+        "never rejoined after the promotion ({promoted:?})"
+    );
+    // The open state replicated before the kill is what the promoted replica holds.
+    assert!(matches!(
+        a.call(async { Ok::<_, ()>(()) }).await,
+        Err(BreakerError::Rejected(_))
+    ));
+}

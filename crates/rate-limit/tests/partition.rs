@@ -142,3 +142,42 @@ async fn an_unresponsive_primary_sends_only_its_keys_to_the_fallback() {
         "the paused node's keys are decided by Redis again"
     );
 }
+
+/// Behind Sentinel: the primary killed; checks are decided locally within the timeout until the
+/// replica is promoted, then by Redis again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_decided_locally_then_on_the_new_primary() {
+    let mut sentinel = nilecare_test_support::RedisSentinel::start();
+    let limiter = instance(&sentinel.url(), 0.5).await;
+    let policy = Policy::new("api", Quota::per_minute(1_000).unwrap()).unwrap();
+    assert!(!limiter.check(&policy, "k", 1).await.unwrap().fallback);
+
+    let killed = sentinel.kill_primary();
+    let promotion = tokio::task::spawn_blocking(move || {
+        let took = sentinel.await_promotion(killed);
+        (sentinel, took)
+    });
+    let mut local = 0;
+    let resumed = loop {
+        let started = Instant::now();
+        let d = limiter.check(&policy, "k", 1).await.unwrap();
+        assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
+        if !d.fallback && local > 0 {
+            break killed.elapsed();
+        }
+        local += u32::from(d.fallback);
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "never back on Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (_sentinel, promoted) = promotion.await.unwrap();
+    assert!(
+        resumed <= promoted + Duration::from_secs(3),
+        "back on Redis {resumed:?} after the kill, promotion at {promoted:?}"
+    );
+    eprintln!(
+        "rate limit behind Sentinel: local decisions until {resumed:?} (promotion {promoted:?})"
+    );
+}
