@@ -123,16 +123,25 @@ fn tiered_get(c: &mut Criterion) {
 const TASKS: u64 = 64;
 
 fn redis_get_set(c: &mut Criterion) {
-    let rt = runtime(2);
     let server = RedisServer::start();
+    redis_get_set_on(c, "redis_64_tasks", &server.url());
+    drop(server);
+}
+
+/// The same on a real 3-primary cluster (the get key on one primary, the set keys spread
+/// over all three), against raw fred on the same cluster pool.
+fn redis_cluster_get_set(c: &mut Criterion) {
+    let cluster = nilecare_test_support::RedisCluster::start(3);
+    redis_get_set_on(c, "redis_cluster_64_tasks", &cluster.url());
+    drop(cluster);
+}
+
+fn redis_get_set_on(c: &mut Criterion, group_name: &str, url: &str) {
+    let rt = runtime(2);
     let pool = rt.block_on(async {
-        connect(
-            &RedisConfig::from_url(&server.url())
-                .expect("url")
-                .with_pool_size(4),
-        )
-        .await
-        .expect("connect")
+        connect(&RedisConfig::from_url(url).expect("url").with_pool_size(4))
+            .await
+            .expect("connect")
     });
     let cache = Cache::builder()
         .jitter(0.0)
@@ -156,7 +165,7 @@ fn redis_get_set(c: &mut Criterion) {
             .await
             .expect("raw set");
     });
-    let mut group = c.benchmark_group("redis_64_tasks");
+    let mut group = c.benchmark_group(group_name);
     group.throughput(criterion::Throughput::Elements(1));
     let p = pool.clone();
     group.bench_function("raw_fred_get", |b| {
@@ -234,7 +243,6 @@ fn redis_get_set(c: &mut Criterion) {
         })
     });
     group.finish();
-    drop(server);
 }
 
 fn gzip_threshold(c: &mut Criterion) {
@@ -281,6 +289,6 @@ fn gzip_threshold(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = nilecare_test_support::criterion_config();
-    targets = memory_get, redis_get_set, gzip_threshold, tiered_get
+    targets = memory_get, redis_get_set, redis_cluster_get_set, gzip_threshold, tiered_get
 }
 criterion_main!(benches);
