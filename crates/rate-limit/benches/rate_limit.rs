@@ -198,9 +198,72 @@ fn redis(c: &mut Criterion) {
     drop(server);
 }
 
+/// Checks on a real 3-primary cluster: one key (one primary) and 1 024 keys (spread over the
+/// three), against raw fred `INCR` on the same cluster pool.
+fn redis_cluster(c: &mut Criterion) {
+    let rt = runtime(2);
+    let cluster = nilecare_test_support::RedisCluster::start(3);
+    let pool = rt.block_on(async {
+        connect(
+            &RedisConfig::from_url(&cluster.url())
+                .expect("url")
+                .with_pool_size(4),
+        )
+        .await
+        .expect("connect")
+    });
+    let limiter = Arc::new(
+        RedisLimiter::new(pool.clone())
+            .with_timeout(Duration::from_secs(1))
+            .expect("timeout"),
+    );
+    let policy =
+        Policy::new("bench", Quota::per_second(1_000_000_000).expect("quota")).expect("policy");
+    let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
+    let mut group = c.benchmark_group("redis_cluster_64_tasks");
+    group.throughput(criterion::Throughput::Elements(1));
+    let p = pool.clone();
+    group.bench_function("raw_fred_incr", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let p = p.clone();
+            async move {
+                spread_over_tasks(TASKS, iters, false, move |_| {
+                    let p = p.clone();
+                    async move {
+                        let _: i64 = p.incr("bench:incr").await.expect("incr");
+                    }
+                })
+                .await
+                .elapsed
+            }
+        })
+    });
+    for spread in [1usize, 1024] {
+        let (l, policy, keys) = (limiter.clone(), policy.clone(), keys.clone());
+        group.bench_function(format!("check_sliding_window_{spread}_keys"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                async move {
+                    spread_over_tasks(TASKS, iters, false, move |i| {
+                        let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                        async move {
+                            let key = &keys[(i as usize) % spread];
+                            l.check(&policy, key, 1).await.expect("check");
+                        }
+                    })
+                    .await
+                    .elapsed
+                }
+            })
+        });
+    }
+    group.finish();
+    drop(cluster);
+}
+
 criterion_group! {
     name = benches;
     config = nilecare_test_support::criterion_config();
-    targets = memory, redis
+    targets = memory, redis, redis_cluster
 }
 criterion_main!(benches);
