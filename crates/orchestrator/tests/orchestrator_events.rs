@@ -9,17 +9,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nilecare_test_support::{RedisServer, eventually};
-use support::{Client, orchestrator, settings};
+use support::{Client, orchestrator, settings, two_instances};
 
 const UPDATE: &str = r#"{"given_name":"Omar","family_name":"Farouk","birth_date":"1972-11-02"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_change_reaches_every_instance_on_redis() {
     let server = RedisServer::start();
-    let a = orchestrator(settings(Some(server.url()))).await;
-    let mut b_settings = settings(Some(server.url()));
-    b_settings.demo_services = false;
-    let b = orchestrator(b_settings).await;
+    let (a, b) = two_instances(settings(Some(server.url()))).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
     // B caches the patient in clinic-7's view.
     let view = [("x-clinic-id", "clinic-7")];

@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Client, orchestrator, settings};
+use support::{Client, orchestrator, settings, two_instances};
 
 fn body(name: &str) -> String {
     json!({"given_name": name, "family_name": "Saga", "birth_date": "1990-01-01",
@@ -143,10 +143,7 @@ async fn an_idempotency_key_makes_a_retried_request_the_same_registration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_a_registration_is_visible_from_every_instance() {
     let server = nilecare_test_support::RedisServer::start();
-    let a = orchestrator(settings(Some(server.url()))).await;
-    let mut b_settings = settings(Some(server.url()));
-    b_settings.demo_services = false;
-    let b = orchestrator(b_settings).await;
+    let (a, b) = two_instances(settings(Some(server.url()))).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
     let clinician = to_a.bearer("dr-1", &["clinician"], None).await;
     let created = to_a

@@ -10,15 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nilecare_test_support::{RedisServer, eventually};
-use support::{Client, orchestrator, settings};
+use support::{Client, orchestrator, settings, two_instances};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_through_one_instance_invalidates_the_others_cache() {
     let server = RedisServer::start();
-    let a = orchestrator(settings(Some(server.url()))).await;
-    let mut b_settings = settings(Some(server.url()));
-    b_settings.demo_services = false; // B finds A's demo services in the shared registry
-    let b = orchestrator(b_settings).await;
+    let (a, b) = two_instances(settings(Some(server.url()))).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
 
     assert_eq!(
@@ -62,9 +59,7 @@ async fn the_rate_limit_is_shared() {
     let server = RedisServer::start();
     let mut s = settings(Some(server.url()));
     s.rate_limit_per_minute = 6;
-    let a = orchestrator(s.clone()).await;
-    s.demo_services = false;
-    let b = orchestrator(s).await;
+    let (a, b) = two_instances(s).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
     for _ in 0..3 {
         assert_eq!(to_a.get("/api/v1/appointments").await.status, 200);
@@ -164,10 +159,7 @@ async fn killing_redis_under_load_degrades_without_failing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_refused_on_every_instance() {
     let server = RedisServer::start();
-    let a = orchestrator(settings(Some(server.url()))).await;
-    let mut b_settings = settings(Some(server.url()));
-    b_settings.demo_services = false;
-    let b = orchestrator(b_settings).await;
+    let (a, b) = two_instances(settings(Some(server.url()))).await;
     let (to_a, to_b) = (Client::new(a.addr), Client::new(b.addr));
     let token = to_a
         .bearer("dr-leila", &["clinician"], Some("clinic-3"))
@@ -234,9 +226,7 @@ async fn instances_on_one_redis_fetch_the_issuers_keys_once() {
     let mut s = settings(Some(server.url()));
     s.auth_issuer = Some(provider.issuer().to_owned());
     s.auth_jwks_url = Some(provider.jwks_url());
-    let a = orchestrator(s.clone()).await;
-    s.demo_services = false;
-    let b = orchestrator(s).await;
+    let (a, b) = two_instances(s).await;
     assert_eq!(provider.jwks_fetches(), 1, "b took a's key set from Redis");
 
     let now = now_secs();

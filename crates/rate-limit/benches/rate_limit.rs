@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nilecare_rate_limit::{Algorithm, MemoryLimiter, Policy, Quota, RateLimiter, RedisLimiter};
+use nilecare_redis::fred::clients::Pool;
 use nilecare_redis::fred::interfaces::KeysInterface;
 use nilecare_redis::{RedisConfig, connect};
 use nilecare_test_support::RedisServer;
@@ -56,6 +57,29 @@ const TASKS: u64 = 64;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// The baseline of every Redis group: raw fred `INCR` on one key from 64 tasks.
+fn bench_raw_incr(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    pool: &Pool,
+) {
+    group.bench_function("raw_fred_incr", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let p = pool.clone();
+            async move {
+                spread_over_tasks(TASKS, iters, true, move |_| {
+                    let p = p.clone();
+                    async move {
+                        let _: i64 = p.incr("bench:incr").await.expect("incr");
+                    }
+                })
+                .await
+                .elapsed
+            }
+        })
+    });
 }
 
 fn redis(c: &mut Criterion) {
@@ -136,22 +160,7 @@ fn redis(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("redis_64_tasks");
     group.throughput(criterion::Throughput::Elements(1));
-    let p = pool.clone();
-    group.bench_function("raw_fred_incr", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let p = p.clone();
-            async move {
-                spread_over_tasks(TASKS, iters, true, move |_| {
-                    let p = p.clone();
-                    async move {
-                        let _: i64 = p.incr("bench:incr").await.expect("incr");
-                    }
-                })
-                .await
-                .elapsed
-            }
-        })
-    });
+    bench_raw_incr(&mut group, &rt, &pool);
     for (algorithm, limiter, suffix) in [
         (Algorithm::SlidingWindow, &limiter, ""),
         (Algorithm::Gcra, &limiter, ""),
@@ -222,29 +231,14 @@ fn redis_cluster(c: &mut Criterion) {
     let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
     let mut group = c.benchmark_group("redis_cluster_64_tasks");
     group.throughput(criterion::Throughput::Elements(1));
-    let p = pool.clone();
-    group.bench_function("raw_fred_incr", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let p = p.clone();
-            async move {
-                spread_over_tasks(TASKS, iters, false, move |_| {
-                    let p = p.clone();
-                    async move {
-                        let _: i64 = p.incr("bench:incr").await.expect("incr");
-                    }
-                })
-                .await
-                .elapsed
-            }
-        })
-    });
+    bench_raw_incr(&mut group, &rt, &pool);
     for spread in [1usize, 1024] {
         let (l, policy, keys) = (limiter.clone(), policy.clone(), keys.clone());
         group.bench_function(format!("check_sliding_window_{spread}_keys"), |b| {
             b.to_async(&rt).iter_custom(|iters| {
                 let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
                 async move {
-                    spread_over_tasks(TASKS, iters, false, move |i| {
+                    spread_over_tasks(TASKS, iters, true, move |i| {
                         let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
                         async move {
                             let key = &keys[(i as usize) % spread];

@@ -69,6 +69,15 @@ pub(crate) fn observability() -> &'static Metrics {
 }
 
 /// An orchestrator started with `settings`.
+/// Two instances on the same `settings` (one Redis): A starts the demo services, B finds them
+/// in the shared registry.
+pub(crate) async fn two_instances(settings: Settings) -> (Running, Running) {
+    let a = orchestrator(settings.clone()).await;
+    let mut b = settings;
+    b.demo_services = false;
+    (a, orchestrator(b).await)
+}
+
 pub(crate) async fn orchestrator(settings: Settings) -> Running {
     start(settings, observability())
         .await
