@@ -141,3 +141,91 @@ async fn writes_and_reads_resume_after_a_primary_fails_over() {
     eprintln!("healthy range written and read back {written:?} after the promotion");
     assert!(steady_ok.load(Ordering::Relaxed) > 0);
 }
+
+/// A slot moved between primaries (`MIGRATE` in batches, clients seeing `ASK`, then `MOVED`)
+/// while two instances read and write its keys: no call fails and every read is the value
+/// written for that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_migrated_under_load_surfaces_no_error() {
+    let mut cluster = RedisCluster::start(3);
+    let instances = [
+        Cache::builder()
+            .build(support::cluster_store(&cluster).await)
+            .unwrap(),
+        Cache::builder()
+            .build(support::cluster_store(&cluster).await)
+            .unwrap(),
+    ];
+    // 30 cache keys whose Redis keys share one slot: the slot that moves.
+    let full = |k: &str| instances[0].full_key(k).unwrap();
+    let slot = key_slot(&full("patients:0"));
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("patients:{i}"))
+        .filter(|k| key_slot(&full(k)) == slot)
+        .take(30)
+        .collect();
+    for key in &keys {
+        instances[0].set(key, key, None).await.unwrap();
+    }
+    let to = (cluster.range_of_slot(slot) + 1) % 3;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for (n, cache) in instances.iter().cycle().take(6).enumerate() {
+        let (cache, keys, stop, calls) = (cache.clone(), keys.clone(), stop.clone(), calls.clone());
+        load.push(tokio::spawn(async move {
+            let mut problems = Vec::new();
+            let mut turn = n;
+            while !stop.load(Ordering::Relaxed) {
+                let key = &keys[turn % keys.len()];
+                match turn % 3 {
+                    0 => {
+                        if let Err(e) = cache.set(key, key, None).await {
+                            problems.push(format!("set {key}: {e}"));
+                        }
+                    }
+                    1 => match cache.try_get::<String>(key).await {
+                        Ok(Some(v)) if v == *key => {}
+                        other => problems.push(format!("get {key}: {other:?}")),
+                    },
+                    _ => {
+                        let pair = [key.as_str(), keys[(turn + 1) % keys.len()].as_str()];
+                        let found: Vec<Option<String>> = cache.get_many(&pair).await;
+                        if found.iter().zip(pair).any(|(v, k)| v.as_deref() != Some(k)) {
+                            problems.push(format!("get_many {pair:?}: {found:?}"));
+                        }
+                    }
+                }
+                calls.fetch_add(1, Ordering::Relaxed);
+                turn += 5;
+            }
+            problems
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = calls.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to, Duration::from_millis(50));
+        cluster
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let during = calls.load(Ordering::Relaxed) - before;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut problems = Vec::new();
+    for task in load {
+        problems.extend(task.await.unwrap());
+    }
+    eprintln!("migration of slot {slot} took {took:?}; {during} calls during it");
+    assert_eq!(problems, Vec::<String>::new());
+    assert!(
+        during > 50,
+        "the load ran across the migration ({during} calls)"
+    );
+    assert_eq!(instances[0].stats().errors + instances[1].stats().errors, 0);
+    assert_eq!(cluster.node_index_for_slot(slot), to, "the slot moved");
+}

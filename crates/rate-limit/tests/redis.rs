@@ -731,3 +731,81 @@ async fn a_long_key_is_stored_under_its_digest_and_limited() {
         );
     }
 }
+
+/// A key's slot moved between primaries while four instances check it with every algorithm
+/// (keys already moved answer `ASK`, then `MOVED`): no check fails, and the tight policy's
+/// state moves with its keys, so the limit holds across the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_migrated_under_load_surfaces_no_error_and_keeps_the_limit() {
+    let mut cluster = RedisCluster::start(3);
+    let limiters = futures_join(&cluster.url()).await;
+    let key = "clinic-7";
+    let slot = nilecare_redis::key_slot(&format!("{{{key}}}"));
+    let loose: Vec<Policy> = ALL
+        .iter()
+        .map(|a| {
+            Policy::new(
+                format!("loose-{}", a.as_str()),
+                Quota::per_minute(1_000_000).unwrap(),
+            )
+            .unwrap()
+            .algorithm(*a)
+        })
+        .collect();
+    let tight = Policy::new("tight", Quota::per_minute(60).unwrap()).unwrap();
+    assert!(limiters[0].check(&tight, key, 1).await.unwrap().allowed);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for (n, limiter) in limiters.iter().enumerate() {
+        let (limiter, loose, tight, stop) =
+            (limiter.clone(), loose.clone(), tight.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut errors, mut checks, mut tight_allowed) = (Vec::new(), 0u64, 0u64);
+            let mut turn = n;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let policy = if turn % 6 == 5 {
+                    &tight
+                } else {
+                    &loose[turn % loose.len()]
+                };
+                match limiter.check(policy, key, 1).await {
+                    Ok(d) if policy.name() == "tight" => tight_allowed += u64::from(d.allowed),
+                    Ok(d) => assert!(d.allowed, "{}: denied under a loose quota", policy.name()),
+                    Err(e) => errors.push(format!("{}: {e}", policy.name())),
+                }
+                checks += 1;
+                turn += 1;
+            }
+            (errors, checks, tight_allowed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let to = (cluster.range_of_slot(slot) + 1) % 3;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to, Duration::from_millis(50));
+        cluster
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut errors, mut checks, mut tight_allowed) = (Vec::new(), 0, 1);
+    for task in load {
+        let (e, c, t) = task.await.unwrap();
+        errors.extend(e);
+        checks += c;
+        tight_allowed += t;
+    }
+    assert_eq!(errors, Vec::<String>::new());
+    assert!(checks > 200, "the load ran ({checks} checks)");
+    // 60 per minute: the test runs well under a minute, so the sliding window allows at most
+    // 60 plus the little that slides out meanwhile (none within the first window).
+    assert!(tight_allowed <= 61, "{tight_allowed} allowed of 60");
+    let owner = &cluster.nodes()[cluster.node_index_for_slot(slot)];
+    let moved = owner.command(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
+    assert!(
+        matches!(moved, nilecare_test_support::Reply::Integer(n) if n >= 6),
+        "the limiter's keys are on the new owner: {moved:?}"
+    );
+}

@@ -85,6 +85,21 @@ pub(crate) async fn connected<E>(
     }
 }
 
+/// How often fred writes one command (first try included) before it gives up.
+const MAX_COMMAND_ATTEMPTS: u32 = 3;
+
+/// How many `MOVED`/`ASK` redirections fred follows itself: none. fred 10.1's `ASK` handling
+/// is unsafe: it writes `ASKING` to the target and reads the next reply of that connection as
+/// its answer, so a command already in flight there receives `OK` instead of its own reply
+/// (measured: a `GET` of an unrelated key answered `OK` 254 times during one slot migration),
+/// then it routes the command back to the source; and when the command's attempts run out
+/// inside that step it stops the client's connection task for good. With no redirections
+/// allowed, fred answers "Too many redirections" without sending `ASKING` (after a `MOVED` it
+/// still refreshes its slot map first), and [`follow_migration`](crate::follow_migration)
+/// sends the command again: to the new owner after `MOVED`, with `ASKING` in one pipeline to
+/// the importing node after `ASK`.
+const MAX_REDIRECTIONS: u32 = 0;
+
 /// A fred builder with the timeouts and reconnect policy of `config` (for pools and the other
 /// client kinds of this crate).
 pub(crate) fn builder(config: &RedisConfig) -> Builder {
@@ -93,7 +108,8 @@ pub(crate) fn builder(config: &RedisConfig) -> Builder {
         .with_connection_config(|c| {
             c.connection_timeout = config.connect_timeout();
             c.internal_command_timeout = config.connect_timeout().max(config.command_timeout());
-            c.max_command_attempts = 3;
+            c.max_command_attempts = MAX_COMMAND_ATTEMPTS;
+            c.max_redirections = MAX_REDIRECTIONS;
         })
         .with_performance_config(|p| {
             p.default_command_timeout = config.command_timeout();

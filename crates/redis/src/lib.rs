@@ -9,6 +9,8 @@ mod error;
 #[cfg(feature = "client")]
 mod health;
 mod keys;
+#[cfg(feature = "client")]
+mod migration;
 #[cfg(feature = "pubsub")]
 mod pubsub;
 #[cfg(feature = "client")]
@@ -32,6 +34,9 @@ pub use health::ping;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keys::key_slot;
 pub use keys::{KeyPrefix, StackKey, escape_glob, escape_key_part};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use migration::{follow_migration, is_migration_error};
 #[cfg(feature = "pubsub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pubsub")))]
 pub use pubsub::{ChannelEvent, ChannelListener, listen, publish};

@@ -80,7 +80,17 @@ where
     let mut deleted = 0;
     if pool.is_clustered() {
         for (_slot, group) in fred::util::group_by_hash_slot(keys)? {
-            let n: u64 = pool.unlink(Vec::from(group)).await?;
+            let group = Vec::from(group);
+            let first = group.first().map(|k| k.as_bytes().to_vec());
+            let unlinked = pool.unlink(group.clone()).await;
+            let n: u64 = crate::follow_migration(
+                pool,
+                unlinked,
+                &first.unwrap_or_default(),
+                "UNLINK",
+                || group.into_iter().map(fred::prelude::Value::from).collect(),
+            )
+            .await?;
             deleted += n;
         }
     } else {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use fred::interfaces::LuaInterface;
+use fred::interfaces::{ClusterInterface, LuaInterface};
+use fred::prelude::Value;
 use fred::types::{FromValue, MultipleKeys, MultipleValues};
 
 use crate::error::{Error, Result};
@@ -73,10 +74,13 @@ impl Script {
     }
 
     /// Runs the script with `EVALSHA`, loading it first if the server does not know it.
+    ///
+    /// On a cluster whose slot is being migrated, a script whose keys already moved is sent to
+    /// the new node with `ASKING` (see [`follow_migration`](crate::follow_migration)).
     pub async fn run<R, C, K, V>(&self, client: &C, keys: K, args: V) -> Result<R>
     where
         R: FromValue,
-        C: LuaInterface + Send + Sync,
+        C: LuaInterface + ClusterInterface + Send + Sync,
         K: Into<MultipleKeys> + Send,
         V: TryInto<MultipleValues> + Send,
         V::Error: Into<fred::error::Error> + Send,
@@ -90,10 +94,52 @@ impl Script {
             Err(e) if is_noscript(&e) => {
                 tracing::debug!(target: "nilecare_redis", sha1 = %self.inner.sha1, "NOSCRIPT: loading script again");
                 self.load(client).await?;
-                Ok(client.evalsha(self.inner.sha1.clone(), keys, args).await?)
+                let again = client
+                    .evalsha(self.inner.sha1.clone(), keys.clone(), args.clone())
+                    .await;
+                Ok(self.follow_migration(client, again, keys, args).await?)
             }
-            other => Ok(other?),
+            other => Ok(self.follow_migration(client, other, keys, args).await?),
         }
+    }
+}
+
+impl Script {
+    /// The error path of [`run`](Script::run): `EVAL` (the target of a migration may not have
+    /// loaded the script) with `ASKING` on the node the keys moved to.
+    async fn follow_migration<R, C>(
+        &self,
+        client: &C,
+        result: std::result::Result<R, fred::error::Error>,
+        keys: MultipleKeys,
+        args: MultipleValues,
+    ) -> std::result::Result<R, fred::error::Error>
+    where
+        R: FromValue,
+        C: ClusterInterface,
+    {
+        let keys = keys.inner();
+        let first = match (&result, keys.first()) {
+            (Err(e), Some(first)) if crate::is_migration_error(e) => first.as_bytes().to_vec(),
+            _ => return result,
+        };
+        // `MultipleValues` flattened as fred flattens it for `EVALSHA`.
+        let args = match args {
+            Value::Array(values) => values,
+            Value::Map(map) => map
+                .inner()
+                .into_iter()
+                .flat_map(|(k, v)| [Value::Bytes(k.into_bytes()), v])
+                .collect(),
+            Value::Null => Vec::new(),
+            one => vec![one],
+        };
+        let mut eval = Vec::with_capacity(2 + keys.len() + args.len());
+        eval.push(Value::from(self.inner.lua.as_str()));
+        eval.push(Value::from(keys.len() as i64));
+        eval.extend(keys.into_iter().map(Value::from));
+        eval.extend(args);
+        crate::follow_migration(client, result, &first, "EVAL", || eval).await
     }
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use fred::prelude::*;
 use nilecare_redis::{
-    KeyPrefix, RedisConfig, Script, Topology, connect, delete_matching, key_slot, ping,
+    KeyPrefix, RedisConfig, Script, Topology, connect, delete_matching, follow_migration, key_slot,
+    ping,
 };
 use nilecare_test_support::{RedisCluster, Reply};
 
@@ -111,7 +112,8 @@ async fn delete_matching_scans_every_primary() {
 }
 
 /// A slot moved to another primary while no command runs (IMPORTING / MIGRATING, keys moved,
-/// SETSLOT NODE on the target first): commands on its keys follow the `MOVED` that follows.
+/// SETSLOT NODE on the target first): commands on its keys, through `follow_migration`, reach
+/// the new owner (fred re-reads the slot map on the `MOVED`; the command is sent again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_follow_a_slot_moved_between_primaries() {
     let mut cluster = RedisCluster::start(3);
@@ -129,9 +131,17 @@ async fn commands_follow_a_slot_moved_between_primaries() {
         Reply::Integer(20)
     );
     for key in &keys {
-        let v: String = pool.get(key).await.unwrap();
+        let got = pool.get(key).await;
+        let v: String = follow_migration(&pool, got, key.as_bytes(), "GET", || vec![key.into()])
+            .await
+            .unwrap();
         assert_eq!(v, "v0", "{key} after the move");
-        let _: () = pool.set(key, "v1", None, None, false).await.unwrap();
+        let set = pool.set(key, "v1", None, None, false).await;
+        let () = follow_migration(&pool, set, key.as_bytes(), "SET", || {
+            vec![key.into(), "v1".into()]
+        })
+        .await
+        .unwrap();
     }
     assert_eq!(
         owner.command(&["GET", &keys[0]]).as_text().as_deref(),

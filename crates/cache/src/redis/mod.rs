@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
-use nilecare_redis::Script;
 use nilecare_redis::fred::clients::Pool;
 use nilecare_redis::fred::interfaces::{ClientLike, KeysInterface};
+use nilecare_redis::fred::prelude::Value;
 use nilecare_redis::fred::types::config::Options;
-use nilecare_redis::fred::types::{Expiration, Key, SetOptions};
+use nilecare_redis::fred::types::{Expiration, FromValue, Key, SetOptions};
+use nilecare_redis::{Script, follow_migration};
 
 use crate::error::{Error, Result};
 use crate::store::{KeyTtl, Store};
@@ -158,19 +159,66 @@ impl RedisStore {
         if keys.len() == 1 {
             if let Some(key) = keys.pop() {
                 let v: Option<Bytes> = self
-                    .pool
-                    .with_options(&self.read)
-                    .get(key)
+                    .read_key(key.as_bytes(), "GET")
                     .await
                     .map_err(|e| self.err("get_many", self.read_timeout, e))?;
                 return Ok(vec![v]);
             }
         }
-        self.pool
-            .with_options(&self.read)
-            .mget(keys)
-            .await
-            .map_err(|e| self.err("get_many", self.read_timeout, e))
+        let pool = self.pool.with_options(&self.read);
+        let first = keys
+            .first()
+            .map(|k| k.as_bytes().to_vec())
+            .unwrap_or_default();
+        let found = pool.mget(keys.clone()).await;
+        follow_migration(&pool, found, &first, "MGET", || {
+            keys.into_iter().map(Value::from).collect()
+        })
+        .await
+        .map_err(|e| self.err("get_many", self.read_timeout, e))
+    }
+
+    /// A one-key read (`GET`, `EXISTS`, `PTTL`) with the read options, following the key to its
+    /// new node while its cluster slot is being migrated.
+    async fn read_key<R: FromValue>(
+        &self,
+        key: &[u8],
+        command: &'static str,
+    ) -> std::result::Result<R, nilecare_redis::fred::error::Error> {
+        let pool = self.pool.with_options(&self.read);
+        let read = match command {
+            "EXISTS" => pool.exists(key).await,
+            "PTTL" => pool.pttl(key).await,
+            _ => pool.get(key).await,
+        };
+        follow_migration(&pool, read, key, command, || vec![Value::from(key)]).await
+    }
+
+    /// `SET key value [PX ms] [NX]` with the write options, following the key to its new node
+    /// while its cluster slot is being migrated.
+    async fn write_key<R: FromValue>(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+        only_new: bool,
+    ) -> std::result::Result<R, nilecare_redis::fred::error::Error> {
+        let pool = self.pool.with_options(&self.write);
+        let set_options = only_new.then_some(SetOptions::NX);
+        let written = pool
+            .set(key, value.clone(), px(ttl), set_options, false)
+            .await;
+        follow_migration(&pool, written, key.as_bytes(), "SET", || {
+            let mut args = vec![Value::from(key), value];
+            if let Some(Expiration::PX(ms)) = px(ttl) {
+                args.extend([Value::from("PX"), Value::from(ms)]);
+            }
+            if only_new {
+                args.push(Value::from("NX"));
+            }
+            args
+        })
+        .await
     }
 }
 
@@ -180,9 +228,7 @@ fn px(ttl: Option<Duration>) -> Option<Expiration> {
 
 impl Store for RedisStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.pool
-            .with_options(&self.read)
-            .get(key)
+        self.read_key(key.as_bytes(), "GET")
             .await
             .map_err(|e| self.err("get", self.read_timeout, e))
     }
@@ -218,9 +264,7 @@ impl Store for RedisStore {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.pool
-            .with_options(&self.write)
-            .set::<(), _, _>(key, value, px(ttl), None, false)
+        self.write_key::<()>(key, Value::Bytes(value), ttl, false)
             .await
             .map_err(|e| self.err("set", self.write_timeout, e))
     }
@@ -240,9 +284,7 @@ impl Store for RedisStore {
 
     async fn exists(&self, key: &str) -> Result<bool> {
         let n: u64 = self
-            .pool
-            .with_options(&self.read)
-            .exists(key)
+            .read_key(key.as_bytes(), "EXISTS")
             .await
             .map_err(|e| self.err("exists", self.read_timeout, e))?;
         Ok(n > 0)
@@ -250,9 +292,7 @@ impl Store for RedisStore {
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let ms: i64 = self
-            .pool
-            .with_options(&self.read)
-            .pttl(key)
+            .read_key(key.as_bytes(), "PTTL")
             .await
             .map_err(|e| self.err("ttl", self.read_timeout, e))?;
         Ok(match ms {
@@ -296,16 +336,9 @@ impl Store for RedisStore {
 
     async fn try_lock(&self, key: &str, token: &str, lease: Duration) -> Result<bool> {
         let lease_ms = lease.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let lease = Duration::from_millis(lease_ms.unsigned_abs());
         let taken: Option<String> = self
-            .pool
-            .with_options(&self.write)
-            .set(
-                key,
-                token,
-                Some(Expiration::PX(lease_ms)),
-                Some(SetOptions::NX),
-                false,
-            )
+            .write_key(key, Value::from(token), Some(lease), true)
             .await
             .map_err(|e| self.err("lock", self.write_timeout, e))?;
         Ok(taken.is_some())

@@ -260,20 +260,37 @@ fn deliveries_of(value: Value) -> Vec<Delivery> {
 impl Broker for RedisBroker {
     async fn publish(&self, topic: &str, message: &Message) -> Result<String> {
         let fields = message.to_fields(self.compress_above);
-        self.inner
+        let stream = self.stream(topic);
+        let (strategy, threshold) = self.trim();
+        let added = self
+            .inner
             .pool
             .xadd::<String, _, _, _, _>(
-                self.stream(topic),
+                stream.as_str(),
                 false,
-                {
-                    let (strategy, threshold) = self.trim();
-                    (strategy, "~", threshold)
-                },
+                (strategy, "~", threshold.as_str()),
                 "*",
                 fields,
             )
-            .await
-            .map_err(unavailable)
+            .await;
+        // Not written when its slot was moving (`ASK`, `MOVED`, `TRYAGAIN` are answered before
+        // the command runs): sent again to the slot's new node.
+        nilecare_redis::follow_migration(&self.inner.pool, added, stream.as_bytes(), "XADD", || {
+            let mut args = vec![
+                Value::from(stream.as_str()),
+                Value::from(strategy),
+                Value::from("~"),
+                Value::from(threshold),
+                Value::from("*"),
+            ];
+            for (name, value) in message.to_fields(self.compress_above) {
+                args.push(Value::from(name));
+                args.push(Value::Bytes(value));
+            }
+            args
+        })
+        .await
+        .map_err(unavailable)
     }
 
     async fn publish_once(
@@ -439,24 +456,27 @@ impl Broker for RedisBroker {
     }
 
     async fn ack(&self, topic: &str, group: &str, entry: &str) -> Result<()> {
-        self.inner
-            .pool
-            .xack::<Value, _, _, _>(self.stream(topic), group, entry)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        self.ack_many(topic, group, &[entry.to_owned()]).await
     }
 
     async fn ack_many(&self, topic: &str, group: &str, entries: &[String]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.inner
+        let stream = self.stream(topic);
+        let acked = self
+            .inner
             .pool
-            .xack::<Value, _, _, _>(self.stream(topic), group, entries.to_vec())
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .xack::<Value, _, _, _>(stream.as_str(), group, entries.to_vec())
+            .await;
+        nilecare_redis::follow_migration(&self.inner.pool, acked, stream.as_bytes(), "XACK", || {
+            let mut args = vec![Value::from(stream.as_str()), Value::from(group)];
+            args.extend(entries.iter().map(|e| Value::from(e.as_str())));
+            args
+        })
+        .await
+        .map(|_: Value| ())
+        .map_err(unavailable)
     }
 
     async fn retry(

@@ -1,0 +1,119 @@
+//! Shared breakers on a replicated Redis Cluster through the failover of the primary serving
+//! the breaker's slot: calls never wait on Redis (decided locally while it is away), the loss
+//! is noticed, and the instances share state again on the promoted replica. Slow (a real
+//! failover), so it is its own test binary.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use nilecare_circuit_breaker::Breaker as _;
+use nilecare_circuit_breaker::{
+    BreakerConfig, BreakerError, CircuitBreaker, SharedBreaker, SharedOptions, State, WaitStrategy,
+    WindowType,
+};
+use nilecare_redis::{ReconnectPolicy, RedisConfig, connect, key_slot};
+use nilecare_test_support::{RedisCluster, eventually};
+
+async fn instance(url: &str, name: &str) -> SharedBreaker {
+    let redis = RedisConfig::from_url(url)
+        .unwrap()
+        .with_pool_size(1)
+        .with_command_timeout(Duration::from_millis(300))
+        .with_reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ));
+    let config = BreakerConfig::default()
+        .window(WindowType::TimeBased(10))
+        .minimum_calls(6)
+        .failure_rate_threshold(50.0)
+        .wait(WaitStrategy::Fixed(Duration::from_secs(30)))
+        .half_open_permits(2);
+    SharedBreaker::with_options(
+        CircuitBreaker::new(name, config).unwrap(),
+        connect(&redis).await.unwrap(),
+        SharedOptions {
+            flush_interval: Duration::from_millis(50),
+            ..SharedOptions::default()
+        },
+    )
+}
+
+async fn fail(b: &SharedBreaker, n: usize) {
+    for _ in 0..n {
+        let _ = b.call(async { Err::<(), _>("boom") }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
+    let mut cluster = RedisCluster::start_with_replicas(3, 1);
+    // A breaker name whose keys the first range serves.
+    let name = (0..)
+        .map(|i| format!("pharmacy-{i}"))
+        .find(|n| cluster.range_of_slot(key_slot(&format!("{{{n}}}"))) == 0)
+        .unwrap();
+    let [a, b, c] = [
+        instance(&cluster.url(), &name).await,
+        instance(&cluster.url(), &name).await,
+        instance(&cluster.url(), &name).await,
+    ];
+    assert!(eventually(Duration::from_secs(3), || async { a.redis_available() }).await);
+
+    let killed = cluster.kill_primary(0);
+    let promotion = tokio::task::spawn_blocking(move || {
+        let took = cluster.await_promotion(0, killed);
+        (cluster, took)
+    });
+    let mut slowest = Duration::ZERO;
+    let mut noticed = None;
+    let mut succeeded = 0;
+    while !promotion.is_finished() {
+        let started = Instant::now();
+        a.call(async { Ok::<_, ()>(()) }).await.unwrap();
+        succeeded += 1;
+        slowest = slowest.max(started.elapsed());
+        if noticed.is_none() && !a.redis_available() {
+            noticed = Some(killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_cluster, promoted) = promotion.await.unwrap();
+    let noticed = noticed.expect("the loss of the primary was never noticed");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            a.redis_available() && b.redis_available() && c.redis_available()
+        })
+        .await,
+        "the instances never rejoined after the promotion ({promoted:?})"
+    );
+    let rejoined = killed.elapsed();
+    // Shared again: failures on two instances open the third (outnumbering the successes `a`
+    // recorded during the failover, which are in the shared window now).
+    fail(&a, succeeded).await;
+    fail(&b, 10).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            c.shared_state() == State::Open
+        })
+        .await,
+        "failures on a and b did not open c after the failover"
+    );
+    assert!(matches!(
+        c.call(async { Ok::<_, ()>(()) }).await,
+        Err(BreakerError::Rejected(_))
+    ));
+    eprintln!(
+        "breaker, cluster primary killed: loss noticed {noticed:?} after the kill, promotion \
+         after {promoted:?}, rejoined by {rejoined:?}; slowest call {slowest:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(50),
+        "a call waited {slowest:?}"
+    );
+    assert!(
+        rejoined <= promoted + Duration::from_secs(10),
+        "rejoined {rejoined:?} after the kill, promotion at {promoted:?}"
+    );
+}
