@@ -8,43 +8,13 @@
 use std::time::{Duration, Instant};
 
 use nilecare_circuit_breaker::Breaker as _;
-use nilecare_circuit_breaker::{
-    BreakerConfig, BreakerError, CircuitBreaker, SharedBreaker, SharedOptions, State, WaitStrategy,
-    WindowType,
-};
-use nilecare_redis::{ReconnectPolicy, RedisConfig, connect, key_slot};
+use nilecare_circuit_breaker::{BreakerError, State};
+use nilecare_redis::key_slot;
 use nilecare_test_support::{RedisCluster, eventually};
 
-async fn instance(url: &str, name: &str) -> SharedBreaker {
-    let redis = RedisConfig::from_url(url)
-        .unwrap()
-        .with_pool_size(1)
-        .with_command_timeout(Duration::from_millis(300))
-        .with_reconnect(ReconnectPolicy::exponential(
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        ));
-    let config = BreakerConfig::default()
-        .window(WindowType::TimeBased(10))
-        .minimum_calls(6)
-        .failure_rate_threshold(50.0)
-        .wait(WaitStrategy::Fixed(Duration::from_secs(30)))
-        .half_open_permits(2);
-    SharedBreaker::with_options(
-        CircuitBreaker::new(name, config).unwrap(),
-        connect(&redis).await.unwrap(),
-        SharedOptions {
-            flush_interval: Duration::from_millis(50),
-            ..SharedOptions::default()
-        },
-    )
-}
+mod support;
 
-async fn fail(b: &SharedBreaker, n: usize) {
-    for _ in 0..n {
-        let _ = b.call(async { Err::<(), _>("boom") }).await;
-    }
-}
+use support::{fail, instance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
@@ -55,9 +25,9 @@ async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
         .find(|n| cluster.range_of_slot(key_slot(&format!("{{{n}}}"))) == 0)
         .unwrap();
     let [a, b, c] = [
-        instance(&cluster.url(), &name).await,
-        instance(&cluster.url(), &name).await,
-        instance(&cluster.url(), &name).await,
+        instance(&cluster.url(), &name, Duration::from_secs(30)).await,
+        instance(&cluster.url(), &name, Duration::from_secs(30)).await,
+        instance(&cluster.url(), &name, Duration::from_secs(30)).await,
     ];
     assert!(eventually(Duration::from_secs(3), || async { a.redis_available() }).await);
 

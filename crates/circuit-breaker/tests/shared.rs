@@ -6,50 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nilecare_circuit_breaker::Breaker as _;
-use nilecare_circuit_breaker::{
-    BreakerConfig, BreakerError, CircuitBreaker, SharedBreaker, SharedOptions, State, WaitStrategy,
-    WindowType,
-};
-use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+use nilecare_circuit_breaker::{BreakerError, State};
 use nilecare_test_support::{FaultProxy, RedisCluster, RedisServer, eventually};
 
-const FLUSH: Duration = Duration::from_millis(50);
+mod support;
 
-fn config(wait: Duration) -> BreakerConfig {
-    BreakerConfig::default()
-        .window(WindowType::TimeBased(10))
-        .minimum_calls(6)
-        .failure_rate_threshold(50.0)
-        .wait(WaitStrategy::Fixed(wait))
-        .half_open_permits(2)
-}
-
-async fn instance(url: &str, name: &str, wait: Duration) -> SharedBreaker {
-    let redis = RedisConfig::from_url(url)
-        .unwrap()
-        .with_pool_size(1)
-        .with_command_timeout(Duration::from_millis(300))
-        .with_reconnect(ReconnectPolicy::exponential(
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        ));
-    let pool = connect(&redis).await.unwrap();
-    let local = CircuitBreaker::new(name, config(wait)).unwrap();
-    SharedBreaker::with_options(
-        local,
-        pool,
-        SharedOptions {
-            flush_interval: FLUSH,
-            ..SharedOptions::default()
-        },
-    )
-}
-
-async fn fail(b: &SharedBreaker, n: usize) {
-    for _ in 0..n {
-        let _ = b.call(async { Err::<(), _>("boom") }).await;
-    }
-}
+use support::{FLUSH, fail, instance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_on_two_instances_open_the_breaker_on_the_third() {

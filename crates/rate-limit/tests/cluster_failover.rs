@@ -10,36 +10,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nilecare_rate_limit::{
-    OnRedisFailure, Policy, Quota, RateLimiter, RedisLimiter, ResilientLimiter,
-};
-use nilecare_redis::{ReconnectPolicy, RedisConfig, connect, key_slot};
+use nilecare_rate_limit::{Policy, Quota, RateLimiter};
+use nilecare_redis::key_slot;
 use nilecare_test_support::RedisCluster;
 
-const TIMEOUT: Duration = Duration::from_millis(300);
+mod support;
 
-async fn instance(url: &str) -> ResilientLimiter {
-    let config = RedisConfig::from_url(url)
-        .unwrap()
-        .with_command_timeout(Duration::from_millis(500))
-        .with_reconnect(ReconnectPolicy::exponential(
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        ));
-    let redis = RedisLimiter::new(connect(&config).await.unwrap())
-        .with_timeout(TIMEOUT)
-        .unwrap();
-    ResilientLimiter::new(redis)
-        .on_redis_failure(OnRedisFailure::Fallback { share: 0.5 })
-        .unwrap()
-}
+use support::{TIMEOUT, resilient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_stay_within_the_timeout_and_return_to_redis_after_a_primary_fails_over() {
     let mut cluster = RedisCluster::start_with_replicas(3, 1);
     let instances = [
-        instance(&cluster.url()).await,
-        instance(&cluster.url()).await,
+        resilient(&cluster.url(), 0.5).await,
+        resilient(&cluster.url(), 0.5).await,
     ];
     let policy = Policy::new("api", Quota::per_minute(1_000_000).unwrap()).unwrap();
     // A key of the range the killed primary serves.

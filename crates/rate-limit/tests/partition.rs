@@ -8,29 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use nilecare_rate_limit::{
-    OnRedisFailure, Policy, Quota, RateLimiter, RedisLimiter, ResilientLimiter,
-};
-use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+use nilecare_rate_limit::{Policy, Quota, RateLimiter};
 use nilecare_test_support::{FaultProxy, RedisServer, eventually};
 
-const TIMEOUT: Duration = Duration::from_millis(300);
+mod support;
 
-async fn instance(url: &str, share: f64) -> ResilientLimiter {
-    let config = RedisConfig::from_url(url)
-        .unwrap()
-        .with_command_timeout(Duration::from_millis(500))
-        .with_reconnect(ReconnectPolicy::exponential(
-            Duration::from_millis(10),
-            Duration::from_millis(100),
-        ));
-    let redis = RedisLimiter::new(connect(&config).await.unwrap())
-        .with_timeout(TIMEOUT)
-        .unwrap();
-    ResilientLimiter::new(redis)
-        .on_redis_failure(OnRedisFailure::Fallback { share })
-        .unwrap()
-}
+use support::{TIMEOUT, resilient as instance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_instance_over_grants_at_most_its_share() {

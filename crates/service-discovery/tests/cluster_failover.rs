@@ -5,40 +5,16 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod support;
+
+use support::{instance, known, registry};
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use nilecare_redis::{RedisConfig, key_slot};
-use nilecare_service_discovery::{
-    RedisRegistry, Registry, RegistryConfig, ResolvedService, Resolver, ServiceInstance,
-};
+use nilecare_redis::key_slot;
+use nilecare_service_discovery::{Registry, Resolver};
 use nilecare_test_support::{RedisCluster, eventually};
-
-async fn registry(url: &str) -> RedisRegistry {
-    let redis = RedisConfig::from_url(url)
-        .unwrap()
-        .with_command_timeout(Duration::from_millis(500));
-    let config = RegistryConfig::default()
-        .with_ttl(Duration::from_secs(2))
-        .unwrap()
-        .with_heartbeat_interval(Duration::from_millis(200))
-        .unwrap()
-        .with_resync_interval(Duration::from_secs(1))
-        .unwrap();
-    RedisRegistry::connect(&redis, config).await.unwrap()
-}
-
-fn instance(id: &str) -> ServiceInstance {
-    ServiceInstance::new("labs", id, format!("http://{id}.local:8080")).unwrap()
-}
-
-fn known(service: &ResolvedService) -> BTreeSet<String> {
-    service
-        .balancer()
-        .instances()
-        .map(|i| i.id().to_owned())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolving_continues_and_registrations_resume_after_a_primary_fails_over() {

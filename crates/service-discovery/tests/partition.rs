@@ -5,40 +5,15 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod support;
+
+use support::{instance, known, registry};
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use nilecare_redis::RedisConfig;
-use nilecare_service_discovery::{
-    RedisRegistry, Registry, RegistryConfig, ResolvedService, Resolver, ServiceInstance,
-};
+use nilecare_service_discovery::{RedisRegistry, Registry, Resolver};
 use nilecare_test_support::{FaultProxy, RedisServer, eventually};
-
-async fn registry(url: &str) -> RedisRegistry {
-    let redis = RedisConfig::from_url(url)
-        .unwrap()
-        .with_command_timeout(Duration::from_millis(500));
-    let config = RegistryConfig::default()
-        .with_ttl(Duration::from_secs(2))
-        .unwrap()
-        .with_heartbeat_interval(Duration::from_millis(200))
-        .unwrap()
-        .with_resync_interval(Duration::from_secs(1))
-        .unwrap();
-    RedisRegistry::connect(&redis, config).await.unwrap()
-}
-
-fn instance(id: &str) -> ServiceInstance {
-    ServiceInstance::new("labs", id, format!("http://{id}.local:8080")).unwrap()
-}
-
-fn known(service: &ResolvedService) -> BTreeSet<String> {
-    service
-        .balancer()
-        .instances()
-        .map(|i| i.id().to_owned())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_resolver_keeps_its_last_known_instances_and_catches_up() {

@@ -1,6 +1,6 @@
 //! What the memory and Redis suites share: the algorithm list and scenarios run against any
 //! [`RateLimiter`].
-#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+#![allow(dead_code, clippy::unwrap_used)] // test helpers (each binary uses a subset): a failed unwrap is a failed test
 
 use nilecare_rate_limit::{Algorithm, Policy, RateLimiter};
 
@@ -50,4 +50,32 @@ pub(crate) async fn peek_consume_refund_reset(l: &impl RateLimiter, p: &Policy) 
     );
     l.reset(p, "k").await.unwrap();
     assert_eq!(allowed(l, p, "k", 5).await, 3, "{a:?}");
+}
+
+/// The timeout of the Redis limiter in the fault tests.
+#[cfg(feature = "redis")]
+pub(crate) const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A `ResilientLimiter` on `url` (reconnecting every 10-100 ms, checks timing out after
+/// [`TIMEOUT`]) falling back to `share` of each quota.
+#[cfg(feature = "redis")]
+pub(crate) async fn resilient(url: &str, share: f64) -> nilecare_rate_limit::ResilientLimiter {
+    use std::time::Duration;
+
+    use nilecare_rate_limit::{OnRedisFailure, RedisLimiter, ResilientLimiter};
+    use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
+
+    let config = RedisConfig::from_url(url)
+        .unwrap()
+        .with_command_timeout(Duration::from_millis(500))
+        .with_reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ));
+    let redis = RedisLimiter::new(connect(&config).await.unwrap())
+        .with_timeout(TIMEOUT)
+        .unwrap();
+    ResilientLimiter::new(redis)
+        .on_redis_failure(OnRedisFailure::Fallback { share })
+        .unwrap()
 }
