@@ -1,13 +1,14 @@
-//! The Redis cache on a replicated cluster through the failover of a primary: under steady load
-//! from two instances, writes and reads of keys in the failed slot range resume on the promoted
-//! replica within a bound of the promotion, and keys of the other ranges work again too. Slow (a
+//! The tiered cache (memory L1, Redis L2, invalidations over pub/sub) on a replicated cluster
+//! through the failover of a primary: under steady load from two instances, writes and reads of
+//! keys in the failed slot range resume on the promoted replica within a bound of the
+//! promotion, keys of the other ranges work again too, and both L1s are coherent again. Slow (a
 //! real failover takes the cluster's node timeout plus an election), so it is its own test
 //! binary.
 //!
 //! Measured (printed): while the client re-learns the topology, writes to the other, healthy
 //! ranges fail as well (most of them, for about the promotion window): the client treats the
 //! cluster connection as a whole. The test asserts recovery, not availability of those ranges.
-#![cfg(feature = "redis")]
+#![cfg(feature = "tiered")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -18,19 +19,18 @@ use std::time::{Duration, Instant};
 
 use nilecare_cache::Cache;
 use nilecare_redis::key_slot;
-use nilecare_test_support::RedisCluster;
+use nilecare_test_support::{RedisCluster, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_reads_resume_after_a_primary_fails_over() {
     let mut cluster = RedisCluster::start_with_replicas(3, 1);
-    let instances = [
-        Cache::builder()
-            .build(support::cluster_store(&cluster).await)
-            .unwrap(),
-        Cache::builder()
-            .build(support::cluster_store(&cluster).await)
-            .unwrap(),
+    let stores = [
+        support::tiered_cluster_store(&cluster).await,
+        support::tiered_cluster_store(&cluster).await,
     ];
+    let instances = stores
+        .clone()
+        .map(|store| Cache::builder().build(store).unwrap());
     // A key whose slot the first primary serves (range 0), and one served elsewhere.
     let full = |k: &str| instances[0].full_key(k).unwrap();
     let failing = (0..)
@@ -140,6 +140,13 @@ async fn writes_and_reads_resume_after_a_primary_fails_over() {
     };
     eprintln!("healthy range written and read back {written:?} after the promotion");
     assert!(steady_ok.load(Ordering::Relaxed) > 0);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            stores.iter().all(|s| s.is_coherent())
+        })
+        .await,
+        "L1 coherent again on both instances"
+    );
 }
 
 /// A slot moved between primaries (`MIGRATE` in batches, clients seeing `ASK`, then `MOVED`)
@@ -150,10 +157,10 @@ async fn a_slot_migrated_under_load_surfaces_no_error() {
     let mut cluster = RedisCluster::start(3);
     let instances = [
         Cache::builder()
-            .build(support::cluster_store(&cluster).await)
+            .build(support::tiered_cluster_store(&cluster).await)
             .unwrap(),
         Cache::builder()
-            .build(support::cluster_store(&cluster).await)
+            .build(support::tiered_cluster_store(&cluster).await)
             .unwrap(),
     ];
     // 30 cache keys whose Redis keys share one slot: the slot that moves.

@@ -1,7 +1,7 @@
 //! Shared breakers on a replicated Redis Cluster through the failover of the primary serving
 //! the breaker's slot: calls never wait on Redis (decided locally while it is away), the loss
 //! is noticed, and the instances share state again on the promoted replica. Slow (a real
-//! failover), so it is its own test binary.
+//! failover), so it is its own test binary; it also holds the slot migration case.
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -86,4 +86,57 @@ async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
         rejoined <= promoted + Duration::from_secs(10),
         "rejoined {rejoined:?} after the kill, promotion at {promoted:?}"
     );
+}
+
+/// The breaker's slot moved to another primary (clients see `ASK`, then `MOVED`) while three
+/// instances call through it and flush every 50 ms: Redis never looks unavailable to them (no
+/// flush failed), and the shared state still works on the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_state_stays_available_while_the_breaker_slot_migrates() {
+    let mut cluster = RedisCluster::start(3);
+    let name = "pharmacy";
+    let slot = key_slot(&format!("{{{name}}}"));
+    let to = (cluster.range_of_slot(slot) + 1) % 3;
+    let [a, b, c] = [
+        instance(&cluster.url(), name, Duration::from_secs(30)).await,
+        instance(&cluster.url(), name, Duration::from_secs(30)).await,
+        instance(&cluster.url(), name, Duration::from_secs(30)).await,
+    ];
+    assert!(eventually(Duration::from_secs(3), || async { a.redis_available() }).await);
+    let migration = tokio::task::spawn_blocking(move || {
+        cluster.migrate_slot(slot, to, Duration::from_millis(50));
+        cluster
+    });
+    let mut unavailable = 0;
+    let mut calls = 0usize;
+    while !migration.is_finished() {
+        for breaker in [&a, &b, &c] {
+            breaker.call(async { Ok::<_, ()>(()) }).await.unwrap();
+            unavailable += u32::from(!breaker.redis_available());
+        }
+        calls += 3;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cluster = migration.await.unwrap();
+    // A few flushes after the move, on the new owner.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        unavailable, 0,
+        "Redis looked unavailable during the migration"
+    );
+    assert!(a.redis_available() && b.redis_available() && c.redis_available());
+    assert_eq!(cluster.node_index_for_slot(slot), to, "the slot moved");
+    fail(&a, calls).await;
+    fail(&b, 10).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            c.shared_state() == State::Open
+        })
+        .await,
+        "failures on a and b did not open c after the move"
+    );
+    assert!(matches!(
+        c.call(async { Ok::<_, ()>(()) }).await,
+        Err(BreakerError::Rejected(_))
+    ));
 }

@@ -7,7 +7,8 @@
 //! back to the source, until it runs out of redirections ("Too many redirections."). This module
 //! finishes the job for the commands of the NileCare crates: it finds the target the source is
 //! migrating to and sends `ASKING` and the command to it in one pipeline, so nothing can come
-//! between the two on that connection; `TRYAGAIN` is retried after a short pause.
+//! between the two on that connection; `TRYAGAIN` is retried after a short pause, for up to
+//! two seconds in all.
 
 use std::time::Duration;
 
@@ -17,9 +18,14 @@ use fred::prelude::{Error as FredError, ErrorKind, Server, Value};
 use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, FromValue};
 
-/// Pauses before the `TRYAGAIN` retries: about 0.3 s in all, the time `MIGRATE` needs to move
-/// a batch of keys.
-const TRYAGAIN_PAUSES_MS: [u64; 6] = [5, 10, 20, 40, 80, 160];
+/// How long a command keeps following its keys before the last error is returned: a migration
+/// step (`MIGRATE` of a batch of keys) takes milliseconds; a slot whose keys are split for
+/// longer than this is reported.
+const FOLLOW_FOR: Duration = Duration::from_secs(2);
+
+/// The first pause after `TRYAGAIN` (doubling up to [`MAX_PAUSE`]).
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// Passes `result` through, unless it failed because `key`'s slot is being migrated: then
 /// `command` (its arguments, key included, from `args`) is sent to the node the key moved to,
@@ -58,9 +64,12 @@ where
     let args = args();
     let slot = fred::util::redis_keyslot(key);
     let mut error = error;
-    for pause in TRYAGAIN_PAUSES_MS {
+    let started = tokio::time::Instant::now();
+    let mut pause = FIRST_PAUSE;
+    while started.elapsed() < FOLLOW_FOR {
         let again = if is_tryagain(&error) {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
             None
         } else {
             // `None` once the migration is over: fred has re-read the slot map after the

@@ -27,3 +27,15 @@ pub(crate) async fn cluster_store(cluster: &RedisCluster) -> RedisStore {
         .build()
         .expect("store")
 }
+
+/// A `TieredStore` (memory L1 in front of [`cluster_store`], invalidations over pub/sub) on
+/// `cluster`, its L1 entries living up to a minute.
+#[cfg(feature = "tiered")]
+pub(crate) async fn tiered_cluster_store(cluster: &RedisCluster) -> nilecare_cache::TieredStore {
+    let config = RedisConfig::from_url(&cluster.url()).expect("url");
+    nilecare_cache::TieredStore::builder(cluster_store(cluster).await, &config)
+        .l1_ttl(Duration::from_secs(60))
+        .build()
+        .await
+        .expect("tiered store")
+}

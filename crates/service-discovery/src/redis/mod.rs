@@ -144,11 +144,19 @@ impl Inner {
     pub(crate) async fn list(&self, service: &str) -> Result<Listing> {
         use fred::interfaces::SortedSetsInterface;
         let index = self.index_key(service);
-        let members: Vec<String> = self
+        let members = self
             .pool
             .zrange(&index, 0, -1, None, false, None, false)
-            .await
-            .map_err(nilecare_redis::Error::Redis)?;
+            .await;
+        let members: Vec<String> = nilecare_redis::follow_migration(
+            &self.pool,
+            members,
+            index.as_bytes(),
+            "ZRANGE",
+            || vec![index.as_str().into(), 0.into(), (-1).into()],
+        )
+        .await
+        .map_err(nilecare_redis::Error::Redis)?;
         let mut keys = Vec::with_capacity(members.len() + 1);
         keys.push(index);
         keys.extend(members.iter().map(|id| self.instance_key(service, id)));

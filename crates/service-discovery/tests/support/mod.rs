@@ -10,11 +10,16 @@ use nilecare_service_discovery::{RedisRegistry, RegistryConfig, ResolvedService,
 
 /// A registry on `url`: 2 s TTL, 200 ms heartbeats, resync every second.
 pub async fn registry(url: &str) -> RedisRegistry {
+    registry_with_ttl(url, Duration::from_secs(2)).await
+}
+
+/// The same with registrations living `ttl` without a heartbeat.
+pub async fn registry_with_ttl(url: &str, ttl: Duration) -> RedisRegistry {
     let redis = RedisConfig::from_url(url)
         .unwrap()
         .with_command_timeout(Duration::from_millis(500));
     let config = RegistryConfig::default()
-        .with_ttl(Duration::from_secs(2))
+        .with_ttl(ttl)
         .unwrap()
         .with_heartbeat_interval(Duration::from_millis(200))
         .unwrap()
