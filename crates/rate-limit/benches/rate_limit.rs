@@ -82,6 +82,26 @@ fn bench_raw_incr(
     });
 }
 
+/// Every algorithm, in the order the Redis groups measure them.
+const ALGORITHMS: [Algorithm; 5] = [
+    Algorithm::SlidingWindow,
+    Algorithm::Gcra,
+    Algorithm::TokenBucket,
+    Algorithm::FixedWindow,
+    Algorithm::SlidingLog,
+];
+
+/// A policy of `algorithm` with a quota never reached, named after the algorithm (each keeps
+/// its own kind of state under its name).
+fn per_algorithm(algorithm: Algorithm) -> Policy {
+    Policy::new(
+        format!("bench-{}", algorithm.as_str()),
+        Quota::per_second(1_000_000_000).expect("quota"),
+    )
+    .expect("policy")
+    .algorithm(algorithm)
+}
+
 fn redis(c: &mut Criterion) {
     let rt = runtime(2);
     let server = RedisServer::start();
@@ -106,30 +126,37 @@ fn redis(c: &mut Criterion) {
             .and_then(|l| l.with_max_batch(1))
             .expect("unbatched"),
     );
-    let policy =
-        Policy::new("bench", Quota::per_second(1_000_000_000).expect("quota")).expect("policy");
 
-    // Latency distributions of fixed 100k-operation runs, the three kinds interleaved over 5
-    // rounds so that the machine's drift hits each alike; the median round of each is reported
-    // (criterion reports the mean throughput below).
+    // Latency distributions of fixed 100k-operation runs, every kind interleaved over 5 rounds
+    // so that the machine's drift hits each alike; the median round of each is reported
+    // (criterion reports the mean throughput below). `None` = raw `INCR`.
     const ROUNDS: usize = 5;
-    let kinds = [
-        ("raw_fred_incr", true, &limiter),
-        ("sliding_window_check", false, &limiter),
-        ("sliding_window_check_unbatched", false, &unbatched),
-    ];
+    let mut kinds: Vec<(String, Option<Algorithm>, &Arc<RedisLimiter>)> =
+        vec![("raw_fred_incr".to_owned(), None, &limiter)];
+    for algorithm in ALGORITHMS {
+        kinds.push((
+            format!("{}_check", algorithm.as_str()),
+            Some(algorithm),
+            &limiter,
+        ));
+    }
+    kinds.push((
+        "sliding_window_check_unbatched".to_owned(),
+        Some(Algorithm::SlidingWindow),
+        &unbatched,
+    ));
     let mut rounds: Vec<Vec<(f64, Duration, Duration)>> = vec![Vec::new(); kinds.len()];
     for _ in 0..ROUNDS {
-        for (i, (_, is_incr, limiter)) in kinds.iter().enumerate() {
-            let (pool, limiter, policy, is_incr) =
-                (pool.clone(), (*limiter).clone(), policy.clone(), *is_incr);
+        for (i, (_, algorithm, limiter)) in kinds.iter().enumerate() {
+            let (pool, limiter, algorithm) = (pool.clone(), (*limiter).clone(), *algorithm);
+            let policy = per_algorithm(algorithm.unwrap_or(Algorithm::SlidingWindow));
             let Spread {
                 elapsed,
                 latencies: mut lat,
             } = rt.block_on(spread_over_tasks(TASKS, 100_000, true, move |_| {
                 let (pool, limiter, policy) = (pool.clone(), limiter.clone(), policy.clone());
                 async move {
-                    if is_incr {
+                    if algorithm.is_none() {
                         let _: i64 = pool.incr("bench:incr").await.expect("incr");
                     } else {
                         limiter.check(&policy, "client-1", 1).await.expect("check");
@@ -161,12 +188,11 @@ fn redis(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis_64_tasks");
     group.throughput(criterion::Throughput::Elements(1));
     bench_raw_incr(&mut group, &rt, &pool);
-    for (algorithm, limiter, suffix) in [
-        (Algorithm::SlidingWindow, &limiter, ""),
-        (Algorithm::Gcra, &limiter, ""),
-        (Algorithm::SlidingWindow, &unbatched, "_unbatched"),
-    ] {
-        let policy = policy.clone().algorithm(algorithm);
+    let mut one_key: Vec<(Algorithm, &Arc<RedisLimiter>, &str)> =
+        ALGORITHMS.iter().map(|a| (*a, &limiter, "")).collect();
+    one_key.push((Algorithm::SlidingWindow, &unbatched, "_unbatched"));
+    for (algorithm, limiter, suffix) in one_key {
+        let policy = per_algorithm(algorithm);
         let l = limiter.clone();
         group.bench_function(format!("check_{}{suffix}", algorithm.as_str()), |b| {
             b.to_async(&rt).iter_custom(|iters| {
@@ -186,23 +212,27 @@ fn redis(c: &mut Criterion) {
     }
     // Many clients: each check on one of 1024 keys, so a script call seldom sees a key twice.
     let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
-    let l = limiter.clone();
-    group.bench_function("check_sliding_window_1024_keys", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-            async move {
-                spread_over_tasks(TASKS, iters, true, move |i| {
-                    let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-                    async move {
-                        let key = &keys[(i % 1024) as usize];
-                        l.check(&policy, key, 1).await.expect("check");
-                    }
-                })
-                .await
-                .elapsed
-            }
-        })
-    });
+    for algorithm in ALGORITHMS {
+        let policy = per_algorithm(algorithm);
+        let l = limiter.clone();
+        let keys = keys.clone();
+        group.bench_function(format!("check_{}_1024_keys", algorithm.as_str()), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                async move {
+                    spread_over_tasks(TASKS, iters, true, move |i| {
+                        let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                        async move {
+                            let key = &keys[(i % 1024) as usize];
+                            l.check(&policy, key, 1).await.expect("check");
+                        }
+                    })
+                    .await
+                    .elapsed
+                }
+            })
+        });
+    }
     group.finish();
     drop(server);
 }

@@ -206,7 +206,8 @@ impl Algorithm {
 }
 
 /// A named quota with its algorithm and options. Cheap to clone; backends keep state per
-/// (policy name, key), so two `Policy` values with the same name share their counts.
+/// (policy name, algorithm, key), so two `Policy` values with the same name and algorithm
+/// share their counts, and a policy whose algorithm changes starts afresh.
 ///
 /// ```
 /// use std::time::Duration;
@@ -224,6 +225,18 @@ pub struct Policy {
     inner: Arc<PolicyInner>,
 }
 
+/// `<name>:<algorithm>` (see `PolicyInner::stored_name`).
+fn stored_name(name: &str, algorithm: Algorithm) -> Arc<str> {
+    let code = match algorithm {
+        Algorithm::FixedWindow => "fw",
+        Algorithm::SlidingWindow => "sw",
+        Algorithm::SlidingLog => "log",
+        Algorithm::TokenBucket => "tb",
+        Algorithm::Gcra => "gcra",
+    };
+    Arc::from(format!("{name}:{code}"))
+}
+
 /// A new id for a backend instance that caches state in policies (unique per process).
 pub(crate) fn next_backend_id() -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
@@ -236,6 +249,9 @@ pub(crate) type BackendState = Arc<dyn std::any::Any + Send + Sync>;
 #[derive(Debug)]
 pub(crate) struct PolicyInner {
     pub(crate) name: Arc<str>,
+    /// `<name>:<algorithm>`: what a shared backend names the policy's state, so a policy whose
+    /// algorithm changes (a new release, a rolling deploy) never reads another algorithm's state.
+    pub(crate) stored_name: Arc<str>,
     /// A backend's state for this policy, cached on the first check so the next ones need no
     /// lookup: (the id of the backend instance, its state). The memory limiter keeps its
     /// per-policy key map here; other instances look theirs up by name. Type-erased so this
@@ -270,6 +286,7 @@ impl Policy {
             inner: Arc::new(PolicyInner {
                 metrics: crate::metrics::DecisionCounters::new(&name),
                 backend_state: std::sync::OnceLock::new(),
+                stored_name: stored_name(&name, Algorithm::default()),
                 name: Arc::from(name),
                 gcra: crate::algorithm::GcraParams::new(&quota),
                 quota,
@@ -283,6 +300,7 @@ impl Policy {
     fn with(self, f: impl FnOnce(&mut PolicyInner)) -> Policy {
         let mut inner = PolicyInner {
             name: self.inner.name.clone(),
+            stored_name: self.inner.stored_name.clone(),
             backend_state: std::sync::OnceLock::new(),
             quota: self.inner.quota,
             gcra: self.inner.gcra,
@@ -292,6 +310,7 @@ impl Policy {
             metrics: crate::metrics::DecisionCounters::new(&self.inner.name),
         };
         f(&mut inner);
+        inner.stored_name = stored_name(&inner.name, inner.algorithm);
         Policy {
             inner: Arc::new(inner),
         }

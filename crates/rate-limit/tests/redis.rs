@@ -29,6 +29,21 @@ async fn redis_limiter(url: &str) -> RedisLimiter {
         .unwrap()
 }
 
+/// Where the state of `stored` (a stored key) under `p` lives, as the README documents it:
+/// `nilecare:rl:{<key>}:<policy>:<algorithm>`.
+fn state_key(p: &Policy, a: Algorithm, stored: &str) -> String {
+    let code = match a {
+        Algorithm::FixedWindow => "fw",
+        Algorithm::SlidingWindow => "sw",
+        Algorithm::SlidingLog => "log",
+        Algorithm::TokenBucket => "tb",
+        Algorithm::Gcra => "gcra",
+    };
+    nilecare_redis::KeyPrefix::default()
+        .segment("rl")
+        .tagged_key(stored, &format!("{}:{code}", p.name()))
+}
+
 /// Sleeps until 5 ms after the next full second of the server's clock (`TIME`), so that a burst
 /// of checks stays inside one 1-second window.
 async fn align_to_window(server: &RedisServer) {
@@ -581,9 +596,7 @@ async fn a_state_it_did_not_write_reads_as_a_fresh_key() {
             let p = Policy::new(format!("p{i}-{}", a.as_str()), Quota::per_day(2).unwrap())
                 .unwrap()
                 .algorithm(a);
-            let key = nilecare_redis::KeyPrefix::default()
-                .segment("rl")
-                .tagged_key("k", p.name());
+            let key = state_key(&p, a, "k");
             server.command(&[b"SET".as_slice(), key.as_bytes(), garbage]);
             l.refund(&p, "k", 1).await.unwrap();
             assert_eq!(allowed(&l, &p, "k", 3).await, 2, "{a:?} over {garbage:?}");
@@ -709,9 +722,7 @@ async fn a_long_key_is_stored_under_its_digest_and_limited() {
             .unwrap()
             .algorithm(a);
         assert_eq!(allowed(&l, &p, &long, 4).await, 2, "{a:?}");
-        let key = nilecare_redis::KeyPrefix::default()
-            .segment("rl")
-            .tagged_key(&digest, p.name());
+        let key = state_key(&p, a, &digest);
         assert_eq!(
             server.command(&["EXISTS", &key]),
             nilecare_test_support::Reply::Integer(1),
@@ -808,4 +819,35 @@ async fn a_slot_migrated_under_load_surfaces_no_error_and_keeps_the_limit() {
         matches!(moved, nilecare_test_support::Reply::Integer(n) if n >= 6),
         "the limiter's keys are on the new owner: {moved:?}"
     );
+}
+
+/// A release changes the algorithm of a policy it keeps the name of: every algorithm after
+/// every other on one key, on one Redis. Each starts afresh (its full quota) and none fails on
+/// the state the previous one left (a sorted set for the sliding log, 24 bytes meaning
+/// something else for the others).
+#[tokio::test]
+async fn a_policy_whose_algorithm_changes_starts_afresh_without_errors() {
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    for before in ALL {
+        for after in ALL {
+            if before == after {
+                continue;
+            }
+            let name = format!("login-{}-{}", before.as_str(), after.as_str());
+            let old = Policy::new(name.as_str(), Quota::per_hour(3).unwrap())
+                .unwrap()
+                .algorithm(before);
+            assert_eq!(allowed(&l, &old, "user-7", 4).await, 3, "{before:?}");
+            let new = old.clone().algorithm(after);
+            for n in 0..3 {
+                let d = l.check(&new, "user-7", 1).await;
+                assert!(
+                    matches!(d, Ok(ref d) if d.allowed),
+                    "{before:?} then {after:?}, check {n}: {d:?}"
+                );
+            }
+            assert!(!l.check(&new, "user-7", 1).await.unwrap().allowed);
+        }
+    }
 }

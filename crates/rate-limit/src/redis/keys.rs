@@ -17,7 +17,7 @@ pub(super) struct CheckKeys {
 impl CheckKeys {
     /// The state key alone (refunds touch nothing else).
     pub(super) fn state_key(prefix: &KeyPrefix, policy: &Policy, key: &str) -> String {
-        prefix.tagged_key(key, policy.name())
+        prefix.tagged_key(key, &policy.inner().stored_name)
     }
 
     /// The keys the script reads for `policy` (whose script arguments are `args`).
