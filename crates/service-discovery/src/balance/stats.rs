@@ -13,8 +13,11 @@ pub(crate) const DEFAULT_RTT: Duration = Duration::from_millis(10);
 /// How fast the latency estimate forgets a peak (time constant).
 const DECAY: Duration = Duration::from_secs(10);
 
-/// Live counters of one instance.
+/// Live counters of one instance, on cache lines of their own: every pick writes `in_flight`,
+/// and instances picked by different threads must not share a line (two threads picking at
+/// once over 100 instances).
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Stats {
     pub(crate) in_flight: AtomicU64,
     /// Peak-EWMA latency estimate in nanoseconds (f64 bits).
