@@ -70,10 +70,7 @@ async fn writes_and_reads_resume_after_a_primary_fails_over() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let killed = cluster.kill_primary(0);
-    let mut failed_over = tokio::task::spawn_blocking(move || {
-        let took = cluster.await_promotion(0, killed);
-        (cluster, took)
-    });
+    let mut failed_over = cluster.await_promotion_in_background(0, killed);
     // Until the replica is promoted, writes to the failed range fail (fail-open reads return
     // None); after it, both instances write and read it again.
     let mut resumed = None;
@@ -154,7 +151,7 @@ async fn writes_and_reads_resume_after_a_primary_fails_over() {
 /// written for that key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_migrated_under_load_surfaces_no_error() {
-    let mut cluster = RedisCluster::start(3);
+    let cluster = RedisCluster::start(3);
     let instances = [
         Cache::builder()
             .build(support::tiered_cluster_store(&cluster).await)
@@ -213,12 +210,10 @@ async fn a_slot_migrated_under_load_surfaces_no_error() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = calls.load(Ordering::Relaxed);
     let started = Instant::now();
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.migrate_slot(slot, to, Duration::from_millis(50));
-        cluster
-    })
-    .await
-    .unwrap();
+    let cluster = cluster
+        .migrate_slot_in_background(slot, to, Duration::from_millis(50))
+        .await
+        .unwrap();
     let took = started.elapsed();
     let during = calls.load(Ordering::Relaxed) - before;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -125,10 +125,7 @@ async fn a_sentinel_failover_is_followed_within_a_bound() {
 
     let killed = sentinel.kill_primary();
     // The harness waits for the promotion on its own thread while the instances keep calling.
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = sentinel.await_promotion(killed);
-        (sentinel, took)
-    });
+    let promotion = sentinel.await_promotion_in_background(killed);
     let mut failed = 0;
     let resumed = loop {
         let started = Instant::now();

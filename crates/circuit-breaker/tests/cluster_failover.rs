@@ -32,10 +32,7 @@ async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
     assert!(eventually(Duration::from_secs(3), || async { a.redis_available() }).await);
 
     let killed = cluster.kill_primary(0);
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = cluster.await_promotion(0, killed);
-        (cluster, took)
-    });
+    let promotion = cluster.await_promotion_in_background(0, killed);
     let mut slowest = Duration::ZERO;
     let mut noticed = None;
     let mut succeeded = 0;
@@ -93,7 +90,7 @@ async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
 /// flush failed), and the shared state still works on the new owner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_state_stays_available_while_the_breaker_slot_migrates() {
-    let mut cluster = RedisCluster::start(3);
+    let cluster = RedisCluster::start(3);
     let name = "pharmacy";
     let slot = key_slot(&format!("{{{name}}}"));
     let to = (cluster.range_of_slot(slot) + 1) % 3;
@@ -103,10 +100,7 @@ async fn the_shared_state_stays_available_while_the_breaker_slot_migrates() {
         instance(&cluster.url(), name, Duration::from_secs(30)).await,
     ];
     assert!(eventually(Duration::from_secs(3), || async { a.redis_available() }).await);
-    let migration = tokio::task::spawn_blocking(move || {
-        cluster.migrate_slot(slot, to, Duration::from_millis(50));
-        cluster
-    });
+    let migration = cluster.migrate_slot_in_background(slot, to, Duration::from_millis(50));
     let mut unavailable = 0;
     let mut calls = 0usize;
     while !migration.is_finished() {

@@ -223,10 +223,7 @@ async fn a_sentinel_failover_keeps_the_shared_state() {
     );
     sentinel.await_replication();
     let killed = sentinel.kill_primary();
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = sentinel.await_promotion(killed);
-        (sentinel, took)
-    });
+    let promotion = sentinel.await_promotion_in_background(killed);
     assert!(
         eventually(Duration::from_secs(5), || async { !a.redis_available() }).await,
         "the loss was not noticed"

@@ -82,6 +82,35 @@ fn bench_raw_incr(
     });
 }
 
+/// Checks of `policy` through `limiter` from 64 tasks, the i-th on `keys[i % spread]`.
+fn bench_checks(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: String,
+    limiter: &Arc<RedisLimiter>,
+    policy: &Policy,
+    keys: &Arc<Vec<String>>,
+    spread: usize,
+) {
+    let (l, policy, keys) = (limiter.clone(), policy.clone(), keys.clone());
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+            async move {
+                spread_over_tasks(TASKS, iters, true, move |i| {
+                    let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
+                    async move {
+                        let key = &keys[(i as usize) % spread];
+                        l.check(&policy, key, 1).await.expect("check");
+                    }
+                })
+                .await
+                .elapsed
+            }
+        })
+    });
+}
+
 /// Every algorithm, in the order the Redis groups measure them.
 const ALGORITHMS: [Algorithm; 5] = [
     Algorithm::SlidingWindow,
@@ -188,50 +217,21 @@ fn redis(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis_64_tasks");
     group.throughput(criterion::Throughput::Elements(1));
     bench_raw_incr(&mut group, &rt, &pool);
+    // One key, then many clients: each check on one of 1024 keys, so a script call seldom
+    // sees a key twice.
+    let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
     let mut one_key: Vec<(Algorithm, &Arc<RedisLimiter>, &str)> =
         ALGORITHMS.iter().map(|a| (*a, &limiter, "")).collect();
     one_key.push((Algorithm::SlidingWindow, &unbatched, "_unbatched"));
     for (algorithm, limiter, suffix) in one_key {
+        let name = format!("check_{}{suffix}", algorithm.as_str());
         let policy = per_algorithm(algorithm);
-        let l = limiter.clone();
-        group.bench_function(format!("check_{}{suffix}", algorithm.as_str()), |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (l, policy) = (l.clone(), policy.clone());
-                async move {
-                    spread_over_tasks(TASKS, iters, true, move |_| {
-                        let (l, policy) = (l.clone(), policy.clone());
-                        async move {
-                            l.check(&policy, "client-1", 1).await.expect("check");
-                        }
-                    })
-                    .await
-                    .elapsed
-                }
-            })
-        });
+        bench_checks(&mut group, &rt, name, limiter, &policy, &keys, 1);
     }
-    // Many clients: each check on one of 1024 keys, so a script call seldom sees a key twice.
-    let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());
     for algorithm in ALGORITHMS {
+        let name = format!("check_{}_1024_keys", algorithm.as_str());
         let policy = per_algorithm(algorithm);
-        let l = limiter.clone();
-        let keys = keys.clone();
-        group.bench_function(format!("check_{}_1024_keys", algorithm.as_str()), |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-                async move {
-                    spread_over_tasks(TASKS, iters, true, move |i| {
-                        let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-                        async move {
-                            let key = &keys[(i % 1024) as usize];
-                            l.check(&policy, key, 1).await.expect("check");
-                        }
-                    })
-                    .await
-                    .elapsed
-                }
-            })
-        });
+        bench_checks(&mut group, &rt, name, &limiter, &policy, &keys, 1024);
     }
     group.finish();
     drop(server);
@@ -263,23 +263,8 @@ fn redis_cluster(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(1));
     bench_raw_incr(&mut group, &rt, &pool);
     for spread in [1usize, 1024] {
-        let (l, policy, keys) = (limiter.clone(), policy.clone(), keys.clone());
-        group.bench_function(format!("check_sliding_window_{spread}_keys"), |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-                async move {
-                    spread_over_tasks(TASKS, iters, true, move |i| {
-                        let (l, policy, keys) = (l.clone(), policy.clone(), keys.clone());
-                        async move {
-                            let key = &keys[(i as usize) % spread];
-                            l.check(&policy, key, 1).await.expect("check");
-                        }
-                    })
-                    .await
-                    .elapsed
-                }
-            })
-        });
+        let name = format!("check_sliding_window_{spread}_keys");
+        bench_checks(&mut group, &rt, name, &limiter, &policy, &keys, spread);
     }
     group.finish();
     drop(cluster);

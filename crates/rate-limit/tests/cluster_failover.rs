@@ -60,10 +60,7 @@ async fn checks_stay_within_the_timeout_and_return_to_redis_after_a_primary_fail
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let killed = cluster.kill_primary(0);
-    let failed_over = tokio::task::spawn_blocking(move || {
-        let took = cluster.await_promotion(0, killed);
-        (cluster, took)
-    });
+    let failed_over = cluster.await_promotion_in_background(0, killed);
     let mut local = 0u32;
     let resumed = loop {
         let mut on_redis = true;

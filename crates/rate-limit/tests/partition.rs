@@ -136,10 +136,7 @@ async fn a_sentinel_failover_is_decided_locally_then_on_the_new_primary() {
     assert!(!limiter.check(&policy, "k", 1).await.unwrap().fallback);
 
     let killed = sentinel.kill_primary();
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = sentinel.await_promotion(killed);
-        (sentinel, took)
-    });
+    let promotion = sentinel.await_promotion_in_background(killed);
     let mut local = 0;
     let resumed = loop {
         let started = Instant::now();

@@ -70,7 +70,7 @@ async fn one_call(pool: &Pool, key: &str, turn: usize) -> Result<Option<String>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_on_a_migrating_slot_succeed_under_load_with_their_own_answers() {
-    let mut cluster = RedisCluster::start(3);
+    let cluster = RedisCluster::start(3);
     let pool = pool(&cluster).await;
     let moving: Vec<String> = (0..40).map(|i| format!("{{ward-3}}:k{i}")).collect();
     let slot = key_slot(&moving[0]);
@@ -109,12 +109,10 @@ async fn commands_on_a_migrating_slot_succeed_under_load_with_their_own_answers(
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = seen.ok.load(Ordering::Relaxed);
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.migrate_slot(slot, to, Duration::from_millis(50));
-        cluster
-    })
-    .await
-    .unwrap();
+    let cluster = cluster
+        .migrate_slot_in_background(slot, to, Duration::from_millis(50))
+        .await
+        .unwrap();
     let during = seen.ok.load(Ordering::Relaxed) - before;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);

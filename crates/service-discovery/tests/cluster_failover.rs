@@ -36,10 +36,7 @@ async fn resolving_continues_and_registrations_resume_after_a_primary_fails_over
     assert!(eventually(Duration::from_secs(3), || async { known(&labs) == one }).await);
 
     let killed = cluster.kill_primary(range);
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = cluster.await_promotion(range, killed);
-        (cluster, took)
-    });
+    let promotion = cluster.await_promotion_in_background(range, killed);
     let mut slowest = Duration::ZERO;
     while !promotion.is_finished() {
         let started = Instant::now();
@@ -91,7 +88,7 @@ async fn resolving_continues_and_registrations_resume_after_a_primary_fails_over
 /// resolver ends with exactly the instances registered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_calls_surface_no_error_while_the_service_slot_migrates() {
-    let mut cluster = RedisCluster::start(3);
+    let cluster = RedisCluster::start(3);
     let slot = key_slot("{labs}");
     let to = (cluster.range_of_slot(slot) + 1) % 3;
     let a = registry(&cluster.url()).await;
@@ -124,12 +121,10 @@ async fn registry_calls_surface_no_error_while_the_service_slot_migrates() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cluster = tokio::task::spawn_blocking(move || {
-        cluster.migrate_slot(slot, to, Duration::from_millis(50));
-        cluster
-    })
-    .await
-    .unwrap();
+    let cluster = cluster
+        .migrate_slot_in_background(slot, to, Duration::from_millis(50))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let (errors, calls) = load.await.unwrap();

@@ -74,10 +74,7 @@ async fn a_sentinel_failover_keeps_registrations_and_resolving() {
     sentinel.await_replication();
 
     let killed = sentinel.kill_primary();
-    let promotion = tokio::task::spawn_blocking(move || {
-        let took = sentinel.await_promotion(killed);
-        (sentinel, took)
-    });
+    let promotion = sentinel.await_promotion_in_background(killed);
     while !promotion.is_finished() {
         assert!(labs.select().is_some(), "the last known instance is picked");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -300,6 +300,23 @@ impl RedisCluster {
         self.finish_slot_migration(migration);
     }
 
+    /// [`migrate_slot`](Self::migrate_slot) on a blocking thread, so a test's load keeps running
+    /// on its runtime meanwhile; the handle gives the cluster back.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn migrate_slot_in_background(
+        mut self,
+        slot: u16,
+        to: usize,
+        pause: Duration,
+    ) -> tokio::task::JoinHandle<Self> {
+        tokio::task::spawn_blocking(move || {
+            self.migrate_slot(slot, to, pause);
+            self
+        })
+    }
+
     /// The slot range (as [`kill_primary`](Self::kill_primary) takes it) holding `slot`.
     ///
     /// # Panics
@@ -370,6 +387,22 @@ impl RedisCluster {
         self.replicas[range].retain(|&r| r != promoted);
         self.wait_until_healthy(deadline.saturating_duration_since(Instant::now()));
         killed.elapsed()
+    }
+
+    /// [`await_promotion`](Self::await_promotion) on a blocking thread, so a test keeps calling
+    /// meanwhile; the handle gives the cluster back with the time the promotion took.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn await_promotion_in_background(
+        mut self,
+        range: usize,
+        killed: Instant,
+    ) -> tokio::task::JoinHandle<(Self, Duration)> {
+        tokio::task::spawn_blocking(move || {
+            let took = self.await_promotion(range, killed);
+            (self, took)
+        })
     }
 
     /// Waits until every running node says `cluster_state:ok`, knows all the others and every

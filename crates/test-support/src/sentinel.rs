@@ -191,4 +191,19 @@ impl RedisSentinel {
             thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// [`await_promotion`](Self::await_promotion) on a blocking thread, so a test keeps calling
+    /// meanwhile; the handle gives the deployment back with the time the promotion took.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn await_promotion_in_background(
+        mut self,
+        killed: Instant,
+    ) -> tokio::task::JoinHandle<(Self, Duration)> {
+        tokio::task::spawn_blocking(move || {
+            let took = self.await_promotion(killed);
+            (self, took)
+        })
+    }
 }
