@@ -8,13 +8,28 @@
 use std::time::{Duration, Instant};
 
 use nilecare_circuit_breaker::Breaker as _;
-use nilecare_circuit_breaker::{BreakerError, State};
+use nilecare_circuit_breaker::{BreakerError, SharedBreaker, State};
 use nilecare_redis::key_slot;
 use nilecare_test_support::{RedisCluster, eventually};
 
 mod support;
 
 use support::{fail, instance};
+
+/// Whether the state is shared: `successes + 10` failures on `a` and `b` (outnumbering the
+/// successes already in the shared window) open `c`, which then rejects a call.
+async fn failures_on_two_open_the_third([a, b, c]: [&SharedBreaker; 3], successes: usize) -> bool {
+    fail(a, successes).await;
+    fail(b, 10).await;
+    eventually(Duration::from_secs(5), || async {
+        c.shared_state() == State::Open
+    })
+    .await
+        && matches!(
+            c.call(async { Ok::<_, ()>(()) }).await,
+            Err(BreakerError::Rejected(_))
+        )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
@@ -58,19 +73,10 @@ async fn breakers_decide_locally_then_share_again_after_a_primary_fails_over() {
     let rejoined = killed.elapsed();
     // Shared again: failures on two instances open the third (outnumbering the successes `a`
     // recorded during the failover, which are in the shared window now).
-    fail(&a, succeeded).await;
-    fail(&b, 10).await;
     assert!(
-        eventually(Duration::from_secs(5), || async {
-            c.shared_state() == State::Open
-        })
-        .await,
+        failures_on_two_open_the_third([&a, &b, &c], succeeded).await,
         "failures on a and b did not open c after the failover"
     );
-    assert!(matches!(
-        c.call(async { Ok::<_, ()>(()) }).await,
-        Err(BreakerError::Rejected(_))
-    ));
     eprintln!(
         "breaker, cluster primary killed: loss noticed {noticed:?} after the kill, promotion \
          after {promoted:?}, rejoined by {rejoined:?}; slowest call {slowest:?}"
@@ -120,17 +126,8 @@ async fn the_shared_state_stays_available_while_the_breaker_slot_migrates() {
     );
     assert!(a.redis_available() && b.redis_available() && c.redis_available());
     assert_eq!(cluster.node_index_for_slot(slot), to, "the slot moved");
-    fail(&a, calls).await;
-    fail(&b, 10).await;
     assert!(
-        eventually(Duration::from_secs(5), || async {
-            c.shared_state() == State::Open
-        })
-        .await,
+        failures_on_two_open_the_third([&a, &b, &c], calls).await,
         "failures on a and b did not open c after the move"
     );
-    assert!(matches!(
-        c.call(async { Ok::<_, ()>(()) }).await,
-        Err(BreakerError::Rejected(_))
-    ));
 }
