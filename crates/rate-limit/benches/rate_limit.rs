@@ -111,6 +111,19 @@ fn bench_checks(
     });
 }
 
+/// A pool of 4 on `url` and a limiter on it with a 1 s timeout.
+fn limiter_on(rt: &tokio::runtime::Runtime, url: &str) -> (Pool, Arc<RedisLimiter>) {
+    let pool = rt.block_on(async {
+        connect(&RedisConfig::from_url(url).expect("url").with_pool_size(4))
+            .await
+            .expect("connect")
+    });
+    let limiter = RedisLimiter::new(pool.clone())
+        .with_timeout(Duration::from_secs(1))
+        .expect("timeout");
+    (pool, Arc::new(limiter))
+}
+
 /// Every algorithm, in the order the Redis groups measure them.
 const ALGORITHMS: [Algorithm; 5] = [
     Algorithm::SlidingWindow,
@@ -134,20 +147,7 @@ fn per_algorithm(algorithm: Algorithm) -> Policy {
 fn redis(c: &mut Criterion) {
     let rt = runtime(2);
     let server = RedisServer::start();
-    let pool = rt.block_on(async {
-        connect(
-            &RedisConfig::from_url(&server.url())
-                .expect("url")
-                .with_pool_size(4),
-        )
-        .await
-        .expect("connect")
-    });
-    let limiter = Arc::new(
-        RedisLimiter::new(pool.clone())
-            .with_timeout(Duration::from_secs(1))
-            .expect("timeout"),
-    );
+    let (pool, limiter) = limiter_on(&rt, &server.url());
     // The same limiter sending every check in its own script call (batching off).
     let unbatched = Arc::new(
         RedisLimiter::new(pool.clone())
@@ -242,20 +242,7 @@ fn redis(c: &mut Criterion) {
 fn redis_cluster(c: &mut Criterion) {
     let rt = runtime(2);
     let cluster = nilecare_test_support::RedisCluster::start(3);
-    let pool = rt.block_on(async {
-        connect(
-            &RedisConfig::from_url(&cluster.url())
-                .expect("url")
-                .with_pool_size(4),
-        )
-        .await
-        .expect("connect")
-    });
-    let limiter = Arc::new(
-        RedisLimiter::new(pool.clone())
-            .with_timeout(Duration::from_secs(1))
-            .expect("timeout"),
-    );
+    let (pool, limiter) = limiter_on(&rt, &cluster.url());
     let policy =
         Policy::new("bench", Quota::per_second(1_000_000_000).expect("quota")).expect("policy");
     let keys: Arc<Vec<String>> = Arc::new((0..1024).map(|i| format!("client-{i}")).collect());

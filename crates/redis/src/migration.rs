@@ -3,12 +3,12 @@
 //! While a slot migrates (`CLUSTER SETSLOT ... MIGRATING/IMPORTING`, `MIGRATE`, as
 //! `redis-cli --cluster reshard` does it), the source answers `ASK <slot> <target>` for a key it
 //! no longer holds, and `TRYAGAIN` for a multi-key command whose keys are split between the two
-//! nodes. fred 10.1 sends `ASKING` to the target but then routes the retried command by slot,
-//! back to the source, until it runs out of redirections ("Too many redirections."). This module
-//! finishes the job for the commands of the NileCare crates: it finds the target the source is
-//! migrating to and sends `ASKING` and the command to it in one pipeline, so nothing can come
-//! between the two on that connection; `TRYAGAIN` is retried after a short pause, for up to
-//! two seconds in all.
+//! nodes. fred 10.1 does not follow `ASK` safely (see `connect`'s notes: pools from
+//! [`connect`](crate::connect) let fred follow no redirection at all), so this module does: it
+//! finds the node the source is migrating to and sends `ASKING` and the command to it in one
+//! pipeline, so nothing can come between the two on that connection; after `MOVED` it sends the
+//! command again once fred has re-read the slot map; `TRYAGAIN` is retried after a short pause,
+//! for up to two seconds in all.
 
 use std::time::Duration;
 
@@ -100,8 +100,9 @@ where
     Err(error)
 }
 
-/// `true` for the failures a slot migration causes: fred giving up on `ASK` (too many
-/// redirections, attempts exhausted) or the server's `TRYAGAIN` / `ASK`.
+/// `true` for the failures a slot migration causes: fred declining a redirection ("Too many
+/// redirections"; "Max attempts reached" comes from a pool built without [`connect`](crate::connect),
+/// whose fred still follows `ASK` itself) or the server's `TRYAGAIN` / `ASK`.
 pub fn is_migration_error(error: &FredError) -> bool {
     let details = error.details();
     (matches!(error.kind(), ErrorKind::Routing)

@@ -10,7 +10,9 @@ use nilecare_redis::fred::clients::Pool;
 use nilecare_redis::fred::interfaces::{ClientLike, KeysInterface};
 use nilecare_redis::fred::prelude::Value;
 use nilecare_redis::fred::types::config::Options;
-use nilecare_redis::fred::types::{Expiration, FromValue, Key, SetOptions};
+use nilecare_redis::fred::types::{
+    ClusterHash, CustomCommand, Expiration, FromValue, Key, SetOptions,
+};
 use nilecare_redis::{Script, follow_migration};
 
 use crate::error::{Error, Result};
@@ -154,31 +156,28 @@ impl RedisStore {
         }
     }
 
-    async fn mget(&self, mut keys: Vec<Key>) -> Result<Vec<Option<Bytes>>> {
+    async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         // MGET with one key answers a bare value, not an array: use GET.
-        if keys.len() == 1 {
-            if let Some(key) = keys.pop() {
-                let v: Option<Bytes> = self
-                    .read_key(key.as_bytes(), "GET")
-                    .await
-                    .map_err(|e| self.err("get_many", self.read_timeout, e))?;
-                return Ok(vec![v]);
-            }
+        if let [key] = keys {
+            let v: Option<Bytes> = self
+                .read_key(key.as_bytes(), "GET")
+                .await
+                .map_err(|e| self.err("get_many", self.read_timeout, e))?;
+            return Ok(vec![v]);
         }
         let pool = self.pool.with_options(&self.read);
-        let first = keys
-            .first()
-            .map(|k| k.as_bytes().to_vec())
-            .unwrap_or_default();
-        let found = pool.mget(keys.clone()).await;
-        follow_migration(&pool, found, &first, "MGET", || {
-            keys.into_iter().map(Value::from).collect()
+        let found = pool
+            .mget(keys.iter().map(|k| Key::from(*k)).collect::<Vec<_>>())
+            .await;
+        let first = keys.first().map_or(&[][..], |k| k.as_bytes());
+        follow_migration(&pool, found, first, "MGET", || {
+            keys.iter().map(|k| Value::from(*k)).collect()
         })
         .await
         .map_err(|e| self.err("get_many", self.read_timeout, e))
     }
 
-    /// A one-key read (`GET`, `EXISTS`, `PTTL`) with the read options, following the key to its
+    /// `command key` (`GET`, `EXISTS`, `PTTL`) with the read options, following the key to its
     /// new node while its cluster slot is being migrated.
     async fn read_key<R: FromValue>(
         &self,
@@ -186,11 +185,8 @@ impl RedisStore {
         command: &'static str,
     ) -> std::result::Result<R, nilecare_redis::fred::error::Error> {
         let pool = self.pool.with_options(&self.read);
-        let read = match command {
-            "EXISTS" => pool.exists(key).await,
-            "PTTL" => pool.pttl(key).await,
-            _ => pool.get(key).await,
-        };
+        let routed = CustomCommand::new_static(command, ClusterHash::FirstKey, false);
+        let read = pool.custom(routed, vec![Value::from(key)]).await;
         follow_migration(&pool, read, key, command, || vec![Value::from(key)]).await
     }
 
@@ -238,9 +234,8 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         if !self.pool.is_clustered() {
-            return self
-                .mget(keys.iter().map(|k| Key::from(k.as_str())).collect())
-                .await;
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            return self.mget(&keys).await;
         }
         // One MGET per hash slot, concurrently, then back into the caller's order.
         let mut groups: HashMap<u16, Vec<usize>> = HashMap::new();
@@ -251,8 +246,8 @@ impl Store for RedisStore {
                 .push(i);
         }
         let fetches = groups.into_values().map(|idx| async move {
-            let slot_keys = idx.iter().map(|&i| Key::from(keys[i].as_str())).collect();
-            self.mget(slot_keys).await.map(|values| (idx, values))
+            let slot_keys: Vec<&str> = idx.iter().map(|&i| keys[i].as_str()).collect();
+            self.mget(&slot_keys).await.map(|values| (idx, values))
         });
         let mut out = vec![None; keys.len()];
         for (idx, values) in try_join_all(fetches).await? {
