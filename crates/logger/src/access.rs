@@ -1,6 +1,5 @@
 //! [`AccessLogLayer`]: one INFO line per request.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,7 +27,17 @@ use tower::{Layer, Service};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct AccessLogLayer {
-    quiet: Arc<HashSet<String>>,
+    quiet: Arc<QuietPaths>,
+}
+
+/// The paths not logged: a short list, compared directly (no hashing per request).
+#[derive(Clone, Debug, Default)]
+struct QuietPaths(Vec<String>);
+
+impl QuietPaths {
+    fn contains(&self, path: &str) -> bool {
+        self.0.iter().any(|p| p == path)
+    }
 }
 
 impl AccessLogLayer {
@@ -44,7 +53,13 @@ impl AccessLogLayer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Arc::make_mut(&mut self.quiet).extend(paths.into_iter().map(Into::into));
+        let quiet = Arc::make_mut(&mut self.quiet);
+        for path in paths {
+            let path = path.into();
+            if !quiet.contains(&path) {
+                quiet.0.push(path);
+            }
+        }
         self
     }
 }
@@ -64,7 +79,7 @@ impl<S> Layer<S> for AccessLogLayer {
 #[derive(Clone, Debug)]
 pub struct AccessLogService<S> {
     inner: S,
-    quiet: Arc<HashSet<String>>,
+    quiet: Arc<QuietPaths>,
 }
 
 impl<S> AccessLogService<S> {
@@ -105,11 +120,12 @@ where
                 line: None,
             };
         }
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-        let quiet = self.quiet.contains(req.uri().path()) || self.quiet.contains(&route);
+        // The route template is shared (`MatchedPath` holds an `Arc<str>`): no copy per request.
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let quiet = self.quiet.contains(req.uri().path())
+            || self
+                .quiet
+                .contains(route.as_ref().map_or(UNMATCHED, MatchedPath::as_str));
         let line = (!quiet).then(|| AccessLine {
             method: req.method().clone(),
             route,
@@ -123,10 +139,14 @@ where
     }
 }
 
+/// The `route` of a request no route matched.
+const UNMATCHED: &str = "unmatched";
+
 /// What the access line needs from the request.
 struct AccessLine {
     method: http::Method,
-    route: String,
+    /// `None`: no route matched (logged as `unmatched`).
+    route: Option<MatchedPath>,
     request_id: Option<String>,
     started: Instant,
 }
@@ -141,7 +161,7 @@ impl AccessLine {
         tracing::info!(
             target: "nilecare::access",
             method = self.method.as_str(),
-            route = self.route.as_str(),
+            route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
             status = response.status().as_u16(),
             // Whole microseconds, so the number prints without float noise (11.903754).
             latency_ms = self.started.elapsed().as_micros() as f64 / 1000.0,

@@ -15,23 +15,31 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::redact::{REDACTED, Redactor};
 
-/// The trace context of the current span, as the tracing crate reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The trace context of the current span, as the tracing crate reports it: the raw ids, written
+/// on each line as lowercase hex (no string is built or escaped per line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TraceContext {
-    /// 32 lowercase hex digits.
-    pub trace_id: String,
-    /// 16 lowercase hex digits.
-    pub span_id: String,
+    /// The trace id (16 bytes; written as 32 hex digits).
+    pub trace_id: [u8; 16],
+    /// The span id (8 bytes; written as 16 hex digits).
+    pub span_id: [u8; 8],
 }
 
 impl TraceContext {
-    /// The context of a span: its trace id (32 lowercase hex digits) and span id (16).
-    pub fn new(trace_id: impl Into<String>, span_id: impl Into<String>) -> Self {
-        TraceContext {
-            trace_id: trace_id.into(),
-            span_id: span_id.into(),
-        }
+    /// The context of a span from its raw ids (OpenTelemetry's `TraceId::to_bytes` and
+    /// `SpanId::to_bytes`).
+    pub fn new(trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+        TraceContext { trace_id, span_id }
+    }
+}
+
+/// Writes `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
 }
 
@@ -336,10 +344,40 @@ fn needs_escape(word: u64) -> bool {
         != 0
 }
 
+/// Whether any byte of `bytes` must be escaped: whole words, the last (partial) one read as
+/// the final 8 bytes again (or padded with spaces when the text is shorter than a word).
+fn any_escape(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if needs_escape(u64::from_le_bytes(chunk.try_into().unwrap_or_default())) {
+            return true;
+        }
+    }
+    if chunks.remainder().is_empty() {
+        return false;
+    }
+    let last = match bytes.len().checked_sub(8) {
+        Some(from) => u64::from_le_bytes(bytes[from..].try_into().unwrap_or_default()),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(u64::from_le_bytes([b' '; 8]), |word, &b| {
+                word << 8 | u64::from(b)
+            }),
+    };
+    needs_escape(last)
+}
+
 fn push_json_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
+    if !any_escape(bytes) {
+        // The common case: nothing to escape, one copy.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -493,10 +531,11 @@ where
                 }
             }
             if let Some(trace) = TRACE_CONTEXT.get().and_then(|provider| provider()) {
-                push_key(line, "trace_id");
-                push_json_str(line, &trace.trace_id);
-                push_key(line, "span_id");
-                push_json_str(line, &trace.span_id);
+                line.push_str(",\"trace_id\":\"");
+                push_hex(line, &trace.trace_id);
+                line.push_str("\",\"span_id\":\"");
+                push_hex(line, &trace.span_id);
+                line.push('"');
             }
             // Span fields, innermost first; a name already written (by the event or an inner
             // span) is skipped, so the innermost value wins.
@@ -565,6 +604,21 @@ mod tests {
                 w.iter().any(|&b| special(b)),
                 "{w:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_special_byte_is_found_at_any_position_of_any_length() {
+        for len in 0..=20 {
+            let plain = vec![b'a'; len];
+            assert!(!any_escape(&plain), "plain, {len} bytes");
+            for at in 0..len {
+                for special in [b'"', b'\\', b'\n', 0x00, 0x1f] {
+                    let mut text = plain.clone();
+                    text[at] = special;
+                    assert!(any_escape(&text), "{special:#x} at {at} of {len}");
+                }
+            }
         }
     }
 

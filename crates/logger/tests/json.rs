@@ -114,8 +114,11 @@ fn recorded_span_fields_and_reserved_names() {
 fn trace_ids_come_from_the_registered_provider() {
     fn provider() -> Option<TraceContext> {
         Some(TraceContext::new(
-            "0af7651916cd43dd8448eb211c80319c",
-            "b7ad6b7169203331",
+            [
+                0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80,
+                0x31, 0x9c,
+            ],
+            [0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31],
         ))
     }
     nilecare_logger::set_trace_context_provider(provider);

@@ -1,5 +1,7 @@
 //! Per-request cost of the server tracing layer (a router driven as a tower service), sampling
-//! 0 % and 100 %, against the same router without it, same run.
+//! 0 % and 100 %, against the same router without it, same run; and, as the anchor for the
+//! sampled case, tower-http's `TraceLayer` (its span at INFO) exported through the same
+//! `tracing-opentelemetry` layer and provider.
 //!
 //! `cargo bench -p nilecare-tracing --bench trace_layer`
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
@@ -43,6 +45,23 @@ fn trace_layer(c: &mut Criterion) {
         .expect("tracing");
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(guard.layer()));
         drive(c, label, router().layer(ServerTraceLayer::new()), &dispatch);
+        if ratio == 1.0 {
+            let tower_http = router().layer(
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(
+                        tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
+                    )
+                    .on_response(
+                        tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                    ),
+            );
+            drive(
+                c,
+                "trace_layer/tower_http_sampled_100",
+                tower_http,
+                &dispatch,
+            );
+        }
         drop(guard);
     }
 }

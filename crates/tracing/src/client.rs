@@ -79,7 +79,14 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(future.instrument(tracing::Span::current()))
+    use opentelemetry::context::FutureExt as _;
+    // The OpenTelemetry context too: inside a request that is not sampled, the request's ids
+    // live there rather than in the span.
+    tokio::spawn(
+        future
+            .instrument(tracing::Span::current())
+            .with_context(opentelemetry::Context::current()),
+    )
 }
 
 /// The former name of [`InjectService`] (services are named after their layer).

@@ -5,9 +5,21 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The trace id of the current span (32 hex digits), `None` outside a sampled trace.
-pub fn current_trace_id() -> Option<String> {
+/// The OpenTelemetry context of the current span; inside a request that is not sampled (whose
+/// server span the exporter never sees), the request's own context, current while it runs.
+pub(crate) fn current_context() -> opentelemetry::Context {
     let cx = tracing::Span::current().context();
+    if cx.span().span_context().is_valid() {
+        cx
+    } else {
+        opentelemetry::Context::current()
+    }
+}
+
+/// The trace id of the current span (32 hex digits), `None` outside a trace. Inside a request
+/// that is not sampled it is still the request's trace id (the one propagated to callees).
+pub fn current_trace_id() -> Option<String> {
+    let cx = current_context();
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid()
@@ -16,7 +28,7 @@ pub fn current_trace_id() -> Option<String> {
 
 /// The span id of the current span (16 hex digits).
 pub fn current_span_id() -> Option<String> {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid()
@@ -26,7 +38,7 @@ pub fn current_span_id() -> Option<String> {
 /// Writes the current span's context (`traceparent`, `tracestate`, `baggage`) into outgoing
 /// request headers, so the callee continues the trace. Call it inside a client span.
 pub fn inject(headers: &mut HeaderMap) {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut HeaderInjector(headers))
     });
@@ -85,13 +97,10 @@ pub fn record_client_error(span: &tracing::Span, error_type: &str) {
 
 #[cfg(feature = "logger")]
 pub(crate) fn logger_context() -> Option<nilecare_logger::TraceContext> {
-    let cx = tracing::Span::current().context();
+    let cx = current_context();
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| {
-        nilecare_logger::TraceContext::new(
-            crate::hex::hex(&sc.trace_id().to_bytes()),
-            crate::hex::hex(&sc.span_id().to_bytes()),
-        )
+        nilecare_logger::TraceContext::new(sc.trace_id().to_bytes(), sc.span_id().to_bytes())
     })
 }

@@ -11,6 +11,7 @@ use tracing_subscriber::Registry;
 
 use crate::config::{Protocol, TracingConfig};
 use crate::error::{Error, Result};
+use crate::sampling::{ExportFilter, PresetIdGenerator};
 
 /// Owns the tracer provider. Give [`layer`](TracingGuard::layer) to your subscriber (e.g.
 /// `nilecare_logger::Logger::builder().with_layer(guard.layer())`); dropping the guard exports
@@ -22,6 +23,9 @@ pub struct TracingGuard {
     provider: SdkTracerProvider,
     service: String,
     activate_context: bool,
+    /// The provider's sampler, also given to the layer's filter (server spans are decided
+    /// before they are built: see `sampling.rs`).
+    sampler: Sampler,
 }
 
 /// The subscriber layer that turns `tracing` spans into OpenTelemetry spans.
@@ -33,23 +37,20 @@ impl TracingGuard {
     /// events. It carries its own filter, so the log level does not decide what is traced: with
     /// nilecare-logger at `warn` or `error` every request is still traced. Spans carry no
     /// `busy_ns`/`idle_ns` and no thread attributes (a request's task moves between threads).
+    ///
+    /// [`ServerTraceLayer`](crate::ServerTraceLayer) finds this layer's sampler in the
+    /// dispatcher and decides each request before building its span: a request that is not
+    /// sampled costs no OpenTelemetry span at all, only its context (ids for log lines and
+    /// outgoing calls).
     pub fn layer(&self) -> OtelLayer {
         use tracing_subscriber::Layer as _;
-        let traced = tracing_subscriber::filter::filter_fn(|meta| {
-            let level = *meta.level();
-            if meta.is_span() {
-                level <= tracing::Level::INFO
-            } else {
-                level <= tracing::Level::WARN
-            }
-        });
         Box::new(
             tracing_opentelemetry::layer()
                 .with_tracer(self.provider.tracer(self.service.clone()))
                 .with_tracked_inactivity(false)
                 .with_threads(false)
                 .with_context_activation(self.activate_context)
-                .with_filter(traced),
+                .with_filter(ExportFilter::new(self.sampler.clone())),
         )
     }
 
@@ -125,11 +126,11 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
         .with_service_name(config.service_name.clone())
         .with_attributes(attributes)
         .build();
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio)));
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sample_ratio,
-        ))))
+        .with_sampler(sampler.clone())
+        .with_id_generator(PresetIdGenerator::default())
         .with_resource(resource)
         .build();
     opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -142,5 +143,6 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
         provider,
         service: config.service_name.clone(),
         activate_context: config.activate_context,
+        sampler,
     })
 }

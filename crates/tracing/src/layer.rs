@@ -13,6 +13,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::context::extract;
+use crate::sampling::Plan;
 
 /// The W3C `traceparent` header name (static: no copy per response).
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
@@ -155,52 +156,19 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let span = {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str);
-            let original = req.method().as_str();
-            let known = KNOWN_METHODS.contains(&original);
-            let method = if known { original } else { "_OTHER" };
-            let (address, port) = server_address(&req);
-            let scheme = req.uri().scheme_str().unwrap_or("http");
-            let port = port.or(match scheme {
-                "https" => Some(443),
-                _ => Some(80),
-            });
-            let client = req
-                .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip());
-            let user_agent = req
-                .headers()
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok());
-            tracing::info_span!(
-                "HTTP request",
-                otel.name = %SpanName(if known { original } else { "HTTP" }, route),
-                otel.kind = "server",
-                otel.status_code = tracing::field::Empty,
-                http.request.method = method,
-                http.request.method_original = (!known).then_some(original),
-                http.route = route,
-                url.path = req.uri().path(),
-                url.scheme = scheme,
-                server.address = address,
-                server.port = port,
-                network.protocol.version = protocol_version(req.version()),
-                user_agent.original = user_agent,
-                client.address = client.map(tracing::field::display),
-                http.response.status_code = tracing::field::Empty,
-                error.type = tracing::field::Empty,
-                request_id = tracing::field::Empty,
-            )
+        let parent = extract(req.headers());
+        let preset = match crate::sampling::plan(&parent) {
+            Some(Plan::Unsampled(cx)) => return self.call_unsampled(req, cx),
+            Some(Plan::Sampled(preset)) => preset,
+            // Not this crate's exporter layer: build the span and let its layer decide.
+            None => None,
         };
-        let _ = span.set_parent(extract(req.headers()));
-        // The span's context, read once: its trace id for problem+json bodies now, its
+        let span = server_span(&req);
+        let _ = span.set_parent(parent);
+        // The span's context, read once (this starts the span: a new root takes the trace id
+        // its sampling was decided on): its trace id for problem+json bodies now, its
         // `traceparent` for the response later.
-        let cx = span.context();
+        let cx = crate::sampling::with_trace_id(preset, || span.context());
         let sc = cx.span().span_context().clone();
         if sc.is_valid() {
             req.extensions_mut()
@@ -210,9 +178,89 @@ where
         ServerTraceFuture {
             span: span.clone(),
             inner: future.instrument(span),
+            recording: true,
+            current: None,
             response_context: self.response_traceparent.then_some(cx),
         }
     }
+}
+
+impl<S> ServerTraceService<S> {
+    /// A request that is not sampled: a span the exporter never sees (the logger still reads
+    /// its `request_id`), and `cx`, the request's own context, current while it runs.
+    fn call_unsampled<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+        cx: opentelemetry::Context,
+    ) -> ServerTraceFuture<S::Future>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let span = tracing::info_span!(
+            target: crate::sampling::UNSAMPLED_TARGET,
+            "HTTP request",
+            request_id = tracing::field::Empty,
+        );
+        req.extensions_mut().insert(TraceId(crate::hex::hex(
+            &cx.span().span_context().trace_id().to_bytes(),
+        )));
+        let future = {
+            let _attached = cx.clone().attach();
+            span.in_scope(|| self.inner.call(req))
+        };
+        ServerTraceFuture {
+            span: span.clone(),
+            inner: future.instrument(span),
+            recording: false,
+            response_context: self.response_traceparent.then(|| cx.clone()),
+            current: Some(cx),
+        }
+    }
+}
+
+/// The server span of a request that is sampled (or decided by another exporter layer), with
+/// every attribute.
+fn server_span<B>(req: &Request<B>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let original = req.method().as_str();
+    let known = KNOWN_METHODS.contains(&original);
+    let method = if known { original } else { "_OTHER" };
+    let (address, port) = server_address(req);
+    let scheme = req.uri().scheme_str().unwrap_or("http");
+    let port = port.or(match scheme {
+        "https" => Some(443),
+        _ => Some(80),
+    });
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    tracing::info_span!(
+        "HTTP request",
+        otel.name = %SpanName(if known { original } else { "HTTP" }, route),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        http.request.method_original = (!known).then_some(original),
+        http.route = route,
+        url.path = req.uri().path(),
+        url.scheme = scheme,
+        server.address = address,
+        server.port = port,
+        network.protocol.version = protocol_version(req.version()),
+        user_agent.original = user_agent,
+        client.address = client.map(tracing::field::display),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    )
 }
 
 pin_project_lite::pin_project! {
@@ -222,6 +270,10 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: tracing::instrument::Instrumented<F>,
         span: tracing::Span,
+        // Whether the span is exported (its status is recorded).
+        recording: bool,
+        // The context made current while the inner future runs (a request not sampled).
+        current: Option<opentelemetry::Context>,
         response_context: Option<opentelemetry::Context>,
     }
 }
@@ -234,13 +286,19 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        let polled = {
+            let _attached = this.current.as_ref().map(|c| c.clone().attach());
+            this.inner.poll(cx)
+        };
+        let mut response = std::task::ready!(polled)?;
         let status = response.status();
-        let span = &*this.span;
-        span.record("http.response.status_code", status.as_u16());
-        if status.is_server_error() {
-            span.record("error.type", status.as_str());
-            span.record("otel.status_code", "ERROR");
+        if *this.recording {
+            let span = &*this.span;
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("error.type", status.as_str());
+                span.record("otel.status_code", "ERROR");
+            }
         }
         if let Some(cx) = this.response_context.take() {
             let value = crate::propagation::traceparent(&cx)

@@ -11,6 +11,7 @@ mod init;
 #[cfg(feature = "axum")]
 mod layer;
 mod propagation;
+mod sampling;
 mod tls;
 
 #[cfg(feature = "axum")]
