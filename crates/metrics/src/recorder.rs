@@ -38,7 +38,7 @@ impl Default for MetricsBuilder {
             buckets: HTTP_DURATION_BUCKETS.to_vec(),
             buckets_for: Vec::new(),
             labels: Vec::new(),
-            upkeep_interval: Duration::from_secs(5),
+            upkeep_interval: Duration::from_secs(1),
             process: cfg!(feature = "process"),
             idle_timeout: None,
         }
@@ -83,8 +83,10 @@ impl MetricsBuilder {
         self
     }
 
-    /// How often recorded histogram samples are folded into buckets (default 5 s). Upkeep keeps
-    /// memory flat between scrapes; it runs on a background thread.
+    /// How often recorded histogram samples are folded into buckets (default 1 s). Upkeep keeps
+    /// memory flat between scrapes; it runs on a background thread. Until folded, every sample
+    /// is buffered (8 bytes): at 100 000 requests/s that is 0.8 MB per histogram at 1 s, 4 MB at
+    /// 5 s (a 5 s interval took the orchestrator's peak resident set from 23 to 30 MB).
     #[must_use]
     pub fn upkeep_interval(mut self, interval: Duration) -> Self {
         self.upkeep_interval = interval;

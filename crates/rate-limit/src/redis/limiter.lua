@@ -28,6 +28,9 @@ local function ms(us) return format('%d', max(1, ceil(us / 1000))) end
 -- `staged_*` hold the current group's writes until every entry of the group has passed.
 local states, logs = {}, {}
 local staged_states, staged_logs = nil, nil
+-- Sliding-log sizes read by this call, with their window: a key seen again (same window)
+-- needs no second ZREMRANGEBYSCORE and ZCARD.
+local log_sizes = {}
 
 local function load(k)
   local s = (staged_states and staged_states[k]) or states[k]
@@ -98,8 +101,16 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
     end
     return allowed, remaining, reset, retry, { idx, count, prev, (idx + 2) * w - now }
   elseif algo == 3 then
-    call('ZREMRANGEBYSCORE', k, '-inf', now - w)
-    local stored = call('ZCARD', k)
+    -- The stored units, expired ones removed: once per key and call (`now` is fixed, and this
+    -- call's own units are written at the end, counted by `pending` until then).
+    local seen, stored = log_sizes[k], nil
+    if seen and seen[1] == w then
+      stored = seen[2]
+    else
+      call('ZREMRANGEBYSCORE', k, '-inf', now - w)
+      stored = call('ZCARD', k)
+      log_sizes[k] = { w, stored }
+    end
     local unwritten = pending(k) -- the newest units, all at `now`
     local used = stored + unwritten
     local allowed = used + cost <= limit
