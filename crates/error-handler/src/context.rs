@@ -57,14 +57,18 @@ pub(crate) struct RequestSnapshot {
     traceparent: Option<HeaderValue>,
 }
 
+/// Header names parsed once (a `&str` name is parsed on every lookup).
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 impl RequestSnapshot {
     pub(crate) fn of(uri: &http::Uri, headers: &HeaderMap, extensions: &http::Extensions) -> Self {
         RequestSnapshot {
             uri: uri.clone(),
             request_id: extensions.get::<RequestId>().cloned(),
             trace_id: extensions.get::<TraceId>().cloned(),
-            request_id_header: headers.get("x-request-id").cloned(),
-            traceparent: headers.get("traceparent").cloned(),
+            request_id_header: headers.get(&X_REQUEST_ID).cloned(),
+            traceparent: headers.get(&TRACEPARENT).cloned(),
         }
     }
 

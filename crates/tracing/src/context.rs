@@ -8,6 +8,17 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// The OpenTelemetry context of the current span; inside a request that is not sampled (whose
 /// server span the exporter never sees), the request's own context, current while it runs.
 pub(crate) fn current_context() -> opentelemetry::Context {
+    // The server span of a request that is not sampled is known by its target: its context is
+    // the current OpenTelemetry one (read without looking the span up or cloning it).
+    let unsampled = tracing::dispatcher::get_default(|dispatch| {
+        dispatch
+            .current_span()
+            .metadata()
+            .is_some_and(|meta| meta.target() == crate::sampling::UNSAMPLED_TARGET)
+    });
+    if unsampled {
+        return opentelemetry::Context::current();
+    }
     let cx = tracing::Span::current().context();
     if cx.span().span_context().is_valid() {
         cx

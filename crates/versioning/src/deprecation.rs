@@ -2,11 +2,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The headers every response of one version carries (`X-API-Version`, deprecation), rendered
 /// once and shared.
-pub(crate) type ResponseHeaders = std::sync::Arc<[(&'static str, HeaderValue)]>;
+pub(crate) type ResponseHeaders = std::sync::Arc<[(HeaderName, HeaderValue)]>;
 
 /// One deprecated version's dates and migration document.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub(crate) struct Deprecation {
 
 impl Deprecation {
     /// The headers, rendered once.
-    pub(crate) fn headers(&self) -> Vec<(&'static str, HeaderValue)> {
+    pub(crate) fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         let mut headers = Vec::new();
         // RFC 9745: an RFC 8941 Date, `@` and Unix seconds.
         let since = self
@@ -27,11 +27,11 @@ impl Deprecation {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         if let Ok(v) = HeaderValue::from_str(&format!("@{since}")) {
-            headers.push(("deprecation", v));
+            headers.push((HeaderName::from_static("deprecation"), v));
         }
         if let Some(sunset) = self.sunset {
             if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(sunset)) {
-                headers.push(("sunset", v));
+                headers.push((HeaderName::from_static("sunset"), v));
             }
         }
         if let Some(link) = &self.link {
@@ -40,7 +40,7 @@ impl Deprecation {
                 value.push_str(&format!(", <{link}>; rel=\"sunset\"; type=\"text/html\""));
             }
             if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.push(("link", v));
+                headers.push((http::header::LINK, v));
             }
         }
         headers
@@ -48,8 +48,9 @@ impl Deprecation {
 }
 
 /// Adds `headers` to a response's.
-pub(crate) fn apply(headers: &[(&'static str, HeaderValue)], to: &mut HeaderMap) {
+pub(crate) fn apply(headers: &[(HeaderName, HeaderValue)], to: &mut HeaderMap) {
+    // Names parsed once, when the layer was built: no header-name parsing per response.
     for (name, value) in headers {
-        to.append(*name, value.clone());
+        to.append(name.clone(), value.clone());
     }
 }

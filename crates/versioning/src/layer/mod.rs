@@ -66,7 +66,7 @@ impl VersioningLayer {
             .map(|version| {
                 let mut headers = Vec::new();
                 if let Ok(value) = HeaderValue::from_str(&version.label()) {
-                    headers.push(("x-api-version", value));
+                    headers.push((crate::negotiate::X_API_VERSION, value));
                 }
                 if let Some(deprecation) = config.deprecation(*version) {
                     headers.extend(deprecation.headers());
