@@ -55,11 +55,12 @@ fn unpack(word: u64) -> (State, u64) {
     (State::from_u8((word & 0xff) as u8), word >> 8)
 }
 
+#[repr(C)] // the fields every counted call touches first, on the lock's cache line
 struct Core {
-    state: State,
     generation: u64,
-    since: u64,
     window: Window,
+    state: State,
+    since: u64,
     open_until: u64,
     consecutive_opens: u32,
     half_open_since: u64,
@@ -75,7 +76,7 @@ pub(crate) struct Inner {
     pub(crate) clock: quanta::Clock,
     origin: u64,
     word: AtomicU64,
-    core: Mutex<Core>,
+    core: CoreLock,
     events: broadcast::Sender<BreakerEvent>,
     metrics: BreakerMetrics,
     rejected: AtomicU64,
@@ -396,8 +397,13 @@ impl BreakerSnapshot {
     }
 }
 
-fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
-    core.lock()
+/// The state machine's lock and the fields a counted call writes, on cache lines of their own.
+#[repr(align(128))]
+struct CoreLock(Mutex<Core>);
+
+fn lock(core: &CoreLock) -> MutexGuard<'_, Core> {
+    core.0
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -430,7 +436,7 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             inner: Arc::new(Inner {
                 times_calls: config.times_calls() || config.call_timeout.is_some(),
-                core: Mutex::new(Core {
+                core: CoreLock(Mutex::new(Core {
                     state: State::Closed,
                     generation: 0,
                     since: 0,
@@ -441,7 +447,7 @@ impl CircuitBreaker {
                     probes_admitted: 0,
                     window_minimum: config.effective_minimum_calls(),
                     rng: RandomState::new().hash_one(origin) | 1,
-                }),
+                })),
                 word: AtomicU64::new(pack(State::Closed, 0)),
                 name,
                 config,

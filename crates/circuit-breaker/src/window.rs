@@ -17,12 +17,49 @@ pub(crate) struct Bucket {
     slow: u32,
 }
 
+/// Two outcome bits per call (1 = failure, 2 = slow), 32 calls to a word: inline for windows
+/// of up to [`SlotRing::INLINE_CALLS`] calls (on the cache lines of the breaker's lock, so a
+/// counted call on a contended breaker moves one line less), on the heap beyond.
+#[derive(Debug)]
+pub(crate) enum SlotRing {
+    Inline([u64; 4]),
+    Heap(Box<[u64]>),
+}
+
+impl SlotRing {
+    pub(crate) const INLINE_CALLS: usize = 128;
+
+    fn new(calls: usize) -> Self {
+        if calls <= Self::INLINE_CALLS {
+            SlotRing::Inline([0; 4])
+        } else {
+            SlotRing::Heap(vec![0; calls.div_ceil(32)].into_boxed_slice())
+        }
+    }
+
+    /// Writes `bits` into slot `i` and returns what it held.
+    fn replace(&mut self, i: usize, bits: u8) -> u8 {
+        let words: &mut [u64] = match self {
+            SlotRing::Inline(words) => words,
+            SlotRing::Heap(words) => words,
+        };
+        let word = &mut words[i / 32];
+        let shift = (i % 32) * 2;
+        let old = (*word >> shift & 3) as u8;
+        *word = *word & !(3 << shift) | u64::from(bits) << shift;
+        old
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Window {
     Count {
-        /// Outcome bits per slot: 1 = failure, 2 = slow; `None` until written.
-        ring: Vec<Option<u8>>,
+        ring: SlotRing,
+        /// Calls the window holds.
+        size: usize,
         next: usize,
+        /// Slots written so far (the ring fills in order; `size` once it has wrapped).
+        filled: usize,
         totals: Totals,
     },
     Time {
@@ -37,8 +74,10 @@ impl Window {
     pub(crate) fn new(kind: WindowType) -> Self {
         match kind {
             WindowType::CountBased(n) => Window::Count {
-                ring: vec![None; n as usize],
+                ring: SlotRing::new(n as usize),
+                size: n as usize,
                 next: 0,
+                filled: 0,
                 totals: Totals::default(),
             },
             WindowType::TimeBased(n) => Window::Time {
@@ -77,14 +116,26 @@ impl Window {
     pub(crate) fn record(&mut self, failure: bool, slow: bool, now_second: u64) {
         self.advance(now_second);
         match self {
-            Window::Count { ring, next, totals } => {
-                if let Some(old) = ring[*next] {
+            Window::Count {
+                ring,
+                size,
+                next,
+                filled,
+                totals,
+            } => {
+                let old = ring.replace(*next, u8::from(failure) | u8::from(slow) << 1);
+                if *filled == *size {
+                    // The oldest call leaves the window.
                     totals.calls -= 1;
                     totals.failures -= u32::from(old & 1);
                     totals.slow -= u32::from(old >> 1 & 1);
+                } else {
+                    *filled += 1;
                 }
-                ring[*next] = Some(u8::from(failure) | u8::from(slow) << 1);
-                *next = (*next + 1) % ring.len();
+                *next += 1;
+                if *next == *size {
+                    *next = 0;
+                }
                 totals.calls += 1;
                 totals.failures += u32::from(failure);
                 totals.slow += u32::from(slow);
@@ -130,6 +181,25 @@ mod tests {
                 slow: 0
             }
         );
+    }
+
+    #[test]
+    fn count_windows_inline_and_on_the_heap_keep_the_last_n_with_both_bits() {
+        for n in [1u32, 31, 32, 33, 100, 128, 129, 1000] {
+            let mut w = Window::new(WindowType::CountBased(n));
+            // 3n calls: every third a failure, every fifth slow; the window holds the last n.
+            let calls: Vec<(bool, bool)> = (0..3 * n).map(|i| (i % 3 == 0, i % 5 == 0)).collect();
+            for (i, &(failure, slow)) in calls.iter().enumerate() {
+                w.record(failure, slow, 0);
+                let held = &calls[(i + 1).saturating_sub(n as usize)..=i];
+                let want = Totals {
+                    calls: held.len() as u32,
+                    failures: held.iter().filter(|c| c.0).count() as u32,
+                    slow: held.iter().filter(|c| c.1).count() as u32,
+                };
+                assert_eq!(w.totals(0), want, "window {n}, after call {i}");
+            }
+        }
     }
 
     #[test]
