@@ -274,14 +274,18 @@ impl<S: Store> Cache<S> {
     /// (unreadable values are still misses).
     pub async fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let started = self.start();
-        let result = async {
-            check_key(key)?;
-            // The full key only lent to the store: on the stack, no allocation.
-            let full = self.scope.stack_key(key);
-            let bytes = self.shared.store.get(&full).await?;
-            Ok(bytes.and_then(|b| self.decode(key, &b)))
-        }
-        .await;
+        // No nested future: the key check, the store's future and the decode in this one.
+        let result = match check_key(key) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                // The full key only lent to the store: on the stack, no allocation.
+                let full = self.scope.stack_key(key);
+                match self.shared.store.get(&full).await {
+                    Ok(bytes) => Ok(bytes.and_then(|b| self.decode(key, &b))),
+                    Err(e) => Err(e),
+                }
+            }
+        };
         let found = matches!(result, Ok(Some(_)));
         self.count_lookups(u64::from(found), u64::from(!found));
         self.finish("get", started, &result);
