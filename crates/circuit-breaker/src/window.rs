@@ -27,7 +27,7 @@ pub(crate) enum SlotRing {
 }
 
 impl SlotRing {
-    pub(crate) const INLINE_CALLS: usize = 128;
+    const INLINE_CALLS: usize = 128;
 
     fn new(calls: usize) -> Self {
         if calls <= Self::INLINE_CALLS {

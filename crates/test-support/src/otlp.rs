@@ -55,6 +55,28 @@ pub async fn collector() -> (std::net::SocketAddr, Spans) {
     (addr, spans)
 }
 
+/// The same receiver on a thread and current-thread runtime of its own, for tests whose own
+/// thread blocks on an export (a `TracingGuard::flush` on a current-thread runtime that also
+/// serves the app): its address and the spans it receives. The thread lives as long as the
+/// test process.
+///
+/// # Panics
+/// When the thread's runtime cannot be built.
+pub fn collector_on_own_thread() -> (std::net::SocketAddr, Spans) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the OTLP receiver");
+        rt.block_on(async {
+            let _ = tx.send(collector().await);
+            std::future::pending::<()>().await
+        });
+    });
+    rx.recv().expect("the OTLP receiver started")
+}
+
 /// The `/v1/traces` handler of the receiver: decodes and keeps every span.
 ///
 /// # Panics

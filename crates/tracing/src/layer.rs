@@ -169,16 +169,11 @@ where
         // its sampling was decided on): its trace id for problem+json bodies now, its
         // `traceparent` for the response later.
         let cx = crate::sampling::with_trace_id(preset, || span.context());
-        let sc = cx.span().span_context().clone();
-        if sc.is_valid() {
-            req.extensions_mut()
-                .insert(TraceId(crate::hex::hex(&sc.trace_id().to_bytes())));
-        }
+        insert_trace_id(&mut req, &cx);
         let future = span.in_scope(|| self.inner.call(req));
         ServerTraceFuture {
             span: span.clone(),
             inner: future.instrument(span),
-            recording: true,
             current: None,
             response_context: self.response_traceparent.then_some(cx),
         }
@@ -201,9 +196,7 @@ impl<S> ServerTraceService<S> {
             "HTTP request",
             request_id = tracing::field::Empty,
         );
-        req.extensions_mut().insert(TraceId(crate::hex::hex(
-            &cx.span().span_context().trace_id().to_bytes(),
-        )));
+        insert_trace_id(&mut req, &cx);
         let future = {
             let _attached = cx.clone().attach();
             span.in_scope(|| self.inner.call(req))
@@ -211,10 +204,19 @@ impl<S> ServerTraceService<S> {
         ServerTraceFuture {
             span: span.clone(),
             inner: future.instrument(span),
-            recording: false,
             response_context: self.response_traceparent.then(|| cx.clone()),
             current: Some(cx),
         }
+    }
+}
+
+/// The request's trace id (problem+json bodies read it), when `cx` is in a trace.
+fn insert_trace_id<B>(req: &mut Request<B>, cx: &opentelemetry::Context) {
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        req.extensions_mut()
+            .insert(TraceId(crate::hex::hex(&sc.trace_id().to_bytes())));
     }
 }
 
@@ -270,9 +272,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: tracing::instrument::Instrumented<F>,
         span: tracing::Span,
-        // Whether the span is exported (its status is recorded).
-        recording: bool,
-        // The context made current while the inner future runs (a request not sampled).
+        // The context made current while the inner future runs: a request not sampled, whose
+        // span is not exported (no status recorded on it).
         current: Option<opentelemetry::Context>,
         response_context: Option<opentelemetry::Context>,
     }
@@ -292,7 +293,7 @@ where
         };
         let mut response = std::task::ready!(polled)?;
         let status = response.status();
-        if *this.recording {
+        if this.current.is_none() {
             let span = &*this.span;
             span.record("http.response.status_code", status.as_u16());
             if status.is_server_error() {

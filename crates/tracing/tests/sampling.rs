@@ -31,7 +31,7 @@ fn traced(
         nilecare_logger::LoggerGuard,
     ),
 ) {
-    let (receiver, spans) = collector_thread();
+    let (receiver, spans) = nilecare_test_support::otlp::collector_on_own_thread();
     let guard = init(
         &TracingConfig::new("sampling")
             .endpoint(format!("http://{receiver}"))
@@ -41,23 +41,6 @@ fn traced(
     let (dispatch, log_guard, logs) = support::logged(&guard);
     let default = nilecare_test_support::logs::set_thread_default(dispatch);
     (guard, spans, logs, (default, log_guard))
-}
-
-/// The receiver on a thread and runtime of its own: a flush blocks this test's thread, whose
-/// runtime serves the app.
-fn collector_thread() -> (std::net::SocketAddr, support::Spans) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            tx.send(support::collector().await).unwrap();
-            std::future::pending::<()>().await
-        });
-    });
-    rx.recv().unwrap()
 }
 
 /// A service whose handler logs, makes an "outgoing call" (a client span, headers injected)
