@@ -13,7 +13,7 @@ use nilecare_rate_limit::{
     Algorithm, Error, OnRedisFailure, Policy, Quota, RateLimiter, RedisLimiter, ResilientLimiter,
 };
 use nilecare_redis::{ReconnectPolicy, RedisConfig, connect};
-use nilecare_test_support::{RedisCluster, RedisServer, eventually};
+use nilecare_test_support::{RedisCluster, RedisServer, Reply, eventually};
 
 async fn redis_limiter(url: &str) -> RedisLimiter {
     let config = RedisConfig::from_url(url)
@@ -549,6 +549,80 @@ async fn concurrent_checks_share_script_calls_and_decide_as_if_one_by_one() {
     );
     // A denied check in the same call does not deny the others.
     assert!(cold.iter().all(|d| d.allowed), "{cold:?}");
+    // Every allowed unit is one member of its log: none lost to a member named twice.
+    for (p, key, units) in [("hot", "h", 100), ("cold", "c", 50)] {
+        let p = Policy::new(p, Quota::per_minute(1).unwrap())
+            .unwrap()
+            .algorithm(Algorithm::SlidingLog);
+        let log = state_key(&p, Algorithm::SlidingLog, key);
+        assert_eq!(server.command(&["ZCARD", &log]).as_integer(), Some(units));
+    }
+}
+
+/// Fills a sliding log with `units` members named as this crate names the next unit of every
+/// microsecond in `[start + lead, start + lead + units)` (`<µs>:<units + 1>`), scored at `start`
+/// (the script's own `TIME`). Returns `start`.
+fn fill_log_with_next_names(server: &RedisServer, log: &str, lead: i64, units: i64) -> i64 {
+    const FILL: &str = r"
+        local t = redis.call('TIME')
+        local start = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local lead, units = tonumber(ARGV[1]), tonumber(ARGV[2])
+        for i = 0, units - 1, 500 do
+          local args = { KEYS[1] }
+          for u = i, math.min(units - 1, i + 499) do
+            args[#args + 1] = start
+            args[#args + 1] = string.format('%d:%d', start + lead + u, units + 1)
+          end
+          redis.call('ZADD', unpack(args))
+        end
+        return string.format('%d', start)";
+    let (lead, units) = (lead.to_string(), units.to_string());
+    let start = server.command(&["EVAL", FILL, "1", log, &lead, &units]);
+    start.as_text().and_then(|s| s.parse().ok()).unwrap()
+}
+
+#[tokio::test]
+async fn a_sliding_log_unit_named_like_an_existing_one_is_still_counted() {
+    // A server clock that went back can give a unit the name of a member the log holds. The
+    // test makes that happen: it names 100 000 members as the next unit of each microsecond of
+    // a 100 ms window and checks inside that window (aiming again when the check lands outside).
+    const UNITS: i64 = 100_000;
+    let server = RedisServer::start();
+    let l = redis_limiter(&server.url()).await;
+    let p = Policy::new("log", Quota::per_minute(1_000_000).unwrap())
+        .unwrap()
+        .algorithm(Algorithm::SlidingLog);
+    let log = state_key(&p, Algorithm::SlidingLog, "k");
+    assert!(l.peek(&p, "k").await.unwrap().allowed); // loads the script
+    let mut lead = 0;
+    for _attempt in 0..10 {
+        server.command(&["DEL", &log]);
+        let start = fill_log_with_next_names(&server, &log, lead, UNITS);
+        let d = l.check(&p, "k", 1).await.unwrap();
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(
+            server.command(&["ZCARD", &log]).as_integer(),
+            Some(UNITS + 1),
+            "the allowed unit is not in the log"
+        );
+        let newest = server.command(&["ZRANGE", &log, "-1", "-1", "WITHSCORES"]);
+        let Reply::Array(Some(newest)) = newest else {
+            panic!("{newest:?}")
+        };
+        let (name, at) = (newest[0].as_text().unwrap(), newest[1].as_text().unwrap());
+        let at: i64 = at.parse().unwrap();
+        if (start + lead..start + lead + UNITS).contains(&at) {
+            // The unit's first name was taken: it is stored under another, and counted.
+            assert_ne!(name, format!("{at}:{}", UNITS + 1));
+            assert_eq!(d.remaining, 1_000_000 - UNITS as u64 - 1);
+            let next = l.check(&p, "k", 1).await.unwrap();
+            assert_eq!(next.remaining, 1_000_000 - UNITS as u64 - 2, "{next:?}");
+            return;
+        }
+        // Aim the next window's middle where this check landed.
+        lead = at - start - UNITS / 2;
+    }
+    panic!("no check landed inside the window of taken names in 10 attempts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

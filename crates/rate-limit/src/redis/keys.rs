@@ -1,16 +1,15 @@
-//! The Redis keys of one check: the state key always; the sliding log's sequence and the
-//! penalty box only for policies that use them (the script reads them in the same order).
+//! The Redis keys of one check: the state key always; the penalty box only for policies with a
+//! block time (the script reads them in the same order).
 
 use nilecare_redis::KeyPrefix;
 
 use super::args::PolicyArgs;
-use crate::quota::{Algorithm, Policy};
+use crate::quota::Policy;
 
 /// Keys of (policy, key), all under the `{key}` hash tag: one cluster slot.
 #[derive(Debug)]
 pub(super) struct CheckKeys {
     state: String,
-    seq: Option<String>,
     block: Option<String>,
 }
 
@@ -24,17 +23,16 @@ impl CheckKeys {
     pub(super) fn new(prefix: &KeyPrefix, policy: &Policy, args: &PolicyArgs, key: &str) -> Self {
         let state = Self::state_key(prefix, policy, key);
         CheckKeys {
-            seq: (args[0] == u64::from(Algorithm::SlidingLog.id())).then(|| with(&state, ":seq")),
             block: (args[4] > 0).then(|| with(&state, ":block")),
             state,
         }
     }
 
-    /// Every key (for a reset): state, sequence, penalty box.
-    pub(super) fn all(prefix: &KeyPrefix, policy: &Policy, key: &str) -> [String; 3] {
+    /// Every key (for a reset): state and penalty box.
+    pub(super) fn all(prefix: &KeyPrefix, policy: &Policy, key: &str) -> [String; 2] {
         let state = Self::state_key(prefix, policy, key);
-        let (seq, block) = (with(&state, ":seq"), with(&state, ":block"));
-        [state, seq, block]
+        let block = with(&state, ":block");
+        [state, block]
     }
 
     /// The state key (its slot is the check's slot).
@@ -45,7 +43,6 @@ impl CheckKeys {
     /// Appends the keys in script order.
     pub(super) fn push_into(self, keys: &mut Vec<String>) {
         keys.push(self.state);
-        keys.extend(self.seq);
         keys.extend(self.block);
     }
 }

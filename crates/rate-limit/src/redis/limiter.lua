@@ -2,8 +2,8 @@
 -- check in it passes (check_many is one group; a batch of independent checks is one group each,
 -- with the same outcome as running them one after the other). Every entry sees the units taken
 -- by the entries before it, in its own group and in earlier groups.
--- KEYS per entry: the state; then the sequence only for the sliding log, and the penalty box
--- only for a policy with a block time (block_us > 0).
+-- KEYS per entry: the state; then the penalty box only for a policy with a block time
+-- (block_us > 0).
 -- State: three doubles packed little-endian (struct '<ddd', 24 bytes: window index, count,
 -- previous count / tokens, last refill µs / TAT µs) set with PX, or a sorted set of unit
 -- timestamps for the sliding log. A string of any other shape reads as a fresh key.
@@ -15,16 +15,18 @@
 -- Returns 5 integers per entry: allowed, remaining, reset_after_us, retry_after_us (-1 = none),
 -- shadow_limited. Time comes from the server (TIME), in microseconds.
 local call, floor, ceil, max, min = redis.call, math.floor, math.ceil, math.max, math.min
-local format, pack, unpack = string.format, struct.pack, struct.unpack
+local format, pack, unpack, unpack_args = string.format, struct.pack, struct.unpack, unpack
 local t = call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- `now` as the argument text, made once (a number argument is printed with %.17g per call).
+local now_text = t[1] .. format('%06d', tonumber(t[2]))
 local GCRA_TOLERANCE = 0.5
 
 -- Milliseconds for PX as an integer string (Redis prints a Lua number argument with %.17g).
 local function ms(us) return format('%d', max(1, ceil(us / 1000))) end
 
 -- Writes are kept here and made once per key at the end of the call: `states` maps a state key
--- to {a, b, c, ttl_us}, `logs` a sliding-log key to {units added, sequence key, window_us}.
+-- to {a, b, c, ttl_us}, `logs` a sliding-log key to {units added, window_us}.
 -- `staged_*` hold the current group's writes until every entry of the group has passed.
 local states, logs = {}, {}
 local staged_states, staged_logs = nil, nil
@@ -61,8 +63,8 @@ local function keep(into_states, into_logs, k, write)
 end
 
 -- Returns allowed, remaining, reset, retry, and the write that consumes the request:
--- {a, b, c, ttl_us} for a state, {units, sequence key, window_us} for the sliding log.
-local function evaluate(k, aux, algo, limit, w, burst, cost, force)
+-- {a, b, c, ttl_us} for a state, {units, window_us} for the sliding log.
+local function evaluate(k, algo, limit, w, burst, cost, force)
   if algo == 1 or algo == 2 then
     local idx = floor(now / w)
     local i0, c0, p0 = load(k)
@@ -107,7 +109,7 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
     if seen and seen[1] == w then
       stored = seen[2]
     else
-      call('ZREMRANGEBYSCORE', k, '-inf', now - w)
+      call('ZREMRANGEBYSCORE', k, '-inf', format('%d', now - w))
       stored = call('ZCARD', k)
       log_sizes[k] = { w, stored }
     end
@@ -135,7 +137,7 @@ local function evaluate(k, aux, algo, limit, w, burst, cost, force)
     end
     local reset = 0
     if newest then reset = newest + w - now end
-    return allowed, max(0, limit - used - add), reset, retry, { add, aux, w }
+    return allowed, max(0, limit - used - add), reset, retry, { add, w }
   elseif algo == 4 then
     local rate = limit / w
     local t0, l0 = load(k)
@@ -193,12 +195,8 @@ for _ = 1, groups do
     local cost, mode = tonumber(ARGV[arg + 1]), tonumber(ARGV[arg + 2])
     arg = arg + 3
     local algo, limit, w, burst, block, shadow = p[1], p[2], p[3], p[4], p[5], p[6]
-    local k, aux, kb = KEYS[key], nil, nil
+    local k, kb = KEYS[key], nil
     key = key + 1
-    if algo == 3 then
-      aux = KEYS[key]
-      key = key + 1
-    end
     if block > 0 then
       kb = KEYS[key]
       key = key + 1
@@ -210,7 +208,7 @@ for _ = 1, groups do
     if blocked > 0 then
       allowed, remaining, reset, retry = false, 0, blocked * 1000, blocked * 1000
     else
-      allowed, remaining, reset, retry, write = evaluate(k, aux, algo, limit, w, burst, cost, mode == 3)
+      allowed, remaining, reset, retry, write = evaluate(k, algo, limit, w, burst, cost, mode == 3)
     end
     -- A peek reports what is left now, not after the hypothetical unit it evaluated.
     if mode == 2 and allowed then remaining = min(remaining + cost, max(limit, burst)) end
@@ -256,11 +254,31 @@ end
 for k, s in pairs(states) do
   call('SET', k, pack('<ddd', s[1], s[2], s[3]), 'PX', ms(s[4]))
 end
+-- A unit's member is `<now>:<n>`, n counting on from the units the log held at `now`: unique
+-- for calls in one microsecond (each sees the previous call's units). Only a clock that went
+-- back can name a member that exists; `ZADD NX` then adds fewer, and each missing unit gets a
+-- member with a further suffix until it is added, so no unit is lost.
+local CHUNK = 512 -- members per ZADD (Lua's unpack has a stack limit)
 for k, l in pairs(logs) do
-  local add, aux, w = l[1], l[2], l[3]
-  local seq = call('INCRBY', aux, add)
-  for j = seq - add + 1, seq do call('ZADD', k, now, j) end
+  local add, w = l[1], l[2]
+  local base = log_sizes[k][2]
+  local missing = 0
+  local j = 1
+  while j <= add do
+    local last = min(add, j + CHUNK - 1)
+    local args = { k, 'NX' }
+    for u = j, last do
+      args[#args + 1] = now_text
+      args[#args + 1] = now_text .. ':' .. (base + u)
+    end
+    missing = missing + (last - j + 1) - call('ZADD', unpack_args(args))
+    j = last + 1
+  end
+  local retry = 0
+  while missing > 0 do
+    retry = retry + 1
+    missing = missing - call('ZADD', k, 'NX', now_text, now_text .. ':' .. (base + add) .. '+' .. retry)
+  end
   call('PEXPIRE', k, ms(w))
-  call('PEXPIRE', aux, ms(w))
 end
 return out

@@ -42,7 +42,7 @@ pub(crate) const SLOTS: u16 = 16_384;
 /// Each check runs in a script that reads the time from Redis (`TIME`, so instance clocks do
 /// not matter), evaluates every entry, and writes only if all pass. Keys:
 /// `nilecare:rl:{<key>}:<policy>:<algorithm>` (a string, or a sorted set for the sliding log),
-/// plus `…:seq` and `…:block`; the `{<key>}` hash tag keeps all policies of one key in
+/// plus `…:block`; the `{<key>}` hash tag keeps all policies of one key in
 /// one slot, so `check_many` over one key runs on Redis Cluster. Every key has a TTL, so idle
 /// keys vanish on their own.
 ///
