@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::background::{BackgroundWorker, BackgroundWriter};
 use crate::error::{Error, Result};
+use crate::filter::LogFilter;
 use crate::json::{Identity, JsonLayer};
 use crate::redact::{REDACTED, Redactor};
 
@@ -220,15 +221,16 @@ impl Logger {
         self
     }
 
-    fn env_filter(&self) -> Result<EnvFilter> {
+    fn env_filter(&self) -> Result<LogFilter> {
         let directives = match std::env::var("RUST_LOG") {
             Ok(v) if self.use_rust_log && !v.trim().is_empty() => v,
             _ => self.filter.clone(),
         };
-        EnvFilter::try_new(&directives).map_err(|e| Error::InvalidConfig {
+        let env = EnvFilter::try_new(&directives).map_err(|e| Error::InvalidConfig {
             field: "filter",
             message: format!("{e} (in {directives:?})"),
-        })
+        })?;
+        Ok(LogFilter::new(env, &directives))
     }
 
     /// Builds the subscriber without installing it (tests: `tracing::dispatcher::with_default`).

@@ -6,6 +6,7 @@ mod access;
 mod background;
 mod config;
 mod error;
+mod filter;
 mod json;
 mod number;
 mod redact;

@@ -154,6 +154,50 @@ fn pretty_output_redacts_too() {
     );
 }
 
+/// A filter with a span directive admits an event by the span it happens in (the filter tracks
+/// spans); one with targets and levels only decides by target and level alone.
+#[test]
+fn span_directives_admit_events_inside_the_named_span_only() {
+    for (directives, inside, outside) in [
+        ("warn,[job]=debug", true, false),
+        ("warn,json=debug", true, true),
+        ("warn", false, false),
+    ] {
+        let buf = Buf::default();
+        let (dispatch, _guard) = Logger::builder()
+            .filter(directives)
+            .ignore_rust_log()
+            .format(Format::Json)
+            .writer(Writer::Custom(
+                tracing_subscriber::fmt::writer::BoxMakeWriter::new(buf.clone()),
+            ))
+            .build()
+            .unwrap();
+        nilecare_test_support::logs::with_thread_default(dispatch, || {
+            tracing::debug!("outside");
+            let job = tracing::info_span!("job", id = 7u64);
+            job.in_scope(|| tracing::debug!("inside"));
+            tracing::debug!("after");
+        });
+        let messages: Vec<String> = buf
+            .json_lines()
+            .iter()
+            .map(|l| l["message"].as_str().unwrap().to_owned())
+            .collect();
+        let mut expected = Vec::new();
+        if outside {
+            expected.push("outside");
+        }
+        if inside {
+            expected.push("inside");
+        }
+        if outside {
+            expected.push("after");
+        }
+        assert_eq!(messages, expected, "filter {directives:?}");
+    }
+}
+
 #[test]
 fn bad_filters_are_errors_naming_the_field() {
     let err = Logger::builder()

@@ -495,6 +495,37 @@ where
                 },
             };
         }
+        // The memory limiter never waits: decide now, then call the ready inner service (or
+        // answer) without a boxed check or a second service.
+        if let AnyLimiter::Memory(memory) = &config.limiter {
+            let verdict = match key {
+                None => Verdict::Respond(missing_peer_address()),
+                Some(key) => {
+                    let policies = config.policies_at(set);
+                    let decided = match policies {
+                        [policy] => memory.check_now(policy, &key, 1).map(|d| vec![d]),
+                        _ => {
+                            let checks: Vec<_> =
+                                policies.iter().map(|p| (p, key.as_str(), 1)).collect();
+                            memory.check_many_now(&checks)
+                        }
+                    };
+                    config.verdict(set, decided, tenant.as_ref())
+                }
+            };
+            return RateLimitFuture {
+                state: match verdict {
+                    Verdict::Call(headers) => State::Calling {
+                        future: self.inner.call(req),
+                        headers: Some(headers),
+                        tenant,
+                    },
+                    Verdict::Respond(response) => State::Answered {
+                        response: Some(response),
+                    },
+                },
+            };
+        }
         // The ready inner service goes with this request; a fresh clone serves the next one.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
@@ -503,7 +534,6 @@ where
         // future stays inline in `RateLimitFuture`, never moved into a heap generator.
         let limited_tenant = tenant.clone();
         let check: Check = Box::pin(async move {
-            let tenant = limited_tenant;
             let Some(key) = key else {
                 return Verdict::Respond(missing_peer_address());
             };
@@ -516,45 +546,7 @@ where
                 let checks: Vec<_> = policies.iter().map(|p| (p, key.as_str(), 1)).collect();
                 config.limiter.check_many(&checks).await
             };
-            let decisions = match decided {
-                Ok(d) => d,
-                Err(e) => {
-                    return match config.on_error(&e) {
-                        None => Verdict::Call(RateLimitHeaders::default()),
-                        Some(refused) => Verdict::Respond(refused),
-                    };
-                }
-            };
-            let headers = if config.headers {
-                RateLimitHeaders {
-                    policy: config.policy_header(set),
-                    state: HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
-                }
-            } else {
-                RateLimitHeaders::default()
-            };
-            if decisions.iter().all(|d| d.allowed) {
-                return Verdict::Call(headers);
-            }
-            let retry = decisions
-                .iter()
-                .filter_map(|d| d.retry_after)
-                .max()
-                .unwrap_or(Duration::from_secs(1));
-            let limited: Vec<&str> = policies
-                .iter()
-                .zip(&decisions)
-                .filter(|(_, d)| d.retry_after.is_some())
-                .map(|(p, _)| p.name())
-                .collect();
-            let mut response = ApiError::rate_limited(retry)
-                .with_extension("policies", limited)
-                .into_response();
-            headers.apply(&mut response);
-            if let Some(tenant) = &tenant {
-                crate::metrics::tenant_decision(tenant, false);
-            }
-            Verdict::Respond(response)
+            config.verdict(set, decided, limited_tenant.as_ref())
         });
         RateLimitFuture {
             state: State::Checking {
@@ -563,6 +555,59 @@ where
                 tenant,
             },
         }
+    }
+}
+
+impl Config {
+    /// What the limiter's decisions (or its failure) for the policies at `set` mean for the
+    /// request: call the inner service with these headers, or answer (429, or the refusal of a
+    /// limiter that failed closed).
+    fn verdict(
+        &self,
+        set: usize,
+        decided: Result<Vec<Decision>>,
+        tenant: Option<&nilecare_metrics::RequestTenant>,
+    ) -> Verdict {
+        let decisions = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                return match self.on_error(&e) {
+                    None => Verdict::Call(RateLimitHeaders::default()),
+                    Some(refused) => Verdict::Respond(refused),
+                };
+            }
+        };
+        let policies = self.policies_at(set);
+        let headers = if self.headers {
+            RateLimitHeaders {
+                policy: self.policy_header(set),
+                state: HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
+            }
+        } else {
+            RateLimitHeaders::default()
+        };
+        if decisions.iter().all(|d| d.allowed) {
+            return Verdict::Call(headers);
+        }
+        let retry = decisions
+            .iter()
+            .filter_map(|d| d.retry_after)
+            .max()
+            .unwrap_or(Duration::from_secs(1));
+        let limited: Vec<&str> = policies
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, d)| d.retry_after.is_some())
+            .map(|(p, _)| p.name())
+            .collect();
+        let mut response = ApiError::rate_limited(retry)
+            .with_extension("policies", limited)
+            .into_response();
+        headers.apply(&mut response);
+        if let Some(tenant) = tenant {
+            crate::metrics::tenant_decision(tenant, false);
+        }
+        Verdict::Respond(response)
     }
 }
 
@@ -609,6 +654,8 @@ pin_project_lite::pin_project! {
             call: Option<(S, Request<Body>)>,
             tenant: Option<nilecare_metrics::RequestTenant>,
         },
+        // Answered without calling the inner service (decided at once by the memory limiter).
+        Answered { response: Option<Response> },
         // Allowed: the inner future, then the rate-limit headers on its response (and the
         // tenant's decision counted, once inner layers may have refined the tenant).
         Calling {
@@ -643,6 +690,10 @@ where
         loop {
             match state.as_mut().project() {
                 StateProjection::Passthrough { future } => return future.poll(cx),
+                StateProjection::Answered { response } => match response.take() {
+                    Some(response) => return Poll::Ready(Ok(response)),
+                    None => return Poll::Pending, // polled after completion
+                },
                 StateProjection::Calling {
                     future,
                     headers,
@@ -691,6 +742,7 @@ where
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             State::Passthrough { .. } => "passthrough",
+            State::Answered { .. } => "answered",
             State::Checking { .. } => "checking",
             State::Calling { .. } => "calling",
         };

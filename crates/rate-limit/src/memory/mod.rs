@@ -306,6 +306,15 @@ impl MemoryLimiter {
         Ok(d)
     }
 
+    /// [`RateLimiter::check_many`](crate::RateLimiter::check_many) without the future.
+    pub fn check_many_now(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
+        let decisions = self.decide_many(checks)?;
+        for ((policy, _, _), d) in checks.iter().zip(&decisions) {
+            crate::metrics::record(policy, d);
+        }
+        Ok(decisions)
+    }
+
     pub(crate) fn decide_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
         let keys = checks
             .iter()
@@ -416,11 +425,7 @@ impl RateLimiter for MemoryLimiter {
     }
 
     async fn check_many(&self, checks: &[Check<'_>]) -> Result<Vec<Decision>> {
-        let decisions = self.decide_many(checks)?;
-        for ((policy, _, _), d) in checks.iter().zip(&decisions) {
-            crate::metrics::record(policy, d);
-        }
-        Ok(decisions)
+        self.check_many_now(checks)
     }
 
     async fn peek(&self, policy: &Policy, key: &str) -> Result<Decision> {
