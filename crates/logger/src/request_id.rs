@@ -111,31 +111,58 @@ where
         if let Some(v) = &value {
             req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
         }
-        req.extensions_mut().insert(RequestId(id.clone()));
-        // Inside a server span that declares `request_id` (nilecare-tracing's ServerTraceLayer), the
-        // id goes on that span: one span per request, whose trace id every log line carries.
+        // Inside the server span of nilecare-tracing's ServerTraceLayer (it declares
+        // `request_id`), the id goes on that span: one span per request, whose trace id every log
+        // line carries. That layer enters its span around the inner call and on every poll, so
+        // this layer does not enter it again (each entry costs every subscriber layer a lookup).
         let current = tracing::Span::current();
-        let span = if current.has_field("request_id") {
+        let span = if is_server_span(&current) {
             current.record("request_id", id.as_str());
-            current
+            None
         } else {
-            tracing::info_span!("request", request_id = %id)
+            Some(tracing::info_span!("request", request_id = %id))
         };
-        let future = span.in_scope(|| self.inner.call(req));
+        req.extensions_mut().insert(RequestId(id));
+        let inner = match span {
+            Some(span) => Inner::OwnSpan {
+                future: span.in_scope(|| self.inner.call(req)).instrument(span),
+            },
+            None => Inner::InServerSpan {
+                future: self.inner.call(req),
+            },
+        };
         RequestIdFuture {
-            inner: future.instrument(span),
+            inner,
             header: value,
         }
     }
 }
 
+/// Whether `span` is nilecare-tracing's server span (sampled or not): it declares
+/// `request_id` and its layer keeps it entered while the request runs.
+fn is_server_span(span: &tracing::Span) -> bool {
+    span.metadata()
+        .is_some_and(|m| m.target().starts_with("nilecare_tracing::"))
+        && span.has_field("request_id")
+}
+
 pin_project_lite::pin_project! {
     /// The response future of [`RequestIdService`]: the inner future, polled in the request's
-    /// span, then the id set on the response.
+    /// span (its own, or the enclosing server span), then the id set on the response.
     pub struct RequestIdFuture<F> {
         #[pin]
-        inner: tracing::instrument::Instrumented<F>,
+        inner: Inner<F>,
         header: Option<HeaderValue>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner future: in a span this layer made (entered on every poll and on drop), or as
+    /// it is inside the server span, which its own layer enters.
+    #[project = InnerProjection]
+    enum Inner<F> {
+        OwnSpan { #[pin] future: tracing::instrument::Instrumented<F> },
+        InServerSpan { #[pin] future: F },
     }
 }
 
@@ -147,7 +174,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        let polled = match this.inner.project() {
+            InnerProjection::OwnSpan { future } => future.poll(cx),
+            InnerProjection::InServerSpan { future } => future.poll(cx),
+        };
+        let mut response = std::task::ready!(polled)?;
         if let Some(value) = this.header.take() {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }

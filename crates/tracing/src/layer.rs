@@ -172,7 +172,6 @@ where
         insert_trace_id(&mut req, &cx);
         let future = span.in_scope(|| self.inner.call(req));
         ServerTraceFuture {
-            span: span.clone(),
             inner: future.instrument(span),
             current: None,
             response_context: self.response_traceparent.then_some(cx),
@@ -202,7 +201,6 @@ impl<S> ServerTraceService<S> {
             span.in_scope(|| self.inner.call(req))
         };
         ServerTraceFuture {
-            span: span.clone(),
             inner: future.instrument(span),
             response_context: self.response_traceparent.then(|| cx.clone()),
             current: Some(cx),
@@ -271,7 +269,6 @@ pin_project_lite::pin_project! {
     pub struct ServerTraceFuture<F> {
         #[pin]
         inner: tracing::instrument::Instrumented<F>,
-        span: tracing::Span,
         // The context made current while the inner future runs: a request not sampled, whose
         // span is not exported (no status recorded on it).
         current: Option<opentelemetry::Context>,
@@ -287,14 +284,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let mut inner = this.inner;
         let polled = {
             let _attached = this.current.as_ref().map(|c| c.clone().attach());
-            this.inner.poll(cx)
+            inner.as_mut().poll(cx)
         };
         let mut response = std::task::ready!(polled)?;
         let status = response.status();
         if this.current.is_none() {
-            let span = &*this.span;
+            let span = inner.as_ref().get_ref().span();
             span.record("http.response.status_code", status.as_u16());
             if status.is_server_error() {
                 span.record("error.type", status.as_str());

@@ -52,6 +52,10 @@ fn app() -> Router {
             "/patients/{id}",
             get(|Extension(trace): Extension<TraceId>| async move {
                 tracing::info!(handler_span = ?current_span_id(), "inside the handler");
+                // The request's future returns `Pending` here and is polled again: the server
+                // span (and the request id on it) must be current on every poll.
+                tokio::task::yield_now().await;
+                tracing::info!("after a yield");
                 let mut headers = HeaderMap::new();
                 async { inject(&mut headers) }
                     .instrument(client_span("GET", "http://billing.internal/invoices"))
@@ -127,6 +131,15 @@ async fn a_request_not_sampled_exports_nothing_yet_keeps_one_trace_id_everywhere
         line["request_id"].as_str().is_some_and(|id| !id.is_empty()),
         "the request id is still recorded on the (unexported) server span: {line}"
     );
+    let later = lines
+        .iter()
+        .find(|l| l["message"] == "after a yield")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(
+        (&later["trace_id"], &later["request_id"]),
+        (&line["trace_id"], &line["request_id"]),
+        "the next poll runs in the same request span: {later}"
+    );
     let span_id = line["span_id"].as_str().unwrap();
     assert_eq!(span_id.len(), 16, "{line}");
     assert_ne!(
@@ -146,7 +159,7 @@ fn ids_span(traceparent: &str) -> &str {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_sampled_caller_is_followed_at_ratio_zero_with_every_attribute() {
-    let (guard, spans, _logs, _default) = traced(0.0);
+    let (guard, spans, logs, _default) = traced(0.0);
     let addr = serve(app()).await;
     let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let r = request(addr, "GET", "/patients/7", &[("traceparent", parent)], b"").await;
@@ -181,6 +194,25 @@ async fn a_sampled_caller_is_followed_at_ratio_zero_with_every_attribute() {
         .find(|s| s.kind == nilecare_test_support::otlp::KIND_CLIENT)
         .unwrap_or_else(|| panic!("the client span is exported too: {got:#?}"));
     assert_eq!(client.parent, server.span_id);
+    // Log lines before and after the handler yields carry the request id recorded on the
+    // server span: the span is current on every poll. (Their trace ids come from the span
+    // through the global dispatcher, which this test, with a thread-local one, does not set.)
+    let lines = logs.json_lines();
+    let request_ids: Vec<_> = ["inside the handler", "after a yield"]
+        .iter()
+        .map(|message| {
+            let line = lines
+                .iter()
+                .find(|l| l["message"] == *message)
+                .unwrap_or_else(|| panic!("{lines:#?}"));
+            &line["request_id"]
+        })
+        .collect();
+    assert!(
+        request_ids[0].as_str().is_some_and(|id| id.len() == 32),
+        "{lines:#?}"
+    );
+    assert_eq!(request_ids[0], request_ids[1], "{lines:#?}");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -99,8 +99,8 @@ where
         // Below the version prefix: the route the transforms are registered for.
         let below = below_version(request.uri().path(), &shared.config.prefix, version);
         let transforms = &shared.config.transforms;
-        let request_chain = transforms.request_chain(&below, version, latest);
-        let response_chain = transforms.response_chain(&below, version, latest);
+        let request_chain = transforms.request_chain(below, version, latest);
+        let response_chain = transforms.response_chain(below, version, latest);
         let max = shared.config.max_body_bytes;
         let transform_request = !request_chain.is_empty()
             && transform::transformable(request.headers(), request.body().size_hint().exact(), max);
@@ -148,8 +148,59 @@ where
     }
 }
 
-/// The path below `/api/vN` (`/patients/7`).
-fn below_version(path: &str, prefix: &str, version: ApiVersion) -> String {
-    let versioned = format!("{prefix}/v{}", version.0);
-    path.strip_prefix(&versioned).unwrap_or(path).to_owned()
+/// The path below `/api/vN` (`/patients/7`); the whole path when it does not start with
+/// `<prefix>/v<version>`. Nothing is formatted or copied (it runs on every older-version
+/// request).
+fn below_version<'a>(path: &'a str, prefix: &str, version: ApiVersion) -> &'a str {
+    let mut digits = [0u8; 5]; // u16::MAX has five digits
+    let mut start = digits.len();
+    let mut n = version.0;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = &digits[start..];
+    path.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix("/v"))
+        .and_then(|rest| {
+            rest.as_bytes()
+                .starts_with(digits)
+                .then(|| &rest[digits.len()..])
+        })
+        .unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_version_strips_exactly_the_prefix_and_version() {
+        for (path, version, below) in [
+            ("/api/v1/patients/7", 1, "/patients/7"),
+            ("/api/v1", 1, ""),
+            ("/api/v10/patients", 10, "/patients"),
+            ("/api/v0/x", 0, "/x"),
+            ("/api/v65535/x", u16::MAX, "/x"),
+            ("/api/v2/patients", 1, "/api/v2/patients"),
+            ("/other/v1/patients", 1, "/other/v1/patients"),
+            ("/api/patients", 1, "/api/patients"),
+        ] {
+            assert_eq!(
+                below_version(path, "/api", ApiVersion(version)),
+                below,
+                "{path} at v{version}"
+            );
+            let formatted = format!("/api/v{version}");
+            assert_eq!(
+                below_version(path, "/api", ApiVersion(version)),
+                path.strip_prefix(&formatted).unwrap_or(path),
+                "as the formatted prefix strips it: {path}"
+            );
+        }
+    }
 }
