@@ -9,6 +9,7 @@ mod handles;
 #[cfg(feature = "axum")]
 mod layer;
 pub mod names;
+mod read_mostly;
 #[cfg(feature = "exporter")]
 mod recorder;
 #[cfg(feature = "axum")]

@@ -14,6 +14,7 @@ use metrics::{Gauge, Histogram, SharedString};
 
 use crate::handles::current_recorder;
 use crate::names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
+use crate::read_mostly::ReadMostly;
 
 /// The method labels, in the order of their slots.
 pub(crate) const METHODS: [&str; 10] = [
@@ -40,12 +41,12 @@ pub(crate) struct RouteHandles {
     /// `http_server_active_requests{method, route}`.
     pub(crate) active: Gauge,
     /// Per status key: the duration histogram (its `_count` counts the requests).
-    statuses: RwLock<Vec<(u16, Histogram)>>,
+    statuses: ReadMostly<u16, Histogram>,
     /// Per (status key, tenant label's address), when the layer labels tenants: tracked labels
     /// are shared (`Arc`) and `other`/`none` static, so the address identifies the label
     /// without hashing its text. The label is kept with its histogram, so its address cannot
     /// be reused by another label while the entry exists.
-    tenants: RwLock<HashMap<(u16, usize), (SharedString, Histogram)>>,
+    tenants: ReadMostly<(u16, usize), (SharedString, Histogram)>,
 }
 
 impl HandleCache {
@@ -74,8 +75,8 @@ impl HandleCache {
                 active: metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "method" => method, "route" => route.clone()),
                 method,
                 route,
-                statuses: RwLock::default(),
-                tenants: RwLock::default(),
+                statuses: ReadMostly::default(),
+                tenants: ReadMostly::default(),
             })
         }))
     }
@@ -85,27 +86,18 @@ impl RouteHandles {
     /// Records one request's duration under the status keyed `key` (the status
     /// label, `label()`, is only built when the status is new for this route).
     pub(crate) fn record(&self, key: u16, label: impl FnOnce() -> SharedString, seconds: f64) {
-        {
-            let statuses = self.statuses.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, h)) = statuses.iter().find(|(k, _)| *k == key) {
-                return h.record(seconds);
-            }
-        }
-        let mut statuses = self
-            .statuses
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, h)) = statuses.iter().find(|(k, _)| *k == key) {
-            return h.record(seconds);
-        }
-        let labels = [
-            ("method", SharedString::const_str(self.method)),
-            ("route", self.route.clone()),
-            ("status", label()),
-        ];
-        let histogram = metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels);
-        histogram.record(seconds);
-        statuses.push((key, histogram));
+        self.statuses.with(
+            key,
+            || {
+                let labels = [
+                    ("method", SharedString::const_str(self.method)),
+                    ("route", self.route.clone()),
+                    ("status", label()),
+                ];
+                metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
+            },
+            |histogram| histogram.record(seconds),
+        );
     }
 
     /// Like [`record`](Self::record), with the request's bounded `tenant` label.
@@ -117,25 +109,21 @@ impl RouteHandles {
         seconds: f64,
     ) {
         let entry = (key, tenant.as_ptr() as usize);
-        {
-            let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, h)) = tenants.get(&entry) {
-                return h.record(seconds);
-            }
-        }
-        let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
-        let (_, histogram) = tenants.entry(entry).or_insert_with(|| {
-            let labels = [
-                ("method", SharedString::const_str(self.method)),
-                ("route", self.route.clone()),
-                ("status", label()),
-                (crate::names::TENANT_LABEL, tenant.clone()),
-            ];
-            (
-                tenant,
-                metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels),
-            )
-        });
-        histogram.record(seconds);
+        self.tenants.with(
+            entry,
+            || {
+                let labels = [
+                    ("method", SharedString::const_str(self.method)),
+                    ("route", self.route.clone()),
+                    ("status", label()),
+                    (crate::names::TENANT_LABEL, tenant.clone()),
+                ];
+                (
+                    tenant.clone(),
+                    metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels),
+                )
+            },
+            |(_, histogram)| histogram.record(seconds),
+        );
     }
 }

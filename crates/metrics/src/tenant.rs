@@ -13,6 +13,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use metrics::{Counter, SharedString};
 
+use crate::read_mostly::ReadMostly;
+
 /// The label of requests whose tenant is not tracked (or not a valid tenant id).
 pub const OTHER_TENANT: &str = "other";
 /// The label of requests without a tenant.
@@ -367,12 +369,10 @@ impl RequestTenant {
 pub struct TenantCounters {
     name: &'static str,
     results: &'static [&'static str],
-    /// The recorder the handles belong to, and the handles.
-    handles: RwLock<(usize, TenantHandles)>,
+    /// (recorder, label address, result) → (the label, kept alive so its address is not reused,
+    /// the handle). Entries of a recorder no longer installed stay (a few per test recorder).
+    handles: ReadMostly<(usize, usize, usize), (SharedString, Counter)>,
 }
-
-/// (label address, result) → (the label, kept alive so its address is not reused, the handle).
-type TenantHandles = HashMap<(usize, usize), (SharedString, Counter)>;
 
 impl TenantCounters {
     /// Counters named `name` with labels `tenant` and `result` (one of `results`).
@@ -380,7 +380,7 @@ impl TenantCounters {
         TenantCounters {
             name,
             results,
-            handles: RwLock::new((0, HashMap::new())),
+            handles: ReadMostly::default(),
         }
     }
 
@@ -390,27 +390,21 @@ impl TenantCounters {
             return;
         };
         let label = tenant.label();
-        let entry = (label.as_ptr() as usize, result);
-        let recorder = crate::handles::current_recorder();
-        {
-            let handles = self.handles.read().unwrap_or_else(PoisonError::into_inner);
-            if handles.0 == recorder {
-                if let Some((_, counter)) = handles.1.get(&entry) {
-                    return counter.increment(1);
-                }
-            }
-        }
-        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
-        if handles.0 != recorder {
-            *handles = (recorder, HashMap::new());
-        }
+        let entry = (
+            crate::handles::current_recorder(),
+            label.as_ptr() as usize,
+            result,
+        );
         let name = self.name;
-        let (_, counter) = handles.1.entry(entry).or_insert_with(|| {
-            let counter = metrics::counter!(name, crate::names::TENANT_LABEL => label.clone(),
-                "result" => *result_label);
-            (label, counter)
-        });
-        counter.increment(1);
+        self.handles.with(
+            entry,
+            || {
+                let counter = metrics::counter!(name, crate::names::TENANT_LABEL => label.clone(),
+                    "result" => *result_label);
+                (label.clone(), counter)
+            },
+            |(_, counter)| counter.increment(1),
+        );
     }
 }
 
