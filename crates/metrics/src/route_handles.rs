@@ -88,14 +88,7 @@ impl RouteHandles {
     pub(crate) fn record(&self, key: u16, label: impl FnOnce() -> SharedString, seconds: f64) {
         self.statuses.with(
             key,
-            || {
-                let labels = [
-                    ("method", SharedString::const_str(self.method)),
-                    ("route", self.route.clone()),
-                    ("status", label()),
-                ];
-                metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels)
-            },
+            || self.duration_histogram(label(), None),
             |histogram| histogram.record(seconds),
         );
     }
@@ -112,18 +105,24 @@ impl RouteHandles {
         self.tenants.with(
             entry,
             || {
-                let labels = [
-                    ("method", SharedString::const_str(self.method)),
-                    ("route", self.route.clone()),
-                    ("status", label()),
-                    (crate::names::TENANT_LABEL, tenant.clone()),
-                ];
                 (
                     tenant.clone(),
-                    metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, &labels),
+                    self.duration_histogram(label(), Some(&tenant)),
                 )
             },
             |(_, histogram)| histogram.record(seconds),
         );
+    }
+
+    /// The duration histogram of this route and method with `status` (and `tenant`): built once
+    /// per new status or tenant, so its label list may allocate.
+    fn duration_histogram(&self, status: SharedString, tenant: Option<&SharedString>) -> Histogram {
+        let mut labels = vec![
+            ("method", SharedString::const_str(self.method)),
+            ("route", self.route.clone()),
+            ("status", status),
+        ];
+        labels.extend(tenant.map(|t| (crate::names::TENANT_LABEL, t.clone())));
+        metrics::histogram!(HTTP_SERVER_REQUEST_DURATION_SECONDS, labels.as_slice())
     }
 }
