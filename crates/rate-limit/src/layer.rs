@@ -304,9 +304,21 @@ fn policy_header(policies: &[Policy]) -> String {
         .join(", ")
 }
 
-/// `"name";r=remaining;t=reset` items.
+/// `"name";r=remaining;t=reset` items, in a string of exactly their length (so it becomes a
+/// header value without a copy).
 fn state_header(policies: &[Policy], decisions: &[Decision]) -> String {
-    let mut out = String::with_capacity(32 * policies.len());
+    let len: usize = policies
+        .iter()
+        .zip(decisions)
+        .map(|(p, d)| {
+            p.name().len()
+                + "\"\";r=;t=".len()
+                + decimal_len(d.remaining)
+                + decimal_len(secs(d.reset_after))
+        })
+        .sum::<usize>()
+        + ", ".len() * policies.len().min(decisions.len()).saturating_sub(1);
+    let mut out = String::with_capacity(len);
     for (i, (p, d)) in policies.iter().zip(decisions).enumerate() {
         if i > 0 {
             out.push_str(", ");
@@ -319,6 +331,11 @@ fn state_header(policies: &[Policy], decisions: &[Decision]) -> String {
         crate::text::push_decimal(&mut out, secs(d.reset_after));
     }
     out
+}
+
+/// The number of decimal digits of `n`.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |digits| digits as usize + 1)
 }
 
 impl Config {
@@ -503,11 +520,11 @@ where
                 Some(key) => {
                     let policies = config.policies_at(set);
                     let decided = match policies {
-                        [policy] => memory.check_now(policy, &key, 1).map(|d| vec![d]),
+                        [policy] => memory.check_now(policy, &key, 1).map(Decisions::One),
                         _ => {
                             let checks: Vec<_> =
                                 policies.iter().map(|p| (p, key.as_str(), 1)).collect();
-                            memory.check_many_now(&checks)
+                            memory.check_many_now(&checks).map(Decisions::Many)
                         }
                     };
                     config.verdict(set, decided, tenant.as_ref())
@@ -541,10 +558,18 @@ where
             // One policy (the common case) is a plain check: on Redis it can share a script call
             // with concurrent requests; several policies are all-or-nothing.
             let decided = if let [policy] = policies {
-                config.limiter.check(policy, &key, 1).await.map(|d| vec![d])
+                config
+                    .limiter
+                    .check(policy, &key, 1)
+                    .await
+                    .map(Decisions::One)
             } else {
                 let checks: Vec<_> = policies.iter().map(|p| (p, key.as_str(), 1)).collect();
-                config.limiter.check_many(&checks).await
+                config
+                    .limiter
+                    .check_many(&checks)
+                    .await
+                    .map(Decisions::Many)
             };
             config.verdict(set, decided, limited_tenant.as_ref())
         });
@@ -565,10 +590,10 @@ impl Config {
     fn verdict(
         &self,
         set: usize,
-        decided: Result<Vec<Decision>>,
+        decided: Result<Decisions>,
         tenant: Option<&nilecare_metrics::RequestTenant>,
     ) -> Verdict {
-        let decisions = match decided {
+        let decided = match decided {
             Ok(d) => d,
             Err(e) => {
                 return match self.on_error(&e) {
@@ -577,11 +602,13 @@ impl Config {
                 };
             }
         };
+        let decisions = decided.as_slice();
         let policies = self.policies_at(set);
         let headers = if self.headers {
             RateLimitHeaders {
                 policy: self.policy_header(set),
-                state: HeaderValue::from_str(&state_header(policies, &decisions)).ok(),
+                // Built to its exact length, the text becomes the header value as it is.
+                state: HeaderValue::try_from(state_header(policies, decisions)).ok(),
             }
         } else {
             RateLimitHeaders::default()
@@ -596,7 +623,7 @@ impl Config {
             .unwrap_or(Duration::from_secs(1));
         let limited: Vec<&str> = policies
             .iter()
-            .zip(&decisions)
+            .zip(decisions)
             .filter(|(_, d)| d.retry_after.is_some())
             .map(|(p, _)| p.name())
             .collect();
@@ -608,6 +635,21 @@ impl Config {
             crate::metrics::tenant_decision(tenant, false);
         }
         Verdict::Respond(response)
+    }
+}
+
+/// The limiter's decisions for one request: one policy (the common case, no vector) or several.
+enum Decisions {
+    One(Decision),
+    Many(Vec<Decision>),
+}
+
+impl Decisions {
+    fn as_slice(&self) -> &[Decision] {
+        match self {
+            Decisions::One(decision) => std::slice::from_ref(decision),
+            Decisions::Many(decisions) => decisions,
+        }
     }
 }
 
@@ -749,5 +791,58 @@ where
         f.debug_struct("RateLimitFuture")
             .field("state", &state)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::Quota;
+
+    fn decision(remaining: u64, reset_after: Duration) -> Decision {
+        Decision {
+            allowed: true,
+            limit: 100,
+            remaining,
+            reset_after,
+            retry_after: None,
+            shadow_limited: false,
+            fallback: false,
+        }
+    }
+
+    #[test]
+    fn the_state_header_is_built_to_its_exact_length() {
+        let api = Policy::new("api", Quota::per_minute(100).unwrap()).unwrap();
+        let burst = Policy::new("burst-x", Quota::per_second(5).unwrap()).unwrap();
+        for remaining in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            for reset in [
+                Duration::ZERO,
+                Duration::from_millis(1),
+                Duration::from_secs(9),
+                Duration::from_secs(10),
+                Duration::from_secs(86_400),
+            ] {
+                let one = state_header(std::slice::from_ref(&api), &[decision(remaining, reset)]);
+                assert_eq!(one, format!("\"api\";r={remaining};t={}", secs(reset)));
+                assert_eq!(one.len(), one.capacity(), "{one}");
+                let two = state_header(
+                    &[api.clone(), burst.clone()],
+                    &[
+                        decision(remaining, reset),
+                        decision(3, Duration::from_secs(1)),
+                    ],
+                );
+                assert_eq!(
+                    two,
+                    format!(
+                        "\"api\";r={remaining};t={}, \"burst-x\";r=3;t=1",
+                        secs(reset)
+                    )
+                );
+                assert_eq!(two.len(), two.capacity(), "{two}");
+                assert!(HeaderValue::try_from(two).is_ok());
+            }
+        }
     }
 }

@@ -301,7 +301,8 @@ where
         }
         if let Some(cx) = this.response_context.take() {
             let value = crate::propagation::traceparent(&cx)
-                .and_then(|v| http::HeaderValue::from_str(&v).ok());
+                // Built to its exact length: the text becomes the header value without a copy.
+                .and_then(|v| http::HeaderValue::try_from(v).ok());
             if let Some(value) = value {
                 response.headers_mut().insert(TRACEPARENT, value);
             }

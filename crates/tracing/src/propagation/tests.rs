@@ -538,3 +538,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_written_traceparent_fills_its_string_exactly() {
+    // The response header takes the string as it is only when no capacity is left over.
+    for flags in ["00", "01", "03"] {
+        let cx = Context::new().with_remote_span_context(extracted(&[("traceparent", &tp(flags))]));
+        let written = traceparent(&cx).expect("a valid context");
+        assert_eq!(written.len(), 55, "{written}");
+        assert_eq!(written.len(), written.capacity(), "{written}");
+    }
+}
