@@ -45,6 +45,28 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 
 static TRACE_CONTEXT: OnceLock<fn() -> Option<TraceContext>> = OnceLock::new();
 
+/// Tells the logger the trace context of the span an event belongs to: the subscriber the span
+/// lives in (held weakly by the layer; upgrade it only when needed), the span's id and its
+/// metadata. See [`set_span_trace_context_provider`].
+pub type SpanTraceContextProvider = fn(
+    &tracing::dispatcher::WeakDispatch,
+    &Id,
+    &'static tracing::Metadata<'static>,
+) -> Option<TraceContext>;
+
+static SPAN_TRACE_CONTEXT: OnceLock<SpanTraceContextProvider> = OnceLock::new();
+
+/// Registers the function that tells the logger the trace and span ids of the span an event
+/// belongs to; the tracing crate calls this when it is initialised. It is asked for every event
+/// inside a span, before the [`set_trace_context_provider`] function (which is still asked for
+/// events outside any span): it is given the span and its subscriber, so it does not need the
+/// current dispatcher, which `tracing` hides while a subscriber handles an event when that
+/// subscriber is a thread's default (`with_default`, `set_default`) rather than the global one.
+/// The first registration wins.
+pub fn set_span_trace_context_provider(provider: SpanTraceContextProvider) {
+    let _ = SPAN_TRACE_CONTEXT.set(provider);
+}
+
 /// Registers the function that tells the logger the current trace and span ids; the tracing
 /// crate calls this when it is initialised, so every log line inside a traced request carries
 /// `trace_id` and `span_id`. The first registration wins.
@@ -310,6 +332,9 @@ pub struct JsonLayer<W> {
     make_writer: W,
     redactor: Redactor,
     identity: Identity,
+    /// The subscriber this layer is part of (weak: the subscriber owns the layer), handed to
+    /// the span trace-context provider.
+    dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 impl<W> JsonLayer<W> {
@@ -318,7 +343,24 @@ impl<W> JsonLayer<W> {
             make_writer,
             redactor,
             identity,
+            dispatch: OnceLock::new(),
         }
+    }
+
+    /// The trace context of an event in `span` (its subscriber's span), else of the current one.
+    fn trace_context<S>(
+        &self,
+        span: Option<&tracing_subscriber::registry::SpanRef<'_, S>>,
+    ) -> Option<TraceContext>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        if let (Some(provider), Some(span), Some(dispatch)) =
+            (SPAN_TRACE_CONTEXT.get(), span, self.dispatch.get())
+        {
+            return provider(dispatch, &span.id(), span.metadata());
+        }
+        TRACE_CONTEXT.get().and_then(|provider| provider())
     }
 }
 
@@ -459,6 +501,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> MakeWriter<'a> + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
@@ -530,7 +576,9 @@ where
                     push_json_str(line, value);
                 }
             }
-            if let Some(trace) = TRACE_CONTEXT.get().and_then(|provider| provider()) {
+            // The event's span, looked up once: its trace context, then its scope's fields.
+            let event_span = ctx.event_span(event);
+            if let Some(trace) = self.trace_context(event_span.as_ref()) {
                 line.push_str(",\"trace_id\":\"");
                 push_hex(line, &trace.trace_id);
                 line.push_str("\",\"span_id\":\"");
@@ -539,8 +587,8 @@ where
             }
             // Span fields, innermost first; a name already written (by the event or an inner
             // span) is skipped, so the innermost value wins.
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope {
+            if let Some(event_span) = event_span {
+                for span in event_span.scope() {
                     let extensions = span.extensions();
                     let Some(fields) = extensions.get::<SpanFields>() else {
                         continue;

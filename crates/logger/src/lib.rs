@@ -19,7 +19,10 @@ mod time;
 pub use access::{AccessLogFuture, AccessLogLayer, AccessLogService};
 pub use config::{ExtraLayer, Format, Logger, LoggerGuard, Rotation, Writer};
 pub use error::{Error, Result};
-pub use json::{JsonLayer, TraceContext, set_trace_context_provider};
+pub use json::{
+    JsonLayer, SpanTraceContextProvider, TraceContext, set_span_trace_context_provider,
+    set_trace_context_provider,
+};
 pub use redact::{DEFAULT_SENSITIVE, REDACTED};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

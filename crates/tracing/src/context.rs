@@ -108,7 +108,29 @@ pub fn record_client_error(span: &tracing::Span, error_type: &str) {
 
 #[cfg(feature = "logger")]
 pub(crate) fn logger_context() -> Option<nilecare_logger::TraceContext> {
-    let cx = current_context();
+    logger_trace_context(&current_context())
+}
+
+/// The logger's trace context of an event in the span `id` of `dispatch`: read from the span
+/// itself (no current dispatcher needed, so it also works under a thread's own default
+/// subscriber). The server span of a request that is not sampled, and a span the exporter did
+/// not build, answer with the request's context, current while it runs.
+#[cfg(feature = "logger")]
+pub(crate) fn logger_span_context(
+    dispatch: &tracing::dispatcher::WeakDispatch,
+    id: &tracing::span::Id,
+    meta: &'static tracing::Metadata<'static>,
+) -> Option<nilecare_logger::TraceContext> {
+    let own = (meta.target() != crate::sampling::UNSAMPLED_TARGET)
+        .then(|| dispatch.upgrade())
+        .flatten()
+        .and_then(|dispatch| tracing_opentelemetry::get_otel_context(id, &dispatch))
+        .filter(|cx| cx.span().span_context().is_valid());
+    logger_trace_context(&own.unwrap_or_else(opentelemetry::Context::current))
+}
+
+#[cfg(feature = "logger")]
+fn logger_trace_context(cx: &opentelemetry::Context) -> Option<nilecare_logger::TraceContext> {
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| {

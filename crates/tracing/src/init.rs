@@ -138,7 +138,10 @@ pub fn init(config: &TracingConfig) -> Result<TracingGuard> {
         Box::new(BaggagePropagator::new()),
     ]));
     #[cfg(feature = "logger")]
-    nilecare_logger::set_trace_context_provider(crate::context::logger_context);
+    {
+        nilecare_logger::set_span_trace_context_provider(crate::context::logger_span_context);
+        nilecare_logger::set_trace_context_provider(crate::context::logger_context);
+    }
     Ok(TracingGuard {
         provider,
         service: config.service_name.clone(),

@@ -195,24 +195,36 @@ async fn a_sampled_caller_is_followed_at_ratio_zero_with_every_attribute() {
         .unwrap_or_else(|| panic!("the client span is exported too: {got:#?}"));
     assert_eq!(client.parent, server.span_id);
     // Log lines before and after the handler yields carry the request id recorded on the
-    // server span: the span is current on every poll. (Their trace ids come from the span
-    // through the global dispatcher, which this test, with a thread-local one, does not set.)
+    // server span (the span is current on every poll) and the exported server span's trace and
+    // span ids, read from the span itself: this test's subscriber is the thread's default, not
+    // the global one.
     let lines = logs.json_lines();
-    let request_ids: Vec<_> = ["inside the handler", "after a yield"]
+    let logged: Vec<_> = ["inside the handler", "after a yield"]
         .iter()
         .map(|message| {
-            let line = lines
+            lines
                 .iter()
                 .find(|l| l["message"] == *message)
-                .unwrap_or_else(|| panic!("{lines:#?}"));
-            &line["request_id"]
+                .unwrap_or_else(|| panic!("{lines:#?}"))
         })
         .collect();
     assert!(
-        request_ids[0].as_str().is_some_and(|id| id.len() == 32),
+        logged[0]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 32),
         "{lines:#?}"
     );
-    assert_eq!(request_ids[0], request_ids[1], "{lines:#?}");
+    assert_eq!(
+        logged[0]["request_id"], logged[1]["request_id"],
+        "{lines:#?}"
+    );
+    for line in logged {
+        assert_eq!(
+            line["trace_id"], "0af7651916cd43dd8448eb211c80319c",
+            "{line}"
+        );
+        assert_eq!(line["span_id"], server.span_id.as_str(), "{line}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
