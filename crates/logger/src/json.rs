@@ -77,7 +77,34 @@ pub fn set_trace_context_provider(provider: fn() -> Option<TraceContext>) {
 /// A span's fields, rendered (and redacted) once when recorded: name and JSON value.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SpanFields {
-    items: Vec<(&'static str, String)>,
+    /// The first field, inline: most spans the layer renders carry one (the request id), and
+    /// it then costs no vector.
+    first: Option<(&'static str, String)>,
+    /// The others, in the order recorded.
+    rest: Vec<(&'static str, String)>,
+}
+
+impl SpanFields {
+    /// The fields in the order they were first recorded.
+    fn iter(&self) -> impl Iterator<Item = &(&'static str, String)> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// Sets `name` to `rendered`: in its place when recorded before, else after the others.
+    fn set(&mut self, name: &'static str, rendered: String) {
+        if let Some(slot) = self
+            .first
+            .iter_mut()
+            .chain(&mut self.rest)
+            .find(|(n, _)| *n == name)
+        {
+            slot.1 = rendered;
+        } else if self.first.is_none() {
+            self.first = Some((name, rendered));
+        } else {
+            self.rest.push((name, rendered));
+        }
+    }
 }
 
 thread_local! {
@@ -201,10 +228,7 @@ impl SpanCollector<'_> {
         }
         let mut rendered = String::new();
         render(&mut self.values, &mut rendered);
-        match self.fields.items.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = rendered,
-            None => self.fields.items.push((name, rendered)),
-        }
+        self.fields.set(name, rendered);
     }
 }
 
@@ -255,7 +279,7 @@ impl EventWriter<'_> {
     /// Writes the key, unless the field is the message; returns whether to write the value.
     fn key(&mut self, name: &'static str) {
         self.names.push(name);
-        if RESERVED.contains(&name) {
+        if is_reserved(name) {
             self.out.push_str(",\"field.");
             self.out.push_str(name);
             self.out.push_str("\":");
@@ -331,7 +355,8 @@ pub(crate) struct Identity {
 pub struct JsonLayer<W> {
     make_writer: W,
     redactor: Redactor,
-    identity: Identity,
+    /// `,"service":…,"version":…,"environment":…`, rendered once (the same on every line).
+    identity: String,
     /// The subscriber this layer is part of (weak: the subscriber owns the layer), handed to
     /// the span trace-context provider.
     dispatch: OnceLock<tracing::dispatcher::WeakDispatch>,
@@ -339,10 +364,21 @@ pub struct JsonLayer<W> {
 
 impl<W> JsonLayer<W> {
     pub(crate) fn new(make_writer: W, redactor: Redactor, identity: Identity) -> Self {
+        let mut rendered = String::new();
+        for (key, value) in [
+            ("service", &identity.service),
+            ("version", &identity.version),
+            ("environment", &identity.environment),
+        ] {
+            if let Some(value) = value {
+                push_key(&mut rendered, key);
+                push_json_str(&mut rendered, value);
+            }
+        }
         JsonLayer {
             make_writer,
             redactor,
-            identity,
+            identity: rendered,
             dispatch: OnceLock::new(),
         }
     }
@@ -483,18 +519,22 @@ fn is_span_attribute(name: &str) -> bool {
         .any(|namespace| name.starts_with(namespace))
 }
 
-/// Keys the layer writes itself; user fields with these names are prefixed with `field.`.
-const RESERVED: &[&str] = &[
-    "timestamp",
-    "level",
-    "target",
-    "message",
-    "service",
-    "version",
-    "environment",
-    "trace_id",
-    "span_id",
-];
+/// Whether the layer writes a key of this name itself; user fields with these names are
+/// prefixed with `field.` (a `match`: one length switch instead of a comparison per name).
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "timestamp"
+            | "level"
+            | "target"
+            | "message"
+            | "service"
+            | "version"
+            | "environment"
+            | "trace_id"
+            | "span_id"
+    )
+}
 
 impl<S, W> Layer<S> for JsonLayer<W>
 where
@@ -560,22 +600,13 @@ where
             line.push_str("\",\"level\":\"");
             line.push_str(meta.level().as_str());
             line.push('"');
-            push_key(line, "target");
+            line.push_str(",\"target\":");
             push_json_str(line, meta.target());
             if !message.is_empty() {
-                push_key(line, "message");
+                line.push_str(",\"message\":");
                 push_json_str(line, message);
             }
-            for (key, value) in [
-                ("service", &self.identity.service),
-                ("version", &self.identity.version),
-                ("environment", &self.identity.environment),
-            ] {
-                if let Some(value) = value {
-                    push_key(line, key);
-                    push_json_str(line, value);
-                }
-            }
+            line.push_str(&self.identity);
             // The event's span, looked up once: its trace context, then its scope's fields.
             let event_span = ctx.event_span(event);
             if let Some(trace) = self.trace_context(event_span.as_ref()) {
@@ -593,12 +624,12 @@ where
                     let Some(fields) = extensions.get::<SpanFields>() else {
                         continue;
                     };
-                    for (name, value) in &fields.items {
+                    for (name, value) in fields.iter() {
                         if names.contains(name) {
                             continue;
                         }
                         names.push(name);
-                        if RESERVED.contains(name) {
+                        if is_reserved(name) {
                             line.push_str(",\"field.");
                             line.push_str(name);
                             line.push_str("\":");
@@ -622,6 +653,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_fields_keep_their_first_order_and_take_the_last_value() {
+        let mut fields = SpanFields::default();
+        let names = |f: &SpanFields| {
+            f.iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert!(names(&fields).is_empty());
+        fields.set("request_id", "1".into());
+        assert_eq!(names(&fields), ["request_id=1"]);
+        fields.set("clinic", "2".into());
+        fields.set("user", "3".into());
+        fields.set("request_id", "4".into());
+        fields.set("user", "5".into());
+        assert_eq!(names(&fields), ["request_id=4", "clinic=2", "user=5"]);
+    }
 
     #[test]
     fn strings_are_escaped() {
