@@ -2,7 +2,7 @@
 
 use http::HeaderMap;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderInjector;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The OpenTelemetry context of the current span; inside a request that is not sampled (whose
@@ -58,7 +58,44 @@ pub fn inject(headers: &mut HeaderMap) {
 /// The parent context carried by incoming headers (an empty context when absent or malformed:
 /// the request then starts a new trace).
 pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
-    opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&RequestHeaders(headers)))
+}
+
+/// The headers the W3C propagators read, their names parsed once.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+const BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+
+/// An [`Extractor`](opentelemetry::propagation::Extractor) over request headers, answering
+/// exactly as `opentelemetry_http::HeaderExtractor`, without parsing the names the W3C
+/// propagators ask for on every request (a `&str` name is parsed and validated per lookup).
+struct RequestHeaders<'a>(&'a HeaderMap);
+
+impl RequestHeaders<'_> {
+    fn all(&self, key: &str) -> http::header::GetAll<'_, http::HeaderValue> {
+        match key {
+            "traceparent" => self.0.get_all(&TRACEPARENT),
+            "tracestate" => self.0.get_all(&TRACESTATE),
+            "baggage" => self.0.get_all(&BAGGAGE),
+            other => self.0.get_all(other),
+        }
+    }
+}
+
+impl opentelemetry::propagation::Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.all(key).iter().next()?.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.all(key).iter().peekable();
+        values.peek()?;
+        Some(values.filter_map(|value| value.to_str().ok()).collect())
+    }
 }
 
 /// A client span for an outgoing call (`otel.kind = client`) with the stable OpenTelemetry HTTP
@@ -136,4 +173,48 @@ fn logger_trace_context(cx: &opentelemetry::Context) -> Option<nilecare_logger::
     sc.is_valid().then(|| {
         nilecare_logger::TraceContext::new(sc.trace_id().to_bytes(), sc.span_id().to_bytes())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::propagation::Extractor;
+    use opentelemetry_http::HeaderExtractor;
+
+    use super::*;
+
+    #[test]
+    fn request_headers_answer_as_the_http_header_extractor_does() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                .parse()
+                .unwrap(),
+        );
+        headers.append("tracestate", "a=1".parse().unwrap());
+        headers.append("tracestate", "b=2".parse().unwrap());
+        headers.append(
+            "baggage",
+            http::HeaderValue::from_bytes(b"k=\xffv").unwrap(),
+        );
+        headers.append("baggage", "user=7".parse().unwrap());
+        headers.append("x-b3-traceid", "80f198ee56343ba8".parse().unwrap());
+        let empty = HeaderMap::new();
+        for map in [&headers, &empty] {
+            let ours = RequestHeaders(map);
+            let theirs = HeaderExtractor(map);
+            for key in [
+                "traceparent",
+                "tracestate",
+                "baggage",
+                "x-b3-traceid",
+                "absent",
+                "Traceparent",
+            ] {
+                assert_eq!(ours.get(key), theirs.get(key), "get {key}");
+                assert_eq!(ours.get_all(key), theirs.get_all(key), "get_all {key}");
+            }
+            assert_eq!(ours.keys(), theirs.keys());
+        }
+    }
 }

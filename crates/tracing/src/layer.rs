@@ -9,7 +9,6 @@ use http::{Request, Response};
 use nilecare_error_handler::TraceId;
 use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::context::extract;
@@ -172,7 +171,8 @@ where
         insert_trace_id(&mut req, &cx);
         let future = span.in_scope(|| self.inner.call(req));
         ServerTraceFuture {
-            inner: future.instrument(span),
+            inner: Some(future),
+            span,
             current: None,
             response_context: self.response_traceparent.then_some(cx),
         }
@@ -201,7 +201,8 @@ impl<S> ServerTraceService<S> {
             span.in_scope(|| self.inner.call(req))
         };
         ServerTraceFuture {
-            inner: future.instrument(span),
+            inner: Some(future),
+            span,
             response_context: self.response_traceparent.then(|| cx.clone()),
             current: Some(cx),
         }
@@ -266,13 +267,30 @@ fn server_span<B>(req: &Request<B>) -> tracing::Span {
 pin_project_lite::pin_project! {
     /// The response future of [`ServerTraceService`]: the inner future polled in the server
     /// span, then the response status recorded on it (and its `traceparent` set, if asked).
+    ///
+    /// The inner future is dropped inside the span as soon as it is ready, during the poll that
+    /// already entered it; only a request dropped before its response (cancelled) enters the
+    /// span again to drop it. (`Instrumented` enters its span once more on drop in every case:
+    /// an entry and an exit per request, each a lookup in every subscriber layer.)
+    #[project(!Unpin)]
     pub struct ServerTraceFuture<F> {
         #[pin]
-        inner: tracing::instrument::Instrumented<F>,
+        inner: Option<F>,
+        span: tracing::Span,
         // The context made current while the inner future runs: a request not sampled, whose
         // span is not exported (no status recorded on it).
         current: Option<opentelemetry::Context>,
         response_context: Option<opentelemetry::Context>,
+    }
+
+    impl<F> PinnedDrop for ServerTraceFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.inner.as_ref().get_ref().is_some() {
+                let _entered = this.span.enter();
+                this.inner.set(None);
+            }
+        }
     }
 }
 
@@ -287,12 +305,21 @@ where
         let mut inner = this.inner;
         let polled = {
             let _attached = this.current.as_ref().map(|c| c.clone().attach());
-            inner.as_mut().poll(cx)
+            let _entered = this.span.enter();
+            let Some(future) = inner.as_mut().as_pin_mut() else {
+                // Polled again after its response: nothing more will come.
+                return Poll::Pending;
+            };
+            let polled = future.poll(cx);
+            if polled.is_ready() {
+                inner.set(None);
+            }
+            polled
         };
         let mut response = std::task::ready!(polled)?;
         let status = response.status();
         if this.current.is_none() {
-            let span = inner.as_ref().get_ref().span();
+            let span = &*this.span;
             span.record("http.response.status_code", status.as_u16());
             if status.is_server_error() {
                 span.record("error.type", status.as_str());

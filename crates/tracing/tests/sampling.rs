@@ -314,3 +314,65 @@ async fn new_roots_are_decided_on_their_own_trace_id_as_the_sdk_decides() {
         );
     }
 }
+
+/// Logs `message` when dropped: where a handler's future is dropped.
+struct LogOnDrop(&'static str);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        tracing::info!(dropped = self.0, "handler future dropped");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_handler_future_is_dropped_inside_the_server_span_whether_it_answered_or_was_cancelled() {
+    use tower::ServiceExt;
+    let (_guard, _spans, logs, _default) = traced(1.0);
+    let app: Router = Router::new()
+        .route(
+            "/answers",
+            get(|| async {
+                let _guard = LogOnDrop("answered");
+                tokio::task::yield_now().await;
+                "ok"
+            }),
+        )
+        .route(
+            "/never",
+            get(|| async {
+                let _guard = LogOnDrop("cancelled");
+                std::future::pending::<&str>().await
+            }),
+        )
+        .layer(RequestIdLayer::new())
+        .layer(ServerTraceLayer::new());
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let answered = app.clone().oneshot(get("/answers")).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(20),
+        app.oneshot(get("/never")),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the pending handler was cancelled");
+    let lines = logs.json_lines();
+    let mut request_ids = Vec::new();
+    for dropped in ["answered", "cancelled"] {
+        let line = lines
+            .iter()
+            .find(|l| l["dropped"] == dropped)
+            .unwrap_or_else(|| panic!("no drop line for {dropped}: {lines:#?}"));
+        let id = line["request_id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(id.len(), 32, "dropped outside the server span: {line}");
+        assert!(
+            line["trace_id"].as_str().is_some_and(|t| t.len() == 32),
+            "{line}"
+        );
+        request_ids.push(id);
+    }
+    assert_ne!(request_ids[0], request_ids[1], "two requests, two spans");
+}
