@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -14,20 +13,30 @@ use tracing::Instrument;
 /// The header carrying the id.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Requests numbered per thread: a process-wide counter would be a cache line both worker
+    /// threads write on every request. Ids stay distinct across threads because every call
+    /// hashes with fresh keys (`RandomState::new` steps this thread's randomly seeded keys, and
+    /// each thread's seed is its own).
+    static COUNTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// A fresh id: 32 lowercase hex digits from a randomly keyed hash of a counter.
 pub fn new_request_id() -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = COUNTER.with(|c| {
+        let n = c.get();
+        c.set(n.wrapping_add(1));
+        n
+    });
     let state = RandomState::new();
-    let mut id = String::with_capacity(32);
-    for half in [state.hash_one(n), state.hash_one(!n)] {
-        for byte in half.to_be_bytes() {
-            id.push(char::from(HEX[usize::from(byte >> 4)]));
-            id.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
+    let mut digits = [0u8; 32];
+    let bytes = [state.hash_one(n), state.hash_one(!n)].map(u64::to_be_bytes);
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes.iter().flatten()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
-    id
+    // Hex digits are ASCII: the check cannot fail.
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 /// Lowercase hex digits (written by hand: `format!` costs several times more per request).
@@ -194,6 +203,28 @@ impl<F> std::fmt::Debug for RequestIdFuture<F> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ids_made_on_several_threads_at_once_all_differ() {
+        // Each thread numbers its requests from 0: the ids differ by their keys alone.
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..5000)
+                        .map(|_| super::new_request_id())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap_or_default() {
+                assert_eq!(id.len(), 32, "{id}");
+                assert!(all.insert(id), "an id was made twice");
+            }
+        }
+        assert_eq!(all.len(), 20_000);
+    }
+
     #[test]
     fn fresh_ids_are_32_lowercase_hex_digits_and_differ() {
         let ids: std::collections::HashSet<String> =

@@ -272,7 +272,6 @@ pin_project_lite::pin_project! {
     /// already entered it; only a request dropped before its response (cancelled) enters the
     /// span again to drop it. (`Instrumented` enters its span once more on drop in every case:
     /// an entry and an exit per request, each a lookup in every subscriber layer.)
-    #[project(!Unpin)]
     pub struct ServerTraceFuture<F> {
         #[pin]
         inner: Option<F>,
