@@ -148,16 +148,41 @@ pub(crate) fn plan(parent: &opentelemetry::Context) -> Option<Plan> {
     })
 }
 
+/// Whether `meta` is the span nilecare-logger's request-id layer makes when no server span of
+/// this crate is current (with this exporter on, when no logger records the server span of a
+/// request that is not sampled).
+fn is_logger_request_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.name() == "request" && meta.target() == "nilecare_logger::request_id"
+}
+
+/// Whether the current OpenTelemetry context is a request that is not sampled (the context
+/// [`ServerTraceLayer`](crate::ServerTraceLayer) makes current while such a request runs).
+fn in_unsampled_request() -> bool {
+    opentelemetry::Context::map_current(|cx| {
+        use opentelemetry::trace::TraceContextExt as _;
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid() && !sc.is_sampled()
+    })
+}
+
 impl<S> Filter<S> for ExportFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        Self::exported(meta)
+        // The request-id layer's own span inside a request that is not sampled would only be
+        // built to be dropped (its parent is never sampled). The span itself may still exist
+        // (a per-layer filter's answer at run time only hides it from this layer), and a
+        // logger may record it.
+        Self::exported(meta) && !(is_logger_request_span(meta) && in_unsampled_request())
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if Self::exported(meta) {
-            Interest::always()
-        } else {
+        if !Self::exported(meta) {
             Interest::never()
+        } else if is_logger_request_span(meta) {
+            // Decided per span, by the request it is made in.
+            Interest::sometimes()
+        } else {
+            Interest::always()
         }
     }
 
