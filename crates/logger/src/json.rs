@@ -13,6 +13,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::hex::push_hex;
 use crate::redact::{REDACTED, Redactor};
 
 /// The trace context of the current span, as the tracing crate reports it: the raw ids, written
@@ -31,15 +32,6 @@ impl TraceContext {
     /// `SpanId::to_bytes`).
     pub fn new(trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
         TraceContext { trace_id, span_id }
-    }
-}
-
-/// Writes `bytes` as lowercase hex.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
 }
 

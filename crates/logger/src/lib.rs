@@ -7,6 +7,7 @@ mod background;
 mod config;
 mod error;
 mod filter;
+mod hex;
 mod json;
 mod number;
 mod redact;

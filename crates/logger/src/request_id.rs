@@ -29,18 +29,11 @@ pub fn new_request_id() -> String {
         n
     });
     let state = RandomState::new();
-    let mut digits = [0u8; 32];
     let bytes = [state.hash_one(n), state.hash_one(!n)].map(u64::to_be_bytes);
-    for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes.iter().flatten()) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0xf)];
-    }
-    // Hex digits are ASCII: the check cannot fail.
-    String::from_utf8(digits.to_vec()).unwrap_or_default()
+    let mut id = String::with_capacity(32);
+    crate::hex::push_hex(&mut id, bytes.as_flattened());
+    id
 }
-
-/// Lowercase hex digits (written by hand: `format!` costs several times more per request).
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Gives every request an id: the incoming `X-Request-Id` when it is sane (1..=128 visible ASCII
 /// characters), a fresh 32-hex-digit id otherwise. The id is put in the request header and

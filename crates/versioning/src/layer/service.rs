@@ -152,25 +152,11 @@ where
 /// `<prefix>/v<version>`. Nothing is formatted or copied (it runs on every older-version
 /// request).
 fn below_version<'a>(path: &'a str, prefix: &str, version: ApiVersion) -> &'a str {
-    let mut digits = [0u8; 5]; // u16::MAX has five digits
-    let mut start = digits.len();
-    let mut n = version.0;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = &digits[start..];
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(version.0);
     path.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix("/v"))
-        .and_then(|rest| {
-            rest.as_bytes()
-                .starts_with(digits)
-                .then(|| &rest[digits.len()..])
-        })
+        .and_then(|rest| rest.strip_prefix(digits))
         .unwrap_or(path)
 }
 
