@@ -220,6 +220,7 @@ impl Inner {
         generation: u64,
         outcome: Outcome,
         elapsed: Option<Duration>,
+        ended: Option<u64>,
     ) {
         if kind == Kind::Free {
             return;
@@ -262,10 +263,17 @@ impl Inner {
                         .fetch_add(u64::from(failure), Ordering::Relaxed);
                     pending.slow.fetch_add(u64::from(slow), Ordering::Relaxed);
                 }
-                // Only time-based windows need the time of every call; count-based ones read
-                // the clock only when they transition.
+                // Only time-based windows need the time of every call (the reading that timed
+                // it, when there was one); count-based ones read the clock only when they
+                // transition.
                 let second = match config.window {
-                    crate::config::WindowType::TimeBased(_) => self.now() / 1_000_000_000,
+                    crate::config::WindowType::TimeBased(_) => {
+                        let now = ended.map_or_else(
+                            || self.now(),
+                            |raw| self.clock.delta_as_nanos(self.origin, raw),
+                        );
+                        now / 1_000_000_000
+                    }
                     crate::config::WindowType::CountBased(_) => 0,
                 };
                 core.window.record(failure, slow, second);

@@ -31,14 +31,15 @@ pub(crate) struct Ticket {
 
 impl Ticket {
     pub(crate) fn finish(&mut self, breaker: &Inner, outcome: Outcome) {
-        let elapsed = (breaker.times_calls && self.started != 0).then(|| {
-            Duration::from_nanos(
-                breaker
-                    .clock
-                    .delta_as_nanos(self.started, breaker.clock.raw()),
-            )
-        });
-        self.finish_with(breaker, outcome, elapsed);
+        if self.done {
+            return;
+        }
+        // One clock reading both times the call and dates it in a time-based window.
+        let ended = (breaker.times_calls && self.started != 0).then(|| breaker.clock.raw());
+        let elapsed = ended
+            .map(|ended| Duration::from_nanos(breaker.clock.delta_as_nanos(self.started, ended)));
+        self.done = true;
+        breaker.finish(self.kind, self.generation, outcome, elapsed, ended);
     }
 
     fn finish_with(&mut self, breaker: &Inner, outcome: Outcome, elapsed: Option<Duration>) {
@@ -46,7 +47,7 @@ impl Ticket {
             return;
         }
         self.done = true;
-        breaker.finish(self.kind, self.generation, outcome, elapsed);
+        breaker.finish(self.kind, self.generation, outcome, elapsed, None);
     }
 }
 

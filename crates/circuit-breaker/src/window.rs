@@ -141,9 +141,17 @@ impl Window {
                 totals.slow += u32::from(slow);
             }
             Window::Time {
-                buckets, totals, ..
+                buckets,
+                totals,
+                newest,
             } => {
                 let n = buckets.len() as u64;
+                // A call is dated by the clock reading that timed it, taken before the window's
+                // lock: another thread may have moved the window on since. A second still in
+                // the window has its bucket; one older than the window is outside it.
+                if now_second + n <= *newest {
+                    return;
+                }
                 let b = &mut buckets[(now_second % n) as usize];
                 b.calls += 1;
                 b.failures += u32::from(failure);
@@ -233,5 +241,30 @@ mod tests {
                 slow: 0
             }
         );
+    }
+
+    #[test]
+    fn a_call_dated_before_the_window_moved_on_counts_in_its_own_second() {
+        let mut w = Window::new(WindowType::TimeBased(10));
+        w.record(false, false, 105);
+        // Dated 103 (read before another thread recorded 105): inside the window, in its own
+        // bucket, and it leaves the window with second 103.
+        w.record(true, false, 103);
+        let both = Totals {
+            calls: 2,
+            failures: 1,
+            slow: 0,
+        };
+        assert_eq!(w.totals(112), both);
+        let one = Totals {
+            calls: 1,
+            failures: 0,
+            slow: 0,
+        };
+        assert_eq!(w.totals(113), one);
+        // Dated 95 while the window holds 104..=113: outside it, not counted (it would
+        // otherwise land in the bucket of second 105).
+        w.record(true, true, 95);
+        assert_eq!(w.totals(113), one);
     }
 }
