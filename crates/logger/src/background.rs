@@ -85,7 +85,9 @@ impl BackgroundWriter {
     }
 }
 
-impl Write for BackgroundWriter {
+/// Written through a shared reference: the formatting layer borrows the writer for a line
+/// instead of cloning its `Arc` (a reference count every worker thread would write per line).
+impl Write for &BackgroundWriter {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut state = self.shared.lock();
         if state.closed {
@@ -110,10 +112,10 @@ impl Write for BackgroundWriter {
 }
 
 impl<'a> MakeWriter<'a> for BackgroundWriter {
-    type Writer = BackgroundWriter;
+    type Writer = &'a BackgroundWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        self
     }
 }
 
@@ -209,10 +211,10 @@ mod tests {
         });
         let producers: Vec<_> = (0..4)
             .map(|t| {
-                let mut writer = writer.clone();
+                let writer = writer.clone();
                 std::thread::spawn(move || {
                     for i in 0..2_000 {
-                        writer.write_all(line(t, i).as_bytes()).unwrap();
+                        (&writer).write_all(line(t, i).as_bytes()).unwrap();
                     }
                 })
             })
@@ -242,7 +244,7 @@ mod tests {
     #[test]
     fn a_line_written_while_the_thread_sleeps_is_written_without_waiting_for_more() {
         let (reader, pipe) = std::io::pipe().unwrap();
-        let (mut writer, _worker) = BackgroundWriter::spawn(Box::new(pipe), "log-test").unwrap();
+        let (writer, _worker) = BackgroundWriter::spawn(Box::new(pipe), "log-test").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for l in std::io::BufRead::lines(std::io::BufReader::new(reader)) {
@@ -252,7 +254,7 @@ mod tests {
         for text in ["first", "again"] {
             // Past the linger the writing thread sleeps; this one line must wake it.
             std::thread::sleep(LINGER * 20);
-            writer.write_all(format!("{text}\n").as_bytes()).unwrap();
+            (&writer).write_all(format!("{text}\n").as_bytes()).unwrap();
             let got = rx.recv_timeout(Duration::from_secs(10));
             assert_eq!(got.as_deref(), Ok(text), "a lone line was not written");
         }
@@ -262,11 +264,11 @@ mod tests {
     fn a_stalled_sink_drops_and_counts_lines_instead_of_blocking_the_caller() {
         // Nobody reads the pipe yet: once its kernel buffer is full the writing thread blocks.
         let (mut reader, pipe) = std::io::pipe().unwrap();
-        let (mut writer, worker) = BackgroundWriter::spawn(Box::new(pipe), "log-test").unwrap();
+        let (writer, worker) = BackgroundWriter::spawn(Box::new(pipe), "log-test").unwrap();
         let one = line(0, 50);
         let total = 2 * MAX_PENDING_BYTES / one.len();
         for _ in 0..total {
-            writer.write_all(one.as_bytes()).unwrap(); // returns: never waits for the sink
+            (&writer).write_all(one.as_bytes()).unwrap(); // returns: never waits for the sink
         }
         let dropped = worker.dropped_lines();
         assert!(dropped > 0, "a stalled sink must shed lines");

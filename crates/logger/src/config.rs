@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::filter::LogFilter;
 use crate::json::{Identity, JsonLayer};
 use crate::redact::{REDACTED, Redactor};
+use crate::sink::Sink;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +246,7 @@ impl Logger {
             Writer::Stdout => {
                 let (w, g) = BackgroundWriter::spawn(Box::new(std::io::stdout()), "log-stdout")
                     .map_err(|e| Error::WriterThread(e.to_string()))?;
-                (BoxMakeWriter::new(w), Some(g))
+                (Sink::Background(w), Some(g))
             }
             Writer::File {
                 directory,
@@ -266,9 +267,9 @@ impl Logger {
                     .map_err(|e| Error::File(format!("{}: {e}", directory.display())))?;
                 let (w, g) = BackgroundWriter::spawn(Box::new(appender), "log-file")
                     .map_err(|e| Error::WriterThread(e.to_string()))?;
-                (BoxMakeWriter::new(w), Some(g))
+                (Sink::Background(w), Some(g))
             }
-            Writer::Custom(w) => (w, None),
+            Writer::Custom(w) => (Sink::Custom(w), None),
         };
         let redactor = Redactor::new(&self.sensitive);
         let dispatch = match format {

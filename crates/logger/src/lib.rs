@@ -13,6 +13,7 @@ mod number;
 mod redact;
 #[cfg(feature = "axum")]
 mod request_id;
+mod sink;
 mod time;
 
 #[cfg(feature = "axum")]
