@@ -688,6 +688,45 @@ async fn a_state_it_did_not_write_reads_as_a_fresh_key() {
     }
 }
 
+/// Callers in a loop (check, then check again): the callers one script call answers are all in
+/// the next call. One worker thread and one call in flight make the order of the runtime's
+/// tasks the only variable: without the flush task's yield, the first caller the runtime runs
+/// after a reply gets a call of its own, and the calls alternate between one check and the
+/// rest (41-44 calls for 20 rounds here; 28 with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn callers_answered_together_are_checked_together_in_the_next_call() {
+    const CALLERS: usize = 16;
+    const ROUNDS: u64 = 20;
+    let server = RedisServer::start();
+    let l = Arc::new(
+        redis_limiter(&server.url())
+            .await
+            .with_max_in_flight(1)
+            .unwrap(),
+    );
+    let p = Policy::new("loop", Quota::per_minute(1_000_000).unwrap()).unwrap();
+    assert!(l.check(&p, "warm-up", 1).await.unwrap().allowed); // loads the script
+    server.reset_stats();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (l, p) = (l.clone(), p.clone());
+            tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    assert!(l.check(&p, "client", 1).await.unwrap().allowed);
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let calls = server.command_calls("evalsha");
+    assert!(
+        calls <= ROUNDS * 7 / 4,
+        "{CALLERS} callers checking {ROUNDS} times each took {calls} script calls"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_one_sends_every_check_in_its_own_call() {
     let server = RedisServer::start();
